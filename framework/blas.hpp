@@ -1,0 +1,28 @@
+// Matrix products through OpenBLAS's cblas, row-major, with transpose flags (no
+// transposed copies are ever made). Kept apart from xtensor-blas's headers, which
+// clash with <cblas.h> ("multiple definition of enum CBLAS_ORDER").
+#pragma once
+
+#include <cstddef>
+
+namespace strata {
+
+// C[m x n] = alpha * op(A)[m x k] * op(B)[k x n] + beta * C, all row-major.
+// lda/ldb/ldc are the row strides of A, B, C as stored.
+template <class T>
+void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k,
+          T alpha, const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c,
+          std::size_t ldc);
+
+// Convenience for contiguous operands: lda/ldb/ldc follow from the shapes.
+template <class T>
+void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k,
+          T alpha, const T* a, const T* b, T beta, T* c) {
+  gemm(transpose_a, transpose_b, m, n, k, alpha, a, transpose_a ? m : k, b, transpose_b ? k : n,
+       beta, c, n);
+}
+
+void set_blas_threads(int threads);
+int blas_threads();
+
+}  // namespace strata

@@ -1,0 +1,413 @@
+#include "framework/config.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "framework/text.hpp"
+
+namespace strata {
+
+std::string SourceMark::to_string() const {
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+ConfigError::ConfigError(SourceMark mark, std::string context, std::string detail)
+    : std::runtime_error(mark.to_string() + ": " + (context.empty() ? "" : context + ": ") +
+                         detail),
+      mark_(std::move(mark)),
+      context_(std::move(context)),
+      detail_(std::move(detail)) {}
+
+struct ConfigNode::Impl {
+  YAML::Node node;
+  std::shared_ptr<const std::string> file;
+  SourceMark parent_mark;  // for a missing key: where its parent is
+};
+
+namespace {
+
+SourceMark to_source_mark(const YAML::Mark& mark, const std::string& file) {
+  if (mark.is_null()) return {file, 0, 0};
+  return {file, mark.line + 1, mark.column + 1};  // yaml-cpp marks are 0-based
+}
+
+// yaml-cpp accepts duplicate keys and returns the first: reject them here, for every
+// mapping of the document, before anyone reads a value.
+void reject_duplicate_keys(const YAML::Node& node, const std::string& file) {
+  if (node.IsMap()) {
+    std::set<std::string> seen;
+    for (const auto& item : node) {
+      const std::string key = item.first.Scalar();
+      if (!seen.insert(key).second)
+        throw ConfigError(to_source_mark(item.first.Mark(), file), "",
+                          "duplicate key \"" + key + "\"");
+      reject_duplicate_keys(item.second, file);
+    }
+  } else if (node.IsSequence()) {
+    for (const auto& item : node) reject_duplicate_keys(item, file);
+  }
+}
+
+}  // namespace
+
+ConfigNode::ConfigNode() = default;
+ConfigNode::ConfigNode(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+
+ConfigNode ConfigNode::parse(const std::string& text, const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(to_source_mark(e.mark, file), "", "malformed YAML: " + e.msg);
+  }
+  reject_duplicate_keys(root, file);
+  auto impl = std::make_shared<Impl>();
+  impl->node = root;
+  impl->file = std::make_shared<const std::string>(file);
+  impl->parent_mark = {file, 1, 1};
+  return ConfigNode(impl);
+}
+
+ConfigNode ConfigNode::load_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot read config file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), path);
+}
+
+bool ConfigNode::valid() const { return impl_ && impl_->node.IsDefined(); }
+bool ConfigNode::is_map() const { return valid() && impl_->node.IsMap(); }
+bool ConfigNode::is_sequence() const { return valid() && impl_->node.IsSequence(); }
+bool ConfigNode::is_scalar() const { return valid() && impl_->node.IsScalar(); }
+bool ConfigNode::is_null() const { return valid() && impl_->node.IsNull(); }
+std::size_t ConfigNode::size() const { return valid() ? impl_->node.size() : 0; }
+
+ConfigNode ConfigNode::operator[](std::size_t index) const {
+  auto impl = std::make_shared<Impl>(*impl_);
+  impl->node = impl_->node[index];
+  impl->parent_mark = mark();
+  return ConfigNode(impl);
+}
+
+ConfigNode ConfigNode::get(std::string_view key) const {
+  if (!is_map()) return ConfigNode();
+  auto impl = std::make_shared<Impl>(*impl_);
+  impl->node = YAML::Node();
+  for (const auto& item : impl_->node)
+    if (item.first.Scalar() == key) impl->node = item.second;
+  if (!impl->node.IsDefined()) impl->node = YAML::Node(YAML::NodeType::Undefined);
+  impl->parent_mark = mark();
+  return ConfigNode(impl);
+}
+
+std::vector<std::string> ConfigNode::keys() const {
+  std::vector<std::string> out;
+  if (is_map())
+    for (const auto& item : impl_->node) out.push_back(item.first.Scalar());
+  return out;
+}
+
+std::vector<std::pair<std::string, ConfigNode>> ConfigNode::items() const {
+  std::vector<std::pair<std::string, ConfigNode>> out;
+  for (const auto& key : keys()) out.emplace_back(key, get(key));
+  return out;
+}
+
+std::string ConfigNode::scalar() const { return is_scalar() ? impl_->node.Scalar() : ""; }
+
+SourceMark ConfigNode::mark() const {
+  if (!impl_) return {};
+  if (!impl_->node.IsDefined()) return impl_->parent_mark;
+  SourceMark m = to_source_mark(impl_->node.Mark(), *impl_->file);
+  return m.line == 0 ? impl_->parent_mark : m;
+}
+
+SourceMark ConfigNode::key_mark(std::string_view key) const {
+  if (is_map())
+    for (const auto& item : impl_->node)
+      if (item.first.Scalar() == key) return to_source_mark(item.first.Mark(), *impl_->file);
+  return mark();
+}
+
+const std::string& ConfigNode::file() const {
+  static const std::string none = "<config>";
+  return impl_ ? *impl_->file : none;
+}
+
+std::string ConfigNode::to_yaml() const {
+  if (!valid()) return "";
+  YAML::Emitter out;
+  out << impl_->node;
+  return out.c_str();
+}
+
+std::string_view to_string(KeyType type) {
+  switch (type) {
+    case KeyType::integer: return "an integer";
+    case KeyType::number: return "a number";
+    case KeyType::boolean: return "true or false";
+    case KeyType::string: return "a string";
+    case KeyType::numbers: return "a list of numbers";
+    case KeyType::strings: return "a list of strings";
+    case KeyType::map: return "a mapping";
+    case KeyType::sequence: return "a list";
+  }
+  return "?";
+}
+
+namespace {
+KeySpec make_key(std::string name, KeyType type, Default def, std::string help, double min = -INFINITY,
+                 double max = INFINITY, std::vector<std::string> choices = {}) {
+  KeySpec s;
+  s.name = std::move(name);
+  s.type = type;
+  s.default_value = std::move(def);
+  s.help = std::move(help);
+  s.min = min;
+  s.max = max;
+  s.choices = std::move(choices);
+  return s;
+}
+}  // namespace
+
+KeySpec integer_key(std::string name, Default def, std::string help, double min, double max) {
+  return make_key(std::move(name), KeyType::integer, std::move(def), std::move(help), min, max);
+}
+KeySpec number_key(std::string name, Default def, std::string help, double min, double max) {
+  return make_key(std::move(name), KeyType::number, std::move(def), std::move(help), min, max);
+}
+KeySpec boolean_key(std::string name, Default def, std::string help) {
+  return make_key(std::move(name), KeyType::boolean, std::move(def), std::move(help));
+}
+KeySpec string_key(std::string name, Default def, std::string help,
+                   std::vector<std::string> choices) {
+  return make_key(std::move(name), KeyType::string, std::move(def), std::move(help), -INFINITY,
+                  INFINITY, std::move(choices));
+}
+KeySpec numbers_key(std::string name, Default def, std::string help, double min, double max) {
+  return make_key(std::move(name), KeyType::numbers, std::move(def), std::move(help), min, max);
+}
+KeySpec strings_key(std::string name, Default def, std::string help) {
+  return make_key(std::move(name), KeyType::strings, std::move(def), std::move(help));
+}
+KeySpec map_key(std::string name, Default def, std::string help) {
+  return make_key(std::move(name), KeyType::map, std::move(def), std::move(help));
+}
+KeySpec sequence_key(std::string name, Default def, std::string help) {
+  return make_key(std::move(name), KeyType::sequence, std::move(def), std::move(help));
+}
+
+namespace {
+
+// Strict scalar parsing: YAML 1.1 coercions ("yes", "0x10", "1e3" as an integer) are
+// not what a user means in a model config.
+std::optional<std::int64_t> parse_integer(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::size_t i = (text[0] == '-' || text[0] == '+') ? 1 : 0;
+  if (i == text.size()) return std::nullopt;
+  for (std::size_t j = i; j < text.size(); ++j)
+    if (!std::isdigit(static_cast<unsigned char>(text[j]))) return std::nullopt;
+  try {
+    return std::stoll(text);
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+std::optional<double> parse_number(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || !std::isfinite(value)) return std::nullopt;
+  if (text.find_first_of("xXpP") != std::string::npos) return std::nullopt;  // no hex floats
+  return value;
+}
+
+std::optional<bool> parse_boolean(const std::string& text) {
+  if (text == "true") return true;
+  if (text == "false") return false;
+  return std::nullopt;
+}
+
+std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string format_number(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+}  // namespace
+
+ConfigSection::ConfigSection(ConfigNode node, std::string context, Schema schema,
+                             std::vector<std::string> extra_keys)
+    : node_(std::move(node)), context_(std::move(context)), schema_(std::move(schema)) {
+  validate(extra_keys);
+}
+
+void ConfigSection::validate(const std::vector<std::string>& extra_keys) const {
+  if (!node_.is_map())
+    throw ConfigError(node_.mark(), context_, "expected a mapping of keys to values");
+  std::vector<std::string> known = extra_keys;
+  for (const auto& s : schema_) known.push_back(s.name);
+  for (const auto& key : node_.keys()) {
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      throw ConfigError(node_.key_mark(key), context_,
+                        "unknown key " + quote(key) + did_you_mean(key, known) +
+                            "; valid keys: " + join(known, ", "));
+  }
+  for (const auto& s : schema_) {
+    const ConfigNode value = node_.get(s.name);
+    if (!value.valid()) {
+      if (!s.default_value)
+        throw ConfigError(node_.mark(), context_,
+                          "missing required key " + quote(s.name) + " (" +
+                              std::string(to_string(s.type)) + (s.help.empty() ? "" : ": " + s.help) +
+                              ")");
+      continue;
+    }
+    check_value(s, value);
+  }
+}
+
+void ConfigSection::check_value(const KeySpec& s, const ConfigNode& value) const {
+  const std::string expected = quote(s.name) + " must be " + std::string(to_string(s.type));
+  auto check_range = [&](double v) {
+    if (v < s.min || v > s.max) {
+      std::string range = std::isinf(s.max) ? ">= " + format_number(s.min)
+                          : std::isinf(s.min) ? "<= " + format_number(s.max)
+                                              : "in [" + format_number(s.min) + ", " +
+                                                    format_number(s.max) + "]";
+      throw ConfigError(value.mark(), context_,
+                        quote(s.name) + " must be " + range + ", got " + value.scalar());
+    }
+  };
+  auto fail_type = [&](const std::string& got) {
+    throw ConfigError(value.mark(), context_, expected + ", got " + got);
+  };
+  const std::string got = value.is_scalar() ? quote(value.scalar())
+                          : value.is_map()  ? "a mapping"
+                          : value.is_sequence() ? "a list"
+                                                : "nothing";
+  switch (s.type) {
+    case KeyType::integer: {
+      auto v = value.is_scalar() ? parse_integer(value.scalar()) : std::nullopt;
+      if (!v) fail_type(got);
+      check_range(static_cast<double>(*v));
+      break;
+    }
+    case KeyType::number: {
+      auto v = value.is_scalar() ? parse_number(value.scalar()) : std::nullopt;
+      if (!v) fail_type(got);
+      check_range(*v);
+      break;
+    }
+    case KeyType::boolean:
+      if (!value.is_scalar() || !parse_boolean(value.scalar())) fail_type(got);
+      break;
+    case KeyType::string:
+      if (!value.is_scalar()) fail_type(got);
+      if (!s.choices.empty() &&
+          std::find(s.choices.begin(), s.choices.end(), value.scalar()) == s.choices.end())
+        throw ConfigError(value.mark(), context_,
+                          quote(s.name) + " must be one of " + join(s.choices, ", ") + ", got " +
+                              quote(value.scalar()) + did_you_mean(value.scalar(), s.choices));
+      break;
+    case KeyType::numbers:
+      if (!value.is_sequence()) fail_type(got);
+      for (std::size_t i = 0; i < value.size(); ++i) {
+        auto v = value[i].is_scalar() ? parse_number(value[i].scalar()) : std::nullopt;
+        if (!v)
+          throw ConfigError(value[i].mark(), context_,
+                            expected + ", element " + std::to_string(i) + " is not a number");
+        check_range(*v);
+      }
+      break;
+    case KeyType::strings:
+      if (!value.is_sequence()) fail_type(got);
+      for (std::size_t i = 0; i < value.size(); ++i)
+        if (!value[i].is_scalar())
+          throw ConfigError(value[i].mark(), context_,
+                            expected + ", element " + std::to_string(i) + " is not a string");
+      break;
+    case KeyType::map:
+      if (!value.is_map()) fail_type(got);
+      break;
+    case KeyType::sequence:
+      if (!value.is_sequence()) fail_type(got);
+      break;
+  }
+}
+
+const KeySpec& ConfigSection::spec(std::string_view key) const {
+  for (const auto& s : schema_)
+    if (s.name == key) return s;
+  throw std::logic_error(context_ + ": key \"" + std::string(key) + "\" is not in its schema");
+}
+
+bool ConfigSection::has(std::string_view key) const { return node_.get(key).valid(); }
+
+ConfigNode ConfigSection::node(std::string_view key) const { return node_.get(key); }
+
+SourceMark ConfigSection::mark(std::string_view key) const {
+  const ConfigNode value = node_.get(key);
+  return value.valid() ? value.mark() : node_.mark();
+}
+
+void ConfigSection::fail(std::string_view key, const std::string& what) const {
+  throw ConfigError(mark(key), context_, what);
+}
+
+namespace {
+std::string text_of(const ConfigSection& section, const KeySpec& s, std::string_view key) {
+  const ConfigNode value = section.node(key);
+  if (value.valid()) return value.scalar();
+  return *s.default_value;
+}
+}  // namespace
+
+std::int64_t ConfigSection::integer(std::string_view key) const {
+  return *parse_integer(text_of(*this, spec(key), key));
+}
+
+double ConfigSection::number(std::string_view key) const {
+  return *parse_number(text_of(*this, spec(key), key));
+}
+
+bool ConfigSection::boolean(std::string_view key) const {
+  return *parse_boolean(text_of(*this, spec(key), key));
+}
+
+std::string ConfigSection::string(std::string_view key) const {
+  return text_of(*this, spec(key), key);
+}
+
+std::vector<double> ConfigSection::numbers(std::string_view key) const {
+  const KeySpec& s = spec(key);
+  std::vector<double> out;
+  const ConfigNode value = node(key);
+  if (!value.valid()) {
+    // Defaults of list keys are written as YAML flow lists, e.g. "[0.9, 0.999]".
+    const ConfigNode parsed = ConfigNode::parse(*s.default_value, "<default>");
+    for (std::size_t i = 0; i < parsed.size(); ++i) out.push_back(*parse_number(parsed[i].scalar()));
+    return out;
+  }
+  for (std::size_t i = 0; i < value.size(); ++i) out.push_back(*parse_number(value[i].scalar()));
+  return out;
+}
+
+std::vector<std::string> ConfigSection::strings(std::string_view key) const {
+  const KeySpec& s = spec(key);
+  const ConfigNode value = node(key);
+  const ConfigNode list = value.valid() ? value : ConfigNode::parse(*s.default_value, "<default>");
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < list.size(); ++i) out.push_back(list[i].scalar());
+  return out;
+}
+
+}  // namespace strata

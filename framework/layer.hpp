@@ -1,0 +1,66 @@
+// The Layer interface every layer implements (built-in, in-tree or plugin).
+//
+// Contract:
+//  - forward(x, mode) computes y from x, caches what backward needs, and returns y.
+//    The returned tensor is owned by the layer and stays valid until its next
+//    forward/forward_cached call (buffers are reused across steps, never reallocated
+//    for the same shape).
+//  - backward(dy) takes dL/dy for the last forward's output and returns dL/dx (owned
+//    by the layer, valid until the next backward). It ADDS dL/dtheta into every
+//    parameter's grad: the trainer zeroes grads once per step, so weight tying and
+//    gradient accumulation need no special code.
+//  - parameters() lists the layer's parameters (and those of its sublayers) with
+//    their full hierarchical names.
+//  - output_shape(in) infers the output shape from the input shape (kAnyDim allowed)
+//    without touching data, so a config is validated before any allocation; it
+//    throws ShapeError when the input does not fit.
+//  - forward_cached(x, start) is incremental decoding: x holds positions
+//    [start, start + x.shape(1)) of one sequence batch, and the layer may use what it
+//    cached from earlier positions since the last reset_cache(). The default (plain
+//    eval forward) is right for position-wise layers; layers that look at other
+//    positions or at absolute positions must override both.
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "framework/parameter.hpp"
+#include "framework/tensor.hpp"
+
+namespace strata {
+
+enum class Mode { train, eval };
+
+struct ShapeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+template <class T>
+class Layer {
+ public:
+  explicit Layer(std::string name) : name_(std::move(name)) {}
+  virtual ~Layer() = default;
+  Layer(const Layer&) = delete;
+  Layer& operator=(const Layer&) = delete;
+
+  virtual std::string_view type() const = 0;
+  const std::string& name() const { return name_; }
+
+  virtual const Tensor<T>& forward(const Tensor<T>& x, Mode mode) = 0;
+  virtual const Tensor<T>& backward(const Tensor<T>& dy) = 0;
+  virtual std::vector<Parameter<T>*> parameters() { return {}; }
+  virtual Shape output_shape(const Shape& in) const = 0;
+
+  virtual void reset_cache() {}
+  virtual const Tensor<T>& forward_cached(const Tensor<T>& x, std::size_t /*start*/) {
+    return forward(x, Mode::eval);
+  }
+
+ private:
+  std::string name_;
+};
+
+}  // namespace strata

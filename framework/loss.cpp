@@ -1,0 +1,66 @@
+#include "framework/loss.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "framework/layer.hpp"
+
+namespace strata {
+
+template <class T>
+LossValue softmax_cross_entropy(const Tensor<T>& logits, const std::vector<std::int32_t>& targets,
+                                Tensor<T>& dlogits) {
+  if (logits.dimension() != 3) throw ShapeError("loss expects logits (batch, seq, vocab)");
+  const std::size_t batch = logits.shape(0), seq = logits.shape(1), vocab = logits.shape(2);
+  if (targets.size() != batch * seq)
+    throw ShapeError("loss: " + std::to_string(targets.size()) + " targets for " +
+                     std::to_string(batch * seq) + " positions");
+  ensure_shape(dlogits, logits.shape());
+
+  LossValue value;
+  for (auto t : targets) {
+    if (t == kIgnore) continue;
+    if (t < 0 || static_cast<std::size_t>(t) >= vocab)
+      throw ShapeError("loss: target id " + std::to_string(t) + " outside the vocabulary");
+    ++value.tokens;
+  }
+  const T scale = value.tokens ? T(1) / T(value.tokens) : T(0);
+  const T* in = logits.data();
+  T* grad = dlogits.data();
+  double total = 0;
+  for (std::size_t b = 0; b < batch; ++b) {
+    double sequence_total = 0;
+    std::size_t sequence_tokens = 0;
+    for (std::size_t s = 0; s < seq; ++s) {
+      const std::size_t row = b * seq + s;
+      const T* z = in + row * vocab;
+      T* g = grad + row * vocab;
+      const std::int32_t target = targets[row];
+      if (target == kIgnore) {
+        std::fill(g, g + vocab, T(0));
+        continue;
+      }
+      const T max = *std::max_element(z, z + vocab);
+      T sum = 0;
+      for (std::size_t v = 0; v < vocab; ++v) sum += (g[v] = std::exp(z[v] - max));
+      const T inv = T(1) / sum;
+      for (std::size_t v = 0; v < vocab; ++v) g[v] *= inv * scale;
+      g[target] -= scale;
+      const double token_loss = double(max) + std::log(double(sum)) - double(z[target]);
+      sequence_total += token_loss;
+      ++sequence_tokens;
+    }
+    total += sequence_total;
+    if (sequence_tokens) value.sum_of_sequence_means += sequence_total / double(sequence_tokens);
+  }
+  value.mean = value.tokens ? total / double(value.tokens) : 0.0;
+  return value;
+}
+
+template LossValue softmax_cross_entropy<float>(const Tensor<float>&,
+                                                const std::vector<std::int32_t>&, Tensor<float>&);
+template LossValue softmax_cross_entropy<double>(const Tensor<double>&,
+                                                 const std::vector<std::int32_t>&,
+                                                 Tensor<double>&);
+
+}  // namespace strata

@@ -1,0 +1,190 @@
+#include "framework/model.hpp"
+
+#include <algorithm>
+#include <iomanip>
+#include <set>
+#include <sstream>
+
+#include "framework/registry.hpp"
+
+namespace strata {
+
+std::string to_string(const Shape& shape) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) out += ", ";
+    out += shape[i] == kAnyDim ? "*" : std::to_string(shape[i]);
+  }
+  return out + ")";
+}
+
+template <class T>
+void Model<T>::add(std::unique_ptr<Layer<T>> layer) {
+  const Shape in = output_shapes_.empty() ? input_shape() : output_shapes_.back();
+  output_shapes_.push_back(layer->output_shape(in));
+  for (Parameter<T>* p : layer->parameters())
+    if (std::find(parameters_.begin(), parameters_.end(), p) == parameters_.end())
+      parameters_.push_back(p);
+  layers_.push_back(std::move(layer));
+}
+
+template <class T>
+const Tensor<T>& Model<T>::forward(const Tensor<T>& x, Mode mode) {
+  const Tensor<T>* h = &x;
+  for (auto& layer : layers_) h = &layer->forward(*h, mode);
+  return *h;
+}
+
+template <class T>
+const Tensor<T>& Model<T>::backward(const Tensor<T>& dy) {
+  const Tensor<T>* g = &dy;
+  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) g = &(*it)->backward(*g);
+  return *g;
+}
+
+template <class T>
+void Model<T>::reset_cache() {
+  for (auto& layer : layers_) layer->reset_cache();
+}
+
+template <class T>
+const Tensor<T>& Model<T>::forward_cached(const Tensor<T>& x, std::size_t start) {
+  const Tensor<T>* h = &x;
+  for (auto& layer : layers_) h = &layer->forward_cached(*h, start);
+  return *h;
+}
+
+template <class T>
+Parameter<T>* Model<T>::find_parameter(const std::string& name) const {
+  for (Parameter<T>* p : parameters_)
+    if (p->name == name) return p;
+  return nullptr;
+}
+
+template <class T>
+void Model<T>::zero_grad() {
+  for (Parameter<T>* p : parameters_) std::fill(p->grad.begin(), p->grad.end(), T(0));
+}
+
+template <class T>
+std::size_t Model<T>::parameter_count() const {
+  std::size_t n = 0;
+  for (const Parameter<T>* p : parameters_) n += p->value.size();
+  return n;
+}
+
+template <class T>
+std::string Model<T>::summary() const {
+  std::ostringstream out;
+  out << std::left << std::setw(22) << "layer" << std::setw(18) << "type" << std::setw(18)
+      << "output shape" << std::right << std::setw(12) << "parameters" << "\n";
+  std::set<const Parameter<T>*> counted;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    std::size_t n = 0;
+    for (const Parameter<T>* p : layers_[i]->parameters())
+      if (counted.insert(p).second) n += p->value.size();  // tied weights count once
+    out << std::left << std::setw(22) << layers_[i]->name() << std::setw(18)
+        << layers_[i]->type() << std::setw(18) << to_string(output_shapes_[i]) << std::right
+        << std::setw(12) << n << "\n";
+  }
+  out << "total parameters: " << parameter_count() << "\n";
+  return out.str();
+}
+
+namespace {
+
+std::string snake_case(const std::string& type) {
+  std::string out;
+  for (std::size_t i = 0; i < type.size(); ++i) {
+    const char c = type[i];
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      if (i && !std::isupper(static_cast<unsigned char>(type[i - 1]))) out += '_';
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+const Schema& model_schema() {
+  static const Schema schema = {
+      integer_key("max_seq_len", kRequired, "longest sequence the model accepts", 1, 1 << 20),
+      integer_key("vocab_size", "0", "vocabulary size; 0 = from the tokenizer", 0, 1 << 24),
+      sequence_key("layers", kRequired, "the layers, in order"),
+  };
+  return schema;
+}
+
+}  // namespace
+
+template <class T>
+Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng& rng) {
+  const ConfigSection section(model_node, "model", model_schema());
+  const ConfigNode entries = section.node("layers");
+  if (entries.size() == 0) section.fail("layers", "needs at least one layer");
+
+  Model<T> model;
+  model.max_seq_len = section.integer("max_seq_len");
+  model.vocab_size = section.integer("vocab_size") > 0 ? section.integer("vocab_size") : vocab_size;
+  const ModelContext context{model.vocab_size, model.max_seq_len};
+  std::set<std::string> used_names;
+
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const ConfigNode entry = entries[i];
+    const std::string where = "model.layers[" + std::to_string(i) + "]";
+    if (!entry.is_map()) throw ConfigError(entry.mark(), where, "expected a mapping with a \"type\"");
+    const ConfigNode type_node = entry.get("type");
+    if (!type_node.is_scalar())
+      throw ConfigError(entry.mark(), where, "missing required key \"type\" (a layer type name)");
+    const std::string type = type_node.scalar();
+    const LayerInfo* info = nullptr;
+    try {
+      info = &layer_registry().find(type);
+    } catch (const UnknownName& e) {
+      throw ConfigError(type_node.mark(), where, e.what());
+    }
+    const Schema generic = {
+        string_key("name", "", "layer name (default: the type in snake_case)"),
+        integer_key("repeat", "1", "expand into this many copies", 1, 1000)};
+    const ConfigSection common(entry, where + " (" + type + ")", generic,
+                               [&] {
+                                 std::vector<std::string> keys{"type"};
+                                 for (const auto& s : info->schema) keys.push_back(s.name);
+                                 return keys;
+                               }());
+    std::string name = common.string("name");
+    if (name.empty()) name = snake_case(type);
+    if (!used_names.insert(name).second) {
+      if (common.has("name")) common.fail("name", "layer name \"" + name + "\" is already used");
+      name += "_" + std::to_string(i);
+      used_names.insert(name);
+    }
+    const std::string context_text = where + " (" + type + " \"" + name + "\")";
+    const ConfigSection own(entry, context_text, info->schema, {"type", "name", "repeat"});
+    const std::int64_t repeat = common.integer("repeat");
+
+    for (std::int64_t r = 0; r < repeat; ++r) {
+      const std::string full_name = common.has("repeat") ? name + "." + std::to_string(r) : name;
+      const Shape in = model.layers().empty() ? model.input_shape() : model.output_shape_of_last();
+      LayerConfig<T> config(own, full_name, in, context, rng,
+                            [&model](const std::string& n) { return model.find_parameter(n); });
+      std::unique_ptr<Layer<T>> layer;
+      try {
+        layer = info->template factory<T>()(config);
+        model.add(std::move(layer));
+      } catch (const ShapeError& e) {
+        throw ConfigError(entry.mark(), context_text,
+                          std::string("shapes do not chain: ") + e.what());
+      }
+    }
+  }
+  return model;
+}
+
+template class Model<float>;
+template class Model<double>;
+template Model<float> build_model<float>(const ConfigNode&, std::int64_t, Rng&);
+template Model<double> build_model<double>(const ConfigNode&, std::int64_t, Rng&);
+
+}  // namespace strata

@@ -1,0 +1,72 @@
+// A model: an ordered list of layers, built from the `model:` section of a config.
+//
+//   model:
+//     max_seq_len: 80
+//     layers:
+//       - {type: Embedding, dim: 128}
+//       - {type: TransformerBlock, name: blocks, repeat: 3, dim: 128, hidden: 256}
+//       - {type: OutputProjection}
+//
+// `repeat: N` expands an entry into N layers named name.0 ... name.N-1; a layer's
+// parameters are named under its name ("blocks.1.attn.w_q"). Every layer validates
+// its own keys, and shapes are inferred layer by layer before any tensor is
+// allocated, so a config that does not chain is refused with file:line:col.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/config.hpp"
+#include "framework/layer.hpp"
+#include "framework/rng.hpp"
+
+namespace strata {
+
+template <class T>
+class Model {
+ public:
+  Model() = default;
+  Model(Model&&) noexcept = default;
+  Model& operator=(Model&&) noexcept = default;
+
+  // Appends a layer; its input is the previous layer's output (checked by output_shape).
+  void add(std::unique_ptr<Layer<T>> layer);
+
+  // x: token ids (batch, seq) -> the last layer's output (e.g. logits (batch, seq, V)).
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode);
+  // dy: dL/d(output). Adds every parameter's gradient; returns dL/d(input).
+  const Tensor<T>& backward(const Tensor<T>& dy);
+
+  // Incremental decoding with the layers' caches (KV cache in attention).
+  void reset_cache();
+  const Tensor<T>& forward_cached(const Tensor<T>& x, std::size_t start);
+
+  // Each parameter once, in layer order (a tied parameter is listed once).
+  const std::vector<Parameter<T>*>& parameters() const { return parameters_; }
+  Parameter<T>* find_parameter(const std::string& name) const;
+  void zero_grad();
+  std::size_t parameter_count() const;
+
+  const std::vector<std::unique_ptr<Layer<T>>>& layers() const { return layers_; }
+  Shape input_shape() const { return {kAnyDim, kAnyDim}; }
+  Shape output_shape_of_last() const { return output_shapes_.empty() ? input_shape() : output_shapes_.back(); }
+  // A table: name, type, output shape, parameters per layer, and the total.
+  std::string summary() const;
+
+  std::int64_t vocab_size = 0;
+  std::int64_t max_seq_len = 0;
+
+ private:
+  std::vector<std::unique_ptr<Layer<T>>> layers_;
+  std::vector<Shape> output_shapes_;
+  std::vector<Parameter<T>*> parameters_;
+};
+
+// Builds the model described by `model_node` (the `model:` mapping). `vocab_size` is
+// the tokenizer's (0: the config must give `vocab_size:`). Draws initial weights from
+// `rng`. Config problems throw ConfigError.
+template <class T>
+Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng& rng);
+
+}  // namespace strata

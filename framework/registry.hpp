@@ -1,0 +1,154 @@
+// Registries: create layers and optimizers by type name.
+//
+// Built-in layers are registered by register_builtin_layers(), which instance() calls
+// on first use: an explicit call a static link cannot drop (Caffe's registrars were
+// silently dropped from static libraries). User layers, in the tree or in a plugin,
+// register with one line:
+//
+//   STRATA_REGISTER_LAYER("RMSNorm", RMSNorm);   // RMSNorm is a class template on T
+//
+// which needs RMSNorm<T>::schema(), RMSNorm<T>::kSummary and
+// RMSNorm<T>::from_config(const LayerConfig<T>&). Registering a name twice is an
+// error; asking for an unknown name lists the known ones and suggests the nearest.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/config.hpp"
+#include "framework/layer.hpp"
+#include "framework/layer_config.hpp"
+
+namespace strata {
+
+template <class T>
+class Optimizer;
+
+struct UnknownName : Error {
+  using Error::Error;
+};
+
+template <class T>
+using LayerFactory = std::function<std::unique_ptr<Layer<T>>(const LayerConfig<T>&)>;
+
+struct LayerInfo {
+  std::string type;
+  std::string summary;
+  Schema schema;
+  LayerFactory<float> make_float;
+  LayerFactory<double> make_double;
+  std::string origin = "built-in";  // or the plugin library's path
+
+  template <class T>
+  const LayerFactory<T>& factory() const {
+    if constexpr (std::is_same_v<T, float>) return make_float;
+    else return make_double;
+  }
+};
+
+template <class T>
+using OptimizerFactory = std::function<std::unique_ptr<Optimizer<T>>(const ConfigSection&)>;
+
+struct OptimizerInfo {
+  std::string type;
+  std::string summary;
+  Schema schema;
+  OptimizerFactory<float> make_float;
+  OptimizerFactory<double> make_double;
+  std::string origin = "built-in";
+
+  template <class T>
+  const OptimizerFactory<T>& factory() const {
+    if constexpr (std::is_same_v<T, float>) return make_float;
+    else return make_double;
+  }
+};
+
+// A name -> Info table. `what` ("layer", "optimizer") words the errors.
+template <class Info>
+class Registry {
+ public:
+  explicit Registry(std::string what) : what_(std::move(what)) {}
+
+  void add(Info info) {
+    if (auto it = entries_.find(info.type); it != entries_.end())
+      throw Error(what_ + " type \"" + info.type + "\" is already registered (by " +
+                  it->second.origin + ")");
+    std::string key = info.type;
+    entries_.emplace(std::move(key), std::move(info));
+  }
+  bool contains(const std::string& type) const { return entries_.count(type) != 0; }
+  const Info& find(const std::string& type) const {
+    if (auto it = entries_.find(type); it != entries_.end()) return it->second;
+    throw UnknownName("unknown " + what_ + " type \"" + type + "\"" + did_you_mean_(type) +
+                      "; known types: " + join_(names()));
+  }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& [name, info] : entries_) out.push_back(name);
+    return out;
+  }
+  std::vector<const Info*> all() const {
+    std::vector<const Info*> out;
+    for (const auto& [name, info] : entries_) out.push_back(&info);
+    return out;
+  }
+
+ private:
+  std::string did_you_mean_(const std::string& type) const;
+  static std::string join_(const std::vector<std::string>& names);
+  std::string what_;
+  std::map<std::string, Info> entries_;
+};
+
+using LayerRegistry = Registry<LayerInfo>;
+using OptimizerRegistry = Registry<OptimizerInfo>;
+
+// The process-wide registries (function-local statics, built-ins registered on first use).
+LayerRegistry& layer_registry();
+OptimizerRegistry& optimizer_registry();
+
+void register_builtin_layers(LayerRegistry& registry);          // layers/builtin_layers.cpp
+void register_builtin_optimizers(OptimizerRegistry& registry);  // optimizers/builtin_optimizers.cpp
+
+// Registrations made while a library loads (static initialisers cannot throw): each
+// success counts, each failure is kept for the plugin loader to report.
+struct RegistrationLog {
+  int registered = 0;
+  std::vector<std::string> errors;
+};
+RegistrationLog& registration_log();
+bool register_layer_at_load(LayerInfo info);
+
+template <template <class> class L>
+LayerInfo make_layer_info(std::string type) {
+  LayerInfo info;
+  info.type = std::move(type);
+  info.summary = L<float>::kSummary;
+  info.schema = L<float>::schema();
+  info.make_float = [](const LayerConfig<float>& c) { return L<float>::from_config(c); };
+  info.make_double = [](const LayerConfig<double>& c) { return L<double>::from_config(c); };
+  return info;
+}
+
+template <template <class> class O>
+OptimizerInfo make_optimizer_info(std::string type) {
+  OptimizerInfo info;
+  info.type = std::move(type);
+  info.summary = O<float>::kSummary;
+  info.schema = O<float>::schema();
+  info.make_float = [](const ConfigSection& c) { return O<float>::from_config(c); };
+  info.make_double = [](const ConfigSection& c) { return O<double>::from_config(c); };
+  return info;
+}
+
+}  // namespace strata
+
+#define STRATA_CONCAT_INNER(a, b) a##b
+#define STRATA_CONCAT(a, b) STRATA_CONCAT_INNER(a, b)
+#define STRATA_REGISTER_LAYER(TYPE_NAME, CLASS_TEMPLATE)                           \
+  static const bool STRATA_CONCAT(strata_layer_registered_, __LINE__) [[maybe_unused]] = \
+      ::strata::register_layer_at_load(::strata::make_layer_info<CLASS_TEMPLATE>(TYPE_NAME))

@@ -1,0 +1,20 @@
+// Small string helpers shared by the config loader, registries and CLI.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace strata {
+
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
+// The candidate closest to `word` if it is plausibly a typo of it, else "".
+std::string nearest_name(std::string_view word, const std::vector<std::string>& candidates);
+
+// " (did you mean \"heads\"?)" or "" when nothing is close.
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
+
+std::string join(const std::vector<std::string>& items, std::string_view separator);
+
+}  // namespace strata

@@ -1,0 +1,12 @@
+// The one list of built-in layers. register_builtin_layers() is called by
+// layer_registry() on first use, so a static link cannot drop any of them.
+#include "framework/registry.hpp"
+#include "layers/linear.hpp"
+
+namespace strata {
+
+void register_builtin_layers(LayerRegistry& registry) {
+  registry.add(make_layer_info<Linear>("Linear"));
+}
+
+}  // namespace strata

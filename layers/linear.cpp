@@ -1,0 +1,110 @@
+#include "layers/linear.hpp"
+
+#include <cmath>
+
+#include "framework/blas.hpp"
+
+namespace strata {
+
+template <class T>
+void fill_normal(Tensor<T>& t, double std, Rng& rng) {
+  for (auto& v : t) v = static_cast<T>(rng.normal(0.0, std));
+}
+
+template <class T>
+Schema Linear<T>::schema() {
+  return {
+      integer_key("out", kRequired, "output features", 1, 1 << 16),
+      boolean_key("bias", "true", "add a learned bias"),
+      string_key("init", "he", "weights ~ he: N(0, 2/in), xavier: N(0, 2/(in+out)), or zeros",
+                 {"he", "xavier", "zeros"}),
+  };
+}
+
+namespace {
+Init parse_init(const std::string& name) {
+  return name == "xavier" ? Init::xavier : name == "zeros" ? Init::zeros : Init::he;
+}
+}  // namespace
+
+template <class T>
+std::unique_ptr<Layer<T>> Linear<T>::from_config(const LayerConfig<T>& config) {
+  return std::make_unique<Linear<T>>(config.name(), config.input_features("out"),
+                                     config.integer("out"), config.boolean("bias"),
+                                     parse_init(config.string("init")), config.rng());
+}
+
+template <class T>
+Linear<T>::Linear(std::string name, std::size_t in, std::size_t out, bool bias, Init init,
+                  Rng& rng)
+    : Layer<T>(name),
+      in_(in),
+      out_(out),
+      weight_(join_name(name, "weight"), Tensor<T>::from_shape({in, out})) {
+  const double std = init == Init::he       ? std::sqrt(2.0 / double(in))
+                     : init == Init::xavier ? std::sqrt(2.0 / double(in + out))
+                                            : 0.0;
+  fill_normal(weight_.value, std, rng);
+  if (bias) bias_ = std::make_unique<Parameter<T>>(join_name(name, "bias"), xt::zeros<T>({out}));
+}
+
+template <class T>
+const Tensor<T>& Linear<T>::forward(const Tensor<T>& x, Mode) {
+  if (x.dimension() == 0 || x.shape().back() != in_)
+    throw ShapeError(this->name() + ": expected input (..., " + std::to_string(in_) + ")");
+  ensure_shape(input_, x.shape());
+  std::copy(x.begin(), x.end(), input_.begin());
+  auto out_shape = x.shape();
+  out_shape.back() = out_;
+  ensure_shape(output_, out_shape);
+  const std::size_t rows = leading_rows(x);
+  T* y = output_.data();
+  if (bias_) {
+    const T* b = bias_->value.data();
+    for (std::size_t r = 0; r < rows; ++r) std::copy(b, b + out_, y + r * out_);
+  }
+  gemm<T>(false, false, rows, out_, in_, T(1), x.data(), weight_.value.data(), bias_ ? T(1) : T(0),
+          y);
+  return output_;
+}
+
+template <class T>
+const Tensor<T>& Linear<T>::backward(const Tensor<T>& dy) {
+  const std::size_t rows = leading_rows(input_);
+  if (dy.size() != rows * out_) throw ShapeError(this->name() + ": gradient shape mismatch");
+  gemm<T>(true, false, in_, out_, rows, T(1), input_.data(), dy.data(), T(1),
+          weight_.grad.data());
+  if (bias_) {
+    T* db = bias_->grad.data();
+    const T* g = dy.data();
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t o = 0; o < out_; ++o) db[o] += g[r * out_ + o];
+  }
+  ensure_shape(input_grad_, input_.shape());
+  gemm<T>(false, true, rows, in_, out_, T(1), dy.data(), weight_.value.data(), T(0),
+          input_grad_.data());
+  return input_grad_;
+}
+
+template <class T>
+std::vector<Parameter<T>*> Linear<T>::parameters() {
+  if (bias_) return {&weight_, bias_.get()};
+  return {&weight_};
+}
+
+template <class T>
+Shape Linear<T>::output_shape(const Shape& in) const {
+  if (in.empty() || (in.back() != kAnyDim && in.back() != std::int64_t(in_)))
+    throw ShapeError("Linear expects input (..., " + std::to_string(in_) + "), got " +
+                     to_string(in));
+  Shape out = in;
+  out.back() = std::int64_t(out_);
+  return out;
+}
+
+template class Linear<float>;
+template class Linear<double>;
+template void fill_normal<float>(Tensor<float>&, double, Rng&);
+template void fill_normal<double>(Tensor<double>&, double, Rng&);
+
+}  // namespace strata

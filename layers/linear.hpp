@@ -1,0 +1,44 @@
+// Linear: y = x W + b over the last axis.
+//
+// Shapes: x (..., in) -> y (..., out); W is (in, out), b is (out).
+// Cached: a reference-free copy of x (needed for dW).
+// Accumulates: W.grad += x^T dy, b.grad += column sums of dy. Returns dx = dy W^T.
+// Config: {type: Linear, out: N, bias: true, init: he}; `in` comes from the input.
+#pragma once
+
+#include "framework/layer.hpp"
+#include "framework/layer_config.hpp"
+
+namespace strata {
+
+enum class Init { he, xavier, zeros };
+
+template <class T>
+class Linear : public Layer<T> {
+ public:
+  static constexpr const char* kSummary = "affine map y = x W + b over the last axis";
+  static Schema schema();
+  static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
+
+  Linear(std::string name, std::size_t in, std::size_t out, bool bias, Init init, Rng& rng);
+
+  std::string_view type() const override { return "Linear"; }
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
+  const Tensor<T>& backward(const Tensor<T>& dy) override;
+  std::vector<Parameter<T>*> parameters() override;
+  Shape output_shape(const Shape& in) const override;
+
+  Parameter<T>& weight() { return weight_; }
+
+ private:
+  std::size_t in_, out_;
+  Parameter<T> weight_;
+  std::unique_ptr<Parameter<T>> bias_;  // absent with bias: false
+  Tensor<T> input_, output_, input_grad_;
+};
+
+// Fills `t` with N(0, std) draws from rng (in row-major order).
+template <class T>
+void fill_normal(Tensor<T>& t, double std, Rng& rng);
+
+}  // namespace strata
