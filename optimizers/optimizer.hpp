@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,9 @@ class Optimizer {
 
   std::int64_t steps() const { return steps_; }
   double default_lr() const { return default_lr_; }  // the config's `lr`
+  // The config's `clip_norm` (global gradient L2 norm limit, 0 = off), applied by the
+  // trainer before step(); every optimizer's schema has it (optimizer_common_keys).
+  double clip_norm() const { return clip_norm_; }
 
   // Named state tensors "<parameter>/<slot>" (e.g. "blocks.0.ffn.fc1.weight/m"), for
   // checkpoints. load_state() replaces the state and the clock.
@@ -34,9 +38,20 @@ class Optimizer {
   virtual void load_state(const std::map<std::string, Tensor<T>>& state, std::int64_t steps) = 0;
 
  protected:
+  // For from_config(): reads the keys every optimizer has (lr, clip_norm).
+  void read_common_keys(const ConfigSection& config) {
+    default_lr_ = config.number("lr");
+    clip_norm_ = config.number("clip_norm");
+  }
+
   std::int64_t steps_ = 0;
   double default_lr_ = 1e-3;
+  double clip_norm_ = 0;
 };
+
+// The keys every optimizer schema starts with: `lr` (default `default_lr`) and
+// `clip_norm` (>= 0, default 0).
+Schema optimizer_common_keys(const std::string& default_lr);
 
 // Builds the optimizer described by an `optimizer:` mapping ({type: Adam, lr: ...}).
 template <class T>

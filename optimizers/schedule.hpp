@@ -21,8 +21,9 @@ struct LrSchedule {
   double at(std::int64_t step, std::int64_t total) const;
 };
 
-// Reads `schedule: {type: constant|warmup_cosine, warmup: N, min_lr: x}` from a
-// mapping that may also hold `lr:`; `default_lr` applies when `lr` is absent.
+// Reads a `schedule:` mapping {type: constant|warmup_cosine, warmup: N, min_lr: x}
+// (validated; errors name `context`) for peak learning rate `lr` (the phase's `lr:`,
+// or the optimizer's default). A missing or null node gives a constant schedule.
 LrSchedule parse_schedule(const ConfigNode& schedule, double lr, const std::string& context);
 
 }  // namespace strata

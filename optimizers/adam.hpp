@@ -1,0 +1,61 @@
+// Adam (Kingma & Ba), as torch.optim.Adam: for each parameter p with gradient g,
+//   g <- g + weight_decay * p                       (L2 penalty; 0 by default)
+//   m <- beta1 m + (1 - beta1) g,   v <- beta2 v + (1 - beta2) g^2
+//   p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+// where t = steps(): one tick per step() call, whatever the number of parameters.
+// AdamW (adamw.hpp) reuses this update with decoupled weight decay instead of L2.
+//
+// State: {m, v} per parameter NAME, created as zeros on the parameter's first step;
+// state() exports them as "<name>/m" and "<name>/v". One fused loop per parameter
+// reads g and p once and writes m, v and p in the same pass (the step is memory-bound).
+// Config: {type: Adam, lr: 1.0e-3, betas: [0.9, 0.999], eps: 1.0e-8, weight_decay: 0,
+//          clip_norm: 0}.
+#pragma once
+
+#include <unordered_map>
+
+#include "optimizers/optimizer.hpp"
+
+namespace strata {
+
+template <class T>
+class Adam : public Optimizer<T> {
+ public:
+  static constexpr const char* kSummary = "Adam with bias correction and optional L2 weight decay";
+  static Schema schema();
+  static std::unique_ptr<Optimizer<T>> from_config(const ConfigSection& config);
+
+  Adam(double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
+       double weight_decay = 0);
+
+  std::string_view type() const override { return "Adam"; }
+  void step(const std::vector<Parameter<T>*>& parameters, double lr) override;
+  std::map<std::string, Tensor<T>> state() const override;
+  void load_state(const std::map<std::string, Tensor<T>>& state, std::int64_t steps) override;
+
+  double beta1() const { return beta1_; }
+  double beta2() const { return beta2_; }
+  double eps() const { return eps_; }
+  double weight_decay() const { return weight_decay_; }
+
+ protected:
+  // decoupled: weight decay shrinks p directly (AdamW) instead of adding to g (Adam).
+  Adam(double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled);
+  // Reads lr, betas, eps, weight_decay and clip_norm into `optimizer`.
+  static void configure(Adam& optimizer, const ConfigSection& config);
+  // Schema shared with AdamW; only the weight-decay default and help differ.
+  static Schema schema_with(const std::string& weight_decay_default,
+                            const std::string& weight_decay_help);
+
+ private:
+  struct Moments {
+    Tensor<T> m, v;
+  };
+  Moments& moments_for(const Parameter<T>& p);
+
+  double beta1_, beta2_, eps_, weight_decay_;
+  bool decoupled_;
+  std::unordered_map<std::string, Moments> moments_;
+};
+
+}  // namespace strata

@@ -1,0 +1,283 @@
+// Optimizers and learning-rate schedules against arithmetic written out here in plain
+// doubles, following the published algorithms (torch.optim docs), not our code.
+#include <boost/test/unit_test.hpp>
+#include <cmath>
+
+#include "framework/config.hpp"
+#include "optimizers/adam.hpp"
+#include "optimizers/adamw.hpp"
+#include "optimizers/schedule.hpp"
+#include "optimizers/sgd.hpp"
+
+using namespace strata;
+
+namespace {
+
+constexpr int kSteps = 3;
+constexpr std::size_t kSize = 3;
+using Vec = std::array<double, kSize>;
+
+const Vec kInitial = {0.5, -1.0, 2.0};
+// One fixed gradient per step (a zero and a sign change included on purpose).
+const std::array<Vec, kSteps> kGradients = {
+    {{0.1, -0.2, 0.3}, {-0.05, 0.4, 0.3}, {0.2, 0.0, -0.1}}};
+
+Tensor<double> tensor_of(const Vec& values) {
+  Tensor<double> t = Tensor<double>::from_shape({kSize});
+  std::copy(values.begin(), values.end(), t.begin());
+  return t;
+}
+
+// Runs `optimizer` for kSteps on one parameter with kGradients; returns the value
+// after each step.
+std::array<Vec, kSteps> run(Optimizer<double>& optimizer, double lr) {
+  Parameter<double> p("w", tensor_of(kInitial));
+  std::array<Vec, kSteps> out;
+  for (int t = 0; t < kSteps; ++t) {
+    p.grad = tensor_of(kGradients[t]);
+    optimizer.step({&p}, lr);
+    std::copy(p.value.begin(), p.value.end(), out[t].begin());
+  }
+  return out;
+}
+
+void expect_close(const std::array<Vec, kSteps>& got, const std::array<Vec, kSteps>& want,
+                  double tolerance = 1e-12) {
+  for (int t = 0; t < kSteps; ++t)
+    for (std::size_t i = 0; i < kSize; ++i)
+      BOOST_TEST(std::abs(got[t][i] - want[t][i]) <= tolerance, "step " << t + 1 << " element " << i
+                                                                        << ": got " << got[t][i]
+                                                                        << ", want " << want[t][i]);
+}
+
+// Adam as in Kingma & Ba, Algorithm 1 (bias-corrected m_hat, v_hat), with torch's
+// L2 (`l2`) or decoupled (`decoupled`) weight decay.
+std::array<Vec, kSteps> adam_by_hand(double lr, double b1, double b2, double eps, double l2,
+                                     double decoupled) {
+  Vec p = kInitial, m{}, v{};
+  std::array<Vec, kSteps> out;
+  for (int t = 1; t <= kSteps; ++t) {
+    for (std::size_t i = 0; i < kSize; ++i) {
+      p[i] = p[i] - lr * decoupled * p[i];
+      const double g = kGradients[t - 1][i] + l2 * p[i];
+      m[i] = b1 * m[i] + (1 - b1) * g;
+      v[i] = b2 * v[i] + (1 - b2) * g * g;
+      const double m_hat = m[i] / (1 - std::pow(b1, t));
+      const double v_hat = v[i] / (1 - std::pow(b2, t));
+      p[i] = p[i] - lr * m_hat / (std::sqrt(v_hat) + eps);
+    }
+    out[t - 1] = p;
+  }
+  return out;
+}
+
+// torch.optim.SGD's documented algorithm (dampening 0).
+std::array<Vec, kSteps> sgd_by_hand(double lr, double mu, bool nesterov, double wd) {
+  Vec p = kInitial, buf{};
+  std::array<Vec, kSteps> out;
+  for (int t = 1; t <= kSteps; ++t) {
+    for (std::size_t i = 0; i < kSize; ++i) {
+      double g = kGradients[t - 1][i] + wd * p[i];
+      if (mu != 0) {
+        buf[i] = t == 1 ? g : mu * buf[i] + g;
+        g = nesterov ? g + mu * buf[i] : buf[i];
+      }
+      p[i] = p[i] - lr * g;
+    }
+    out[t - 1] = p;
+  }
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(optimizers)
+
+BOOST_AUTO_TEST_CASE(adam_matches_hand_computation) {
+  Adam<double> adam(0.01, 0.9, 0.999, 1e-8);
+  const auto got = run(adam, 0.01);
+  expect_close(got, adam_by_hand(0.01, 0.9, 0.999, 1e-8, 0, 0));
+  // Bias correction makes the first step lr * g / |g| (up to eps): a check that does
+  // not depend on the formula above.
+  for (std::size_t i = 0; i < kSize; ++i)
+    BOOST_TEST(std::abs(got[0][i] - (kInitial[i] - 0.01 * (kGradients[0][i] > 0 ? 1 : -1))) <=
+               1e-9);
+  BOOST_TEST(adam.steps() == kSteps);
+}
+
+BOOST_AUTO_TEST_CASE(adam_l2_weight_decay_matches_hand_computation) {
+  Adam<double> adam(0.02, 0.8, 0.99, 1e-6, 0.1);
+  expect_close(run(adam, 0.02), adam_by_hand(0.02, 0.8, 0.99, 1e-6, 0.1, 0));
+}
+
+BOOST_AUTO_TEST_CASE(adamw_matches_hand_computation) {
+  AdamW<double> adamw(0.05, 0.9, 0.999, 1e-8, 0.1);
+  const auto got = run(adamw, 0.05);
+  expect_close(got, adam_by_hand(0.05, 0.9, 0.999, 1e-8, 0, 0.1));
+  // Decoupled decay differs from the L2 form.
+  const auto l2 = adam_by_hand(0.05, 0.9, 0.999, 1e-8, 0.1, 0);
+  BOOST_TEST(std::abs(got[2][0] - l2[2][0]) > 1e-6);
+  BOOST_TEST(adamw.type() == "AdamW");
+  BOOST_TEST(AdamW<double>().weight_decay() == 0.01);
+}
+
+BOOST_AUTO_TEST_CASE(sgd_plain_matches_hand_computation) {
+  SGD<double> sgd(0.1);
+  const auto got = run(sgd, 0.1);
+  // Written out: p1 = p0 - 0.1 g1, ...
+  BOOST_TEST(std::abs(got[0][0] - (0.5 - 0.1 * 0.1)) <= 1e-15);
+  BOOST_TEST(std::abs(got[2][1] - (-1.0 - 0.1 * (-0.2 + 0.4 + 0.0))) <= 1e-15);
+  expect_close(got, sgd_by_hand(0.1, 0, false, 0));
+  BOOST_TEST(sgd.state().empty());  // no velocity without momentum
+}
+
+BOOST_AUTO_TEST_CASE(sgd_momentum_matches_hand_computation) {
+  SGD<double> sgd(0.1, 0.9);
+  const auto got = run(sgd, 0.1);
+  expect_close(got, sgd_by_hand(0.1, 0.9, false, 0));
+  // Element 0 written out: buf1 = 0.1, buf2 = 0.09 - 0.05 = 0.04, buf3 = 0.036 + 0.2.
+  BOOST_TEST(std::abs(got[2][0] - (0.5 - 0.1 * (0.1 + 0.04 + 0.236))) <= 1e-15);
+}
+
+BOOST_AUTO_TEST_CASE(sgd_nesterov_matches_hand_computation) {
+  SGD<double> sgd(0.1, 0.9, true, 0.01);
+  expect_close(run(sgd, 0.1), sgd_by_hand(0.1, 0.9, true, 0.01));
+  BOOST_CHECK_THROW(SGD<double>(0.1, 0, true), Error);
+}
+
+BOOST_AUTO_TEST_CASE(one_clock_tick_per_step) {
+  Parameter<double> a("a", tensor_of(kInitial)), b("b", tensor_of(kInitial));
+  a.grad = tensor_of(kGradients[0]);
+  b.grad = tensor_of(kGradients[0]);
+  Adam<double> adam;
+  adam.step({&a, &b}, 1e-3);
+  BOOST_TEST(adam.steps() == 1);
+  // Both parameters saw t = 1: the same first update.
+  for (std::size_t i = 0; i < kSize; ++i) BOOST_TEST(a.value(i) == b.value(i));
+  adam.step({&a, &b}, 1e-3);
+  BOOST_TEST(adam.steps() == 2);
+}
+
+namespace {
+// Two steps with optimizer `first`, then its state into `second`, which must
+// continue exactly as `first` does (parameters passed in a different order:
+// state follows names, not positions).
+template <class O>
+void expect_state_round_trip(O first, O second, const std::vector<std::string>& keys) {
+  Parameter<double> a1("a", tensor_of(kInitial)), b1("b", tensor_of({3.0, -0.5, 0.25}));
+  for (int t = 0; t < 2; ++t) {
+    a1.grad = tensor_of(kGradients[t]);
+    b1.grad = tensor_of(kGradients[2 - t]);
+    first.step({&a1, &b1}, 0.01);
+  }
+  const auto state = first.state();
+  std::vector<std::string> names;
+  for (const auto& [name, tensor] : state) names.push_back(name);
+  BOOST_TEST(names == keys, boost::test_tools::per_element());
+
+  Parameter<double> a2("a", a1.value), b2("b", b1.value);
+  second.load_state(state, first.steps());
+  BOOST_TEST(second.steps() == 2);
+  a1.grad = a2.grad = tensor_of(kGradients[2]);
+  b1.grad = b2.grad = tensor_of(kGradients[0]);
+  first.step({&a1, &b1}, 0.01);
+  second.step({&b2, &a2}, 0.01);
+  for (std::size_t i = 0; i < kSize; ++i) {
+    BOOST_TEST(a1.value(i) == a2.value(i));
+    BOOST_TEST(b1.value(i) == b2.value(i));
+  }
+  BOOST_TEST(second.steps() == 3);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(adam_state_round_trip_by_name) {
+  expect_state_round_trip(Adam<double>(), Adam<double>(), {"a/m", "a/v", "b/m", "b/v"});
+}
+
+BOOST_AUTO_TEST_CASE(adamw_state_round_trip_by_name) {
+  expect_state_round_trip(AdamW<double>(), AdamW<double>(), {"a/m", "a/v", "b/m", "b/v"});
+}
+
+BOOST_AUTO_TEST_CASE(sgd_state_round_trip_by_name) {
+  expect_state_round_trip(SGD<double>(0.1, 0.9), SGD<double>(0.1, 0.9),
+                          {"a/velocity", "b/velocity"});
+}
+
+BOOST_AUTO_TEST_CASE(load_state_rejects_foreign_entries) {
+  Adam<double> adam;
+  BOOST_CHECK_THROW(adam.load_state({{"a/velocity", tensor_of(kInitial)}}, 1), Error);
+  BOOST_CHECK_THROW(adam.load_state({{"a/m", tensor_of(kInitial)}}, 1), Error);  // no /v
+  SGD<double> sgd(0.1, 0.9);
+  BOOST_CHECK_THROW(sgd.load_state({{"a/m", tensor_of(kInitial)}}, 1), Error);
+  // State whose shape does not match the parameter of that name.
+  sgd.load_state({{"a/velocity", Tensor<double>::from_shape({2})}}, 1);
+  Parameter<double> a("a", tensor_of(kInitial));
+  BOOST_CHECK_THROW(sgd.step({&a}, 0.1), Error);
+}
+
+BOOST_AUTO_TEST_CASE(float_instantiation_tracks_double) {
+  Adam<float> adam(0.01);
+  Parameter<float> p("w", Tensor<float>{0.5f, -1.0f, 2.0f});
+  const auto want = adam_by_hand(0.01, 0.9, 0.999, 1e-8, 0, 0);
+  for (int t = 0; t < kSteps; ++t) {
+    for (std::size_t i = 0; i < kSize; ++i) p.grad(i) = float(kGradients[t][i]);
+    adam.step({&p}, 0.01);
+  }
+  for (std::size_t i = 0; i < kSize; ++i) BOOST_TEST(std::abs(p.value(i) - want[2][i]) <= 1e-6);
+}
+
+BOOST_AUTO_TEST_CASE(make_optimizer_reads_config) {
+  const ConfigNode root = ConfigNode::parse(
+      "optimizer: {type: Adam, lr: 5.0e-4, betas: [0.8, 0.99], eps: 1.0e-6, clip_norm: 5.0}\n"
+      "sgd: {type: SGD, momentum: 0.9, nesterov: true}\n"
+      "adamw: {type: AdamW}\n",
+      "test.yaml");
+  auto adam = make_optimizer<double>(root.get("optimizer"));
+  BOOST_TEST(adam->type() == "Adam");
+  BOOST_TEST(adam->default_lr() == 5e-4);
+  BOOST_TEST(adam->clip_norm() == 5.0);
+  const auto& typed = dynamic_cast<const Adam<double>&>(*adam);
+  BOOST_TEST(typed.beta1() == 0.8);
+  BOOST_TEST(typed.beta2() == 0.99);
+  BOOST_TEST(typed.eps() == 1e-6);
+  BOOST_TEST(typed.weight_decay() == 0.0);
+
+  auto sgd = make_optimizer<float>(root.get("sgd"));
+  const auto& typed_sgd = dynamic_cast<const SGD<float>&>(*sgd);
+  BOOST_TEST(typed_sgd.momentum() == 0.9);
+  BOOST_TEST(typed_sgd.nesterov());
+  BOOST_TEST(sgd->default_lr() == 1e-3);
+  BOOST_TEST(sgd->clip_norm() == 0.0);
+
+  auto adamw = make_optimizer<double>(root.get("adamw"));
+  BOOST_TEST(dynamic_cast<const AdamW<double>&>(*adamw).weight_decay() == 0.01);
+}
+
+BOOST_AUTO_TEST_CASE(constant_schedule) {
+  const LrSchedule schedule = parse_schedule(ConfigNode(), 3e-4, "training.phases[0].schedule");
+  BOOST_TEST((schedule.kind == LrSchedule::Kind::constant));
+  BOOST_TEST(schedule.at(0, 100) == 3e-4);
+  BOOST_TEST(schedule.at(99, 100) == 3e-4);
+  const LrSchedule explicit_constant =
+      parse_schedule(ConfigNode::parse("{type: constant}", "test.yaml"), 2e-3, "schedule");
+  BOOST_TEST(explicit_constant.at(50, 100) == 2e-3);
+}
+
+BOOST_AUTO_TEST_CASE(warmup_cosine_schedule) {
+  const LrSchedule s = parse_schedule(
+      ConfigNode::parse("{type: warmup_cosine, warmup: 10, min_lr: 1.0e-4}", "test.yaml"), 1e-3,
+      "schedule");
+  BOOST_TEST((s.kind == LrSchedule::Kind::warmup_cosine));
+  BOOST_TEST(s.warmup == 10);
+  BOOST_TEST(s.min_lr == 1e-4);
+  // 77 steps: warmup 0..9, cosine over steps 10..76 (66 intervals).
+  const std::int64_t total = 77;
+  BOOST_TEST(s.at(0, total) == 0.0);
+  BOOST_TEST(std::abs(s.at(5, total) - 0.5e-3) <= 1e-15);  // mid-warmup: half of lr
+  BOOST_TEST(std::abs(s.at(10, total) - 1e-3) <= 1e-15);   // end of warmup: lr
+  // A third of the decay: cos(pi/3) = 1/2, so min_lr + (lr - min_lr) * 3/4.
+  BOOST_TEST(std::abs(s.at(32, total) - (1e-4 + 0.9e-3 * 0.75)) <= 1e-15);
+  BOOST_TEST(std::abs(s.at(76, total) - 1e-4) <= 1e-15);  // last step: min_lr
+}
+
+BOOST_AUTO_TEST_SUITE_END()
