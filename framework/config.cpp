@@ -278,14 +278,15 @@ void ConfigSection::validate(const std::vector<std::string>& extra_keys) const {
 
 void ConfigSection::check_value(const KeySpec& s, const ConfigNode& value) const {
   const std::string expected = quote(s.name) + " must be " + std::string(to_string(s.type));
-  auto check_range = [&](double v) {
+  // `at`: the value itself, or for a list the element (so errors point at it).
+  auto check_range = [&](double v, const ConfigNode& at) {
     if (v < s.min || v > s.max) {
       std::string range = std::isinf(s.max) ? ">= " + format_number(s.min)
                           : std::isinf(s.min) ? "<= " + format_number(s.max)
                                               : "in [" + format_number(s.min) + ", " +
                                                     format_number(s.max) + "]";
-      throw ConfigError(value.mark(), context_,
-                        quote(s.name) + " must be " + range + ", got " + value.scalar());
+      throw ConfigError(at.mark(), context_,
+                        quote(s.name) + " must be " + range + ", got " + at.scalar());
     }
   };
   auto fail_type = [&](const std::string& got) {
@@ -299,13 +300,13 @@ void ConfigSection::check_value(const KeySpec& s, const ConfigNode& value) const
     case KeyType::integer: {
       auto v = value.is_scalar() ? parse_integer(value.scalar()) : std::nullopt;
       if (!v) fail_type(got);
-      check_range(static_cast<double>(*v));
+      check_range(static_cast<double>(*v), value);
       break;
     }
     case KeyType::number: {
       auto v = value.is_scalar() ? parse_number(value.scalar()) : std::nullopt;
       if (!v) fail_type(got);
-      check_range(*v);
+      check_range(*v, value);
       break;
     }
     case KeyType::boolean:
@@ -326,7 +327,7 @@ void ConfigSection::check_value(const KeySpec& s, const ConfigNode& value) const
         if (!v)
           throw ConfigError(value[i].mark(), context_,
                             expected + ", element " + std::to_string(i) + " is not a number");
-        check_range(*v);
+        check_range(*v, value[i]);
       }
       break;
     case KeyType::strings:
