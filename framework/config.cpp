@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <iomanip>
 #include <set>
 #include <sstream>
 
@@ -239,7 +240,7 @@ std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 std::string format_number(double v) {
   std::ostringstream out;
-  out << v;
+  out << std::setprecision(15) << v;
   return out.str();
 }
 
