@@ -2,6 +2,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include "framework/grad_check.hpp"
+#include "layers/dropout.hpp"
+#include "layers/embedding.hpp"
 #include "layers/gelu.hpp"
 #include "layers/layer_norm.hpp"
 #include "layers/linear.hpp"
@@ -73,6 +75,31 @@ BOOST_AUTO_TEST_CASE(gelu) {
   Tensor<double> x = random_input({2, 3, 5}, 10);
   x *= 2.0;  // reach the saturated tails too
   expect_gradients_match(layer, x);
+}
+
+BOOST_AUTO_TEST_CASE(embedding) {
+  Rng rng(4);
+  Embedding<double> layer("emb", 7, 5, 6, 0.02, rng);
+  // Ids repeat (3 three times, 0 twice), so the scatter-add must accumulate; seq 4 < 6
+  // leaves position rows unused. Ids are not differentiable: parameters only.
+  const Tensor<double> ids = {{3.0, 0.0, 3.0, 6.0}, {1.0, 3.0, 0.0, 2.0}};
+  GradCheckOptions options;
+  options.check_input = false;
+  expect_gradients_match(layer, ids, options);
+}
+
+BOOST_AUTO_TEST_CASE(dropout) {
+  Rng rng(5);
+  Dropout<double> layer("drop", 0.3, rng);
+  GradCheckOptions options;
+  options.mode = Mode::train;
+  options.before_forward = [&layer] { layer.reseed(42); };  // the same mask every time
+  const Tensor<double> x = random_input({2, 3, 5}, 13);
+  layer.reseed(42);
+  const Tensor<double> y = layer.forward(x, Mode::train);
+  BOOST_TEST(xt::any(xt::equal(y, 0.0)));  // the mask really drops something here
+  BOOST_TEST(xt::any(xt::not_equal(y, 0.0)));
+  expect_gradients_match(layer, x, options);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
