@@ -89,7 +89,9 @@ std::size_t ConfigNode::size() const { return valid() ? impl_->node.size() : 0; 
 
 ConfigNode ConfigNode::operator[](std::size_t index) const {
   auto impl = std::make_shared<Impl>(*impl_);
-  impl->node = impl_->node[index];
+  // reset(), not operator=: on a YAML::Node, `=` assigns THROUGH the handle and would
+  // overwrite the parent node that the copied handle still refers to.
+  impl->node.reset(impl_->node[index]);
   impl->parent_mark = mark();
   return ConfigNode(impl);
 }
@@ -97,10 +99,9 @@ ConfigNode ConfigNode::operator[](std::size_t index) const {
 ConfigNode ConfigNode::get(std::string_view key) const {
   if (!is_map()) return ConfigNode();
   auto impl = std::make_shared<Impl>(*impl_);
-  impl->node = YAML::Node();
+  impl->node.reset(YAML::Node(YAML::NodeType::Undefined));  // reset: see operator[]
   for (const auto& item : impl_->node)
-    if (item.first.Scalar() == key) impl->node = item.second;
-  if (!impl->node.IsDefined()) impl->node = YAML::Node(YAML::NodeType::Undefined);
+    if (item.first.Scalar() == key) impl->node.reset(item.second);
   impl->parent_mark = mark();
   return ConfigNode(impl);
 }
