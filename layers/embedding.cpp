@@ -1,6 +1,9 @@
 #include "layers/embedding.hpp"
 
 #include <cmath>
+#include <iomanip>
+#include <limits>
+#include <sstream>
 
 #include "layers/linear.hpp"  // fill_normal
 
@@ -18,15 +21,16 @@ template <class T>
 std::unique_ptr<Layer<T>> Embedding<T>::from_config(const LayerConfig<T>& config) {
   const ModelContext& model = config.model();
   if (model.vocab_size <= 0)
-    config.fail("dim", "Embedding needs the vocabulary size (from the tokenizer or `vocab_size:`), "
-                       "got " + std::to_string(model.vocab_size));
+    config.fail("dim",
+                "Embedding needs the vocabulary size (from the tokenizer or `vocab_size:`), "
+                "got " +
+                    std::to_string(model.vocab_size));
   if (model.max_seq_len <= 0)
     config.fail("dim", "Embedding needs `model.max_seq_len` >= 1 for its positional table, got " +
                            std::to_string(model.max_seq_len));
-  return std::make_unique<Embedding<T>>(config.name(), std::size_t(model.vocab_size),
-                                        std::size_t(config.integer("dim")),
-                                        std::size_t(model.max_seq_len), config.number("init_std"),
-                                        config.rng());
+  return std::make_unique<Embedding<T>>(
+      config.name(), std::size_t(model.vocab_size), std::size_t(config.integer("dim")),
+      std::size_t(model.max_seq_len), config.number("init_std"), config.rng());
 }
 
 template <class T>
@@ -61,19 +65,22 @@ const Tensor<T>& Embedding<T>::embed(const Tensor<T>& x, std::size_t start) {
                      std::to_string(x.dimension()));
   const std::size_t batch = x.shape()[0], seq = x.shape()[1];
   if (start + seq > max_seq_len_)
-    throw Error(this->name() + ": positions " + std::to_string(start) + ".." +
-                std::to_string(start + seq) + " exceed max_seq_len " +
+    throw Error(this->name() + ": positions [" + std::to_string(start) + ", " +
+                std::to_string(start + seq) + ") exceed max_seq_len " +
                 std::to_string(max_seq_len_) + " (sequence length " + std::to_string(seq) +
                 (start ? ", starting at " + std::to_string(start) : std::string()) + ")");
   // Validate every id before touching any state, so a bad batch leaves the cache intact.
   const T* in = x.data();
   for (std::size_t i = 0; i < batch * seq; ++i) {
     const T v = in[i];
-    if (!(v >= T(0) && v < T(vocab_)) || std::trunc(v) != v) {
-      std::string id = std::trunc(v) == v ? std::to_string(std::int64_t(v)) : std::to_string(v);
-      throw Error(this->name() + ": token id " + id + " at (" + std::to_string(i / seq) + ", " +
-                  std::to_string(i % seq) + ") is not an integer in [0, " +
-                  std::to_string(vocab_) + ")");
+    const bool integer = std::trunc(v) == v;  // false for NaN; +-inf fail the range test
+    if (!integer || !(v >= T(0) && v < T(vocab_))) {
+      std::ostringstream id;
+      id << std::setprecision(std::numeric_limits<T>::max_digits10) << v;
+      throw Error(this->name() + ": token id " + id.str() + " at (" + std::to_string(i / seq) +
+                  ", " + std::to_string(i % seq) + ") " +
+                  (integer ? "is outside the vocabulary [0, " + std::to_string(vocab_) + ")"
+                           : std::string("is not an integer")));
     }
   }
   ids_.resize(batch * seq);  // no reallocation once the largest batch was seen
