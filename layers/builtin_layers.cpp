@@ -1,12 +1,22 @@
 // The one list of built-in layers. register_builtin_layers() is called by
 // layer_registry() on first use, so a static link cannot drop any of them.
 #include "framework/registry.hpp"
+#include "layers/dropout.hpp"
+#include "layers/embedding.hpp"
+#include "layers/gelu.hpp"
+#include "layers/layer_norm.hpp"
 #include "layers/linear.hpp"
+#include "layers/relu.hpp"
 
 namespace strata {
 
 void register_builtin_layers(LayerRegistry& registry) {
   registry.add(make_layer_info<Linear>("Linear"));
+  registry.add(make_layer_info<LayerNorm>("LayerNorm"));
+  registry.add(make_layer_info<ReLU>("ReLU"));
+  registry.add(make_layer_info<GELU>("GELU"));
+  registry.add(make_layer_info<Embedding>("Embedding"));
+  registry.add(make_layer_info<Dropout>("Dropout"));
 }
 
 }  // namespace strata

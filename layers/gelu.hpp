@@ -1,0 +1,36 @@
+// GELU, tanh approximation (as GPT-2 and torch's gelu(approximate="tanh")):
+//
+//   y = 0.5 x (1 + tanh(u)),   u = sqrt(2/pi) (x + 0.044715 x^3)
+//
+// not the exact x * Phi(x) form (erf); the two differ by < 1e-3.
+// Shapes: any rank, y has x's shape. No parameters.
+// Cached: x and tanh(u) (so backward calls no transcendental function).
+// Returns dx = dy * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)).
+// Config: {type: GELU}; no keys.
+#pragma once
+
+#include "framework/layer.hpp"
+#include "framework/layer_config.hpp"
+
+namespace strata {
+
+template <class T>
+class GELU : public Layer<T> {
+ public:
+  static constexpr const char* kSummary =
+      "Gaussian error linear unit, tanh approximation (GPT-2), element-wise";
+  static Schema schema() { return {}; }
+  static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
+
+  explicit GELU(std::string name);
+
+  std::string_view type() const override { return "GELU"; }
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
+  const Tensor<T>& backward(const Tensor<T>& dy) override;
+  Shape output_shape(const Shape& in) const override { return in; }
+
+ private:
+  Tensor<T> input_, tanh_, output_, input_grad_;
+};
+
+}  // namespace strata

@@ -1,0 +1,110 @@
+#include "layers/layer_norm.hpp"
+
+#include <cmath>
+
+namespace strata {
+
+template <class T>
+Schema LayerNorm<T>::schema() {
+  return {
+      number_key("eps", "1e-5", "added to the variance before the square root (> 0)", 0),
+  };
+}
+
+template <class T>
+std::unique_ptr<Layer<T>> LayerNorm<T>::from_config(const LayerConfig<T>& config) {
+  const double eps = config.number("eps");
+  // The schema's range is inclusive; eps = 0 would divide by zero on a constant row.
+  if (!(eps > 0)) config.fail("eps", "must be > 0, got " + config.node("eps").scalar());
+  return std::make_unique<LayerNorm<T>>(config.name(), config.input_features("eps"), eps);
+}
+
+template <class T>
+LayerNorm<T>::LayerNorm(std::string name, std::size_t dim, double eps)
+    : Layer<T>(name),
+      dim_(dim),
+      eps_(eps),
+      gamma_(join_name(name, "gamma"), xt::ones<T>({dim})),
+      beta_(join_name(name, "beta"), xt::zeros<T>({dim})) {
+  if (dim == 0) throw ShapeError(this->name() + ": LayerNorm needs dim >= 1");
+  if (!(eps > 0)) throw Error(this->name() + ": LayerNorm needs eps > 0");
+}
+
+template <class T>
+const Tensor<T>& LayerNorm<T>::forward(const Tensor<T>& x, Mode) {
+  if (x.dimension() == 0 || x.shape().back() != dim_)
+    throw ShapeError(this->name() + ": expected input (..., " + std::to_string(dim_) + ")");
+  const std::size_t rows = leading_rows(x);
+  ensure_shape(normalized_, x.shape());
+  ensure_shape(output_, x.shape());
+  ensure_shape(rstd_, std::vector<std::size_t>{rows});
+  const T* g = gamma_.value.data();
+  const T* b = beta_.value.data();
+  for (std::size_t r = 0; r < rows; ++r) {
+    const T* xr = x.data() + r * dim_;
+    T* nr = normalized_.data() + r * dim_;
+    T* yr = output_.data() + r * dim_;
+    // Two passes in double: the one-pass E[x^2] - E[x]^2 loses digits when |mu| >> std.
+    double mean = 0;
+    for (std::size_t i = 0; i < dim_; ++i) mean += xr[i];
+    mean /= double(dim_);
+    double var = 0;
+    for (std::size_t i = 0; i < dim_; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+    var /= double(dim_);
+    const T rstd = T(1.0 / std::sqrt(var + eps_));
+    rstd_.data()[r] = rstd;
+    for (std::size_t i = 0; i < dim_; ++i) {
+      nr[i] = T(xr[i] - mean) * rstd;
+      yr[i] = g[i] * nr[i] + b[i];
+    }
+  }
+  return output_;
+}
+
+template <class T>
+const Tensor<T>& LayerNorm<T>::backward(const Tensor<T>& dy) {
+  const std::size_t rows = rstd_.size();
+  if (dy.size() != rows * dim_ || normalized_.size() != rows * dim_)
+    throw ShapeError(this->name() + ": gradient shape mismatch");
+  ensure_shape(input_grad_, normalized_.shape());
+  const T* g = gamma_.value.data();
+  T* dg = gamma_.grad.data();
+  T* db = beta_.grad.data();
+  const T inv_dim = T(1) / T(dim_);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const T* dyr = dy.data() + r * dim_;
+    const T* nr = normalized_.data() + r * dim_;
+    T* dxr = input_grad_.data() + r * dim_;
+    T sum_g = 0, sum_gn = 0;  // sums of dxhat and dxhat * xhat over the row
+    for (std::size_t i = 0; i < dim_; ++i) {
+      dg[i] += dyr[i] * nr[i];
+      db[i] += dyr[i];
+      const T gi = dyr[i] * g[i];
+      sum_g += gi;
+      sum_gn += gi * nr[i];
+    }
+    const T mean_g = sum_g * inv_dim, mean_gn = sum_gn * inv_dim;
+    const T rstd = rstd_.data()[r];
+    for (std::size_t i = 0; i < dim_; ++i)
+      dxr[i] = rstd * (dyr[i] * g[i] - mean_g - nr[i] * mean_gn);
+  }
+  return input_grad_;
+}
+
+template <class T>
+std::vector<Parameter<T>*> LayerNorm<T>::parameters() {
+  return {&gamma_, &beta_};
+}
+
+template <class T>
+Shape LayerNorm<T>::output_shape(const Shape& in) const {
+  if (in.empty() || (in.back() != kAnyDim && in.back() != std::int64_t(dim_)))
+    throw ShapeError("LayerNorm expects input (..., " + std::to_string(dim_) + "), got " +
+                     to_string(in));
+  return in;
+}
+
+template class LayerNorm<float>;
+template class LayerNorm<double>;
+
+}  // namespace strata

@@ -1,0 +1,33 @@
+// ReLU: y = max(x, 0), element-wise.
+//
+// Shapes: any rank, y has x's shape. No parameters.
+// Cached: the output y (y > 0 exactly where x > 0, so it doubles as the mask).
+// Returns dx = dy where x > 0, else 0 (the derivative at the kink x = 0 is taken as 0,
+// as torch does).
+// Config: {type: ReLU}; no keys.
+#pragma once
+
+#include "framework/layer.hpp"
+#include "framework/layer_config.hpp"
+
+namespace strata {
+
+template <class T>
+class ReLU : public Layer<T> {
+ public:
+  static constexpr const char* kSummary = "rectified linear unit y = max(x, 0), element-wise";
+  static Schema schema() { return {}; }
+  static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
+
+  explicit ReLU(std::string name);
+
+  std::string_view type() const override { return "ReLU"; }
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
+  const Tensor<T>& backward(const Tensor<T>& dy) override;
+  Shape output_shape(const Shape& in) const override { return in; }
+
+ private:
+  Tensor<T> output_, input_grad_;
+};
+
+}  // namespace strata
