@@ -1,2 +1,322 @@
+// The `strata` command line: check, layers, train, generate, chat, evaluate.
+// Every failure prints one clear message to stderr and exits non-zero.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iomanip>
 #include <iostream>
-int main() { std::cout << "strata\n"; }
+#include <map>
+
+#include "framework/blas.hpp"
+#include "framework/plugin.hpp"
+#include "framework/registry.hpp"
+#include "framework/text.hpp"
+#include "models/dataset.hpp"
+#include "models/generator.hpp"
+#include "models/language_model.hpp"
+#include "models/trainer.hpp"
+#include "optimizers/optimizer.hpp"
+
+namespace fs = std::filesystem;
+using namespace strata;
+
+namespace {
+
+std::map<std::string, std::string> parse_data_overrides(const std::vector<std::string>& items) {
+  std::map<std::string, std::string> out;
+  for (const std::string& item : items) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      throw Error("--data expects PHASE=PATH, got \"" + item + "\"");
+    out[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return out;
+}
+
+void load_plugins(const std::vector<std::string>& paths) {
+  for (const std::string& path : paths) load_plugin(path);
+}
+
+// Joins tokens for reading: no space before closing punctuation.
+std::string readable(const Tokenizer& tokenizer, const std::vector<std::int32_t>& ids) {
+  std::string out;
+  for (std::int32_t id : ids) {
+    const std::string token = tokenizer.token(id);
+    const bool attach = token.size() == 1 && std::string(".,:;!?)'").find(token[0]) != std::string::npos;
+    if (!out.empty() && !attach && out.back() != '(') out += ' ';
+    out += token;
+  }
+  return out;
+}
+
+std::vector<std::int32_t> encode_prompt(const LanguageModel& lm, const std::string& prompt) {
+  std::vector<std::string> unknown;
+  std::vector<std::int32_t> ids = lm.encode(prompt, &unknown);
+  if (ids.empty()) throw Error("the prompt is empty: give at least one word");
+  if (unknown.size() == ids.size())
+    throw Error("none of the prompt's words are in the model's vocabulary: " +
+                join(unknown, ", "));
+  if (!unknown.empty())
+    std::cerr << "note: not in the vocabulary, read as <unk>: " << join(unknown, ", ") << "\n";
+  return ids;
+}
+
+SamplingOptions sampling_from(const GenerationConfig& g) {
+  SamplingOptions s;
+  s.max_tokens = std::size_t(g.max_tokens);
+  s.temperature = g.temperature;
+  s.top_k = std::size_t(g.top_k);
+  s.top_p = g.top_p;
+  return s;
+}
+
+std::string answer(LanguageModel& lm, const std::string& prompt, const SamplingOptions& options,
+                   Rng& rng) {
+  const auto ids = encode_prompt(lm, prompt);
+  auto out = generate(lm.model, ids, lm.tokenizer.eos_id(), options, rng);
+  return readable(lm.tokenizer, out);
+}
+
+int command_check(const std::string& config_path, const std::vector<std::string>& data) {
+  RunConfig config = load_run_config(config_path, parse_data_overrides(data));
+  load_plugins(config.plugins);
+  // The vocabulary comes from the phases' data; without phases the model section must
+  // give vocab_size itself.
+  Rng rng(config.seed);
+  std::int64_t vocab_size = 0;
+  if (!config.phases.empty()) {
+    std::vector<std::string> all;
+    for (auto& texts : load_phase_texts(config)) all.insert(all.end(), texts.begin(), texts.end());
+    vocab_size = std::int64_t(Tokenizer::build(all).size());
+  }
+  const Model<float> model = build_model<float>(config.model, vocab_size, rng);
+  auto optimizer = make_optimizer<float>(config.optimizer);
+  std::cout << config_path << ": OK\n";
+  if (vocab_size) std::cout << "vocabulary: " << vocab_size << " tokens (from the phases' data)\n";
+  std::cout << model.summary();
+  std::cout << "optimizer: " << optimizer->type() << "\n";
+  for (const PhaseConfig& p : config.phases)
+    std::cout << "phase " << p.name << ": " << p.data << ", " << p.epochs << " epochs, batch "
+              << p.batch << ", lr " << p.schedule.lr << "\n";
+  return 0;
+}
+
+int command_layers(const std::vector<std::string>& plugins) {
+  load_plugins(plugins);
+  for (const LayerInfo* info : layer_registry().all()) {
+    std::cout << info->type << "  -  " << info->summary;
+    if (info->origin != "built-in") std::cout << "  [" << info->origin << "]";
+    std::cout << "\n";
+    for (const KeySpec& key : info->schema) {
+      std::cout << "    " << std::left << std::setw(12) << key.name << std::setw(20)
+                << std::string(to_string(key.type)).substr(0, 19)
+                << std::setw(18)
+                << (key.default_value ? "= " + (key.default_value->empty() ? "\"\"" : *key.default_value)
+                                      : "(required)")
+                << key.help << "\n";
+    }
+  }
+  std::cout << "\nEvery layer also takes: name (string), repeat (integer).\n";
+  return 0;
+}
+
+struct TrainArgs {
+  std::string config;
+  std::string out;
+  std::string resume;
+  std::int64_t seed = -1;
+  int threads = 0;
+  std::vector<std::string> data;
+};
+
+int command_train(const TrainArgs& args) {
+  std::unique_ptr<LanguageModel> lm;
+  std::unique_ptr<Checkpoint> resume;
+  std::string out = args.out;
+  if (!args.resume.empty()) {
+    if (!args.config.empty() || args.seed >= 0 || !args.data.empty())
+      throw Error("--resume continues a run with its own config, seed and data: drop the CONFIG, "
+                  "--seed and --data arguments");
+    resume = std::make_unique<Checkpoint>(load_checkpoint(args.resume));
+    lm = std::make_unique<LanguageModel>(LanguageModel::restore(*resume, args.resume));
+    out = args.resume;
+    std::cout << "resuming " << args.resume << " at step " << resume->position.step << "\n";
+  } else {
+    if (args.config.empty()) throw Error("train needs a CONFIG file (or --resume DIR)");
+    RunConfig config = load_run_config(args.config, parse_data_overrides(args.data));
+    if (args.seed >= 0) config.seed = std::uint64_t(args.seed);
+    if (config.phases.empty()) throw Error(args.config + ": training.phases is empty: nothing to train");
+    load_plugins(config.plugins);
+    if (out.empty()) out = "runs/" + fs::path(args.config).stem().string();
+    if (fs::exists(fs::path(out) / "checkpoint"))
+      throw Error(out + " already holds a checkpoint: pass --resume " + out +
+                  " to continue it, or another --out");
+    lm = std::make_unique<LanguageModel>(LanguageModel::create(std::move(config)));
+  }
+  if (args.threads > 0) lm->config.threads = args.threads;
+  load_plugins(lm->config.plugins);
+  auto optimizer = make_optimizer<float>(lm->config.optimizer);
+  std::cout << "model: " << lm->model.parameter_count() << " parameters, vocabulary "
+            << lm->tokenizer.size() << ", seed " << lm->config.seed << ", threads "
+            << lm->config.threads << "\n";
+  TrainOptions options;
+  options.out_dir = out;
+  options.log = &std::cout;
+  options.progress_bar = ::isatty(STDOUT_FILENO);
+  const TrainResult result = train(*lm, *optimizer, options, resume.get());
+  std::cout << "trained " << result.steps << " steps in " << std::fixed << std::setprecision(2)
+            << result.seconds << " s; checkpoint in " << out << "/checkpoint\n";
+  Rng rng(lm->config.generation.seed);
+  for (const std::string& prompt : lm->config.generation.prompts)
+    std::cout << prompt << " -> " << answer(*lm, prompt, sampling_from(lm->config.generation), rng)
+              << "\n";
+  return 0;
+}
+
+struct GenerateArgs {
+  std::string dir, prompt;
+  std::int64_t max_tokens = -1, top_k = -1, seed = -1;
+  double temperature = -1, top_p = -1;
+  bool no_cache = false;
+};
+
+LanguageModel load_model(const std::string& dir) {
+  const Checkpoint checkpoint = load_checkpoint(dir);
+  LanguageModel lm = LanguageModel::restore(checkpoint, dir);
+  return lm;
+}
+
+SamplingOptions sampling_from(const LanguageModel& lm, const GenerateArgs& args, Rng& rng) {
+  SamplingOptions s = sampling_from(lm.config.generation);
+  if (args.max_tokens >= 0) s.max_tokens = std::size_t(args.max_tokens);
+  if (args.temperature >= 0) s.temperature = args.temperature;
+  if (args.top_k >= 0) s.top_k = std::size_t(args.top_k);
+  if (args.top_p >= 0) s.top_p = args.top_p;
+  s.use_cache = !args.no_cache;
+  rng = Rng(args.seed >= 0 ? std::uint64_t(args.seed) : lm.config.generation.seed);
+  return s;
+}
+
+int command_generate(const GenerateArgs& args) {
+  LanguageModel lm = load_model(args.dir);
+  Rng rng;
+  const SamplingOptions options = sampling_from(lm, args, rng);
+  std::cout << answer(lm, args.prompt, options, rng) << "\n";
+  return 0;
+}
+
+int command_chat(const GenerateArgs& args) {
+  LanguageModel lm = load_model(args.dir);
+  Rng rng;
+  const SamplingOptions options = sampling_from(lm, args, rng);
+  const bool interactive = ::isatty(STDIN_FILENO);
+  if (interactive) std::cout << "Strata chat. Type a question; `exit` quits.\n";
+  std::string line;
+  while (true) {
+    if (interactive) std::cout << "> " << std::flush;
+    if (!std::getline(std::cin, line)) break;
+    if (line == "exit") break;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    try {
+      std::cout << answer(lm, "User: " + line, options, rng) << "\n" << std::flush;
+    } catch (const Error& e) {
+      std::cout << "(" << e.what() << ")\n";
+    }
+  }
+  return 0;
+}
+
+// Greedy answers to every `User: ... Assistant: ...` example of a dataset, compared
+// token for token with the training answer.
+int command_evaluate(const std::string& dir, const std::string& data_path, bool verbose) {
+  LanguageModel lm = load_model(dir);
+  std::string path = data_path;
+  if (path.empty()) {
+    if (lm.config.phases.empty()) throw Error("no --data given and the run has no phases");
+    path = lm.config.phases.back().data;
+  }
+  const auto texts = load_texts(path, DataFormat::kAuto);
+  SamplingOptions options;
+  options.max_tokens = std::size_t(lm.model.max_seq_len);
+  std::size_t exact = 0, total = 0;
+  Rng rng(0);
+  for (const std::string& text : texts) {
+    const auto split = text.find("Assistant:");
+    if (split == std::string::npos) continue;
+    const auto prompt = lm.encode(text.substr(0, split), nullptr);
+    const auto expected = lm.encode(text.substr(split), nullptr);
+    const auto got = generate(lm.model, prompt, lm.tokenizer.eos_id(), options, rng);
+    ++total;
+    const bool ok = got == expected;
+    exact += ok;
+    if (verbose || !ok)
+      std::cout << (ok ? "ok    " : "WRONG ") << text.substr(0, split) << "-> "
+                << readable(lm.tokenizer, got) << "\n";
+  }
+  std::cout << "exact answers: " << exact << "/" << total << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Strata: a small deep-learning framework (transformer language models)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "strata 0.1.0");
+
+  std::string config_path;
+  std::vector<std::string> data, plugins;
+  auto* check = app.add_subcommand("check", "validate a config and print the model summary");
+  check->add_option("CONFIG", config_path, "YAML config")->required();
+  check->add_option("--data", data, "replace a phase's data: PHASE=PATH");
+
+  auto* layers = app.add_subcommand("layers", "list layer types and their config keys");
+  layers->add_option("--plugin", plugins, "also load this plugin library");
+
+  TrainArgs train_args;
+  auto* train_cmd = app.add_subcommand("train", "train a model from a config");
+  train_cmd->add_option("CONFIG", train_args.config, "YAML config");
+  train_cmd->add_option("--out", train_args.out, "run directory (default runs/<config name>)");
+  train_cmd->add_option("--resume", train_args.resume, "continue the run in this directory");
+  train_cmd->add_option("--seed", train_args.seed, "override the config's seed")->check(CLI::NonNegativeNumber);
+  train_cmd->add_option("--threads", train_args.threads, "threads")->check(CLI::Range(1, 64));
+  train_cmd->add_option("--data", train_args.data, "replace a phase's data: PHASE=PATH");
+
+  GenerateArgs gen;
+  auto add_sampling = [&gen](CLI::App* cmd) {
+    cmd->add_option("DIR", gen.dir, "run directory with a checkpoint")->required();
+    cmd->add_option("--max-tokens", gen.max_tokens, "most new tokens")->check(CLI::Range(1, 1 << 20));
+    cmd->add_option("--temperature", gen.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
+    cmd->add_option("--top-k", gen.top_k, "sample among the k most likely")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--top-p", gen.top_p, "nucleus mass")->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--seed", gen.seed, "sampling seed")->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--no-cache", gen.no_cache, "recompute the whole sequence for every token");
+  };
+  auto* generate_cmd = app.add_subcommand("generate", "continue a prompt");
+  add_sampling(generate_cmd);
+  generate_cmd->add_option("--prompt", gen.prompt, "the text to continue")->required();
+  auto* chat = app.add_subcommand("chat", "answer questions typed on standard input");
+  add_sampling(chat);
+
+  std::string eval_dir, eval_data;
+  bool eval_verbose = false;
+  auto* evaluate = app.add_subcommand("evaluate", "greedy answers to a chat dataset's questions");
+  evaluate->add_option("DIR", eval_dir, "run directory with a checkpoint")->required();
+  evaluate->add_option("--data", eval_data, "dataset (default: the run's last phase)");
+  evaluate->add_flag("-v,--verbose", eval_verbose, "print every answer");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*check) return command_check(config_path, data);
+    if (*layers) return command_layers(plugins);
+    if (*train_cmd) return command_train(train_args);
+    if (*generate_cmd) return command_generate(gen);
+    if (*chat) return command_chat(gen);
+    if (*evaluate) return command_evaluate(eval_dir, eval_data, eval_verbose);
+  } catch (const std::exception& e) {
+    std::cerr << "strata: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

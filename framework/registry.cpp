@@ -42,6 +42,7 @@ RegistrationLog& registration_log() {
 
 bool register_layer_at_load(LayerInfo info) {
   try {
+    if (!registration_log().origin.empty()) info.origin = registration_log().origin;
     layer_registry().add(std::move(info));
     ++registration_log().registered;
     return true;

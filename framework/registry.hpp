@@ -119,6 +119,7 @@ void register_builtin_optimizers(OptimizerRegistry& registry);  // optimizers/bu
 struct RegistrationLog {
   int registered = 0;
   std::vector<std::string> errors;
+  std::string origin;  // set by the plugin loader while a library loads
 };
 RegistrationLog& registration_log();
 bool register_layer_at_load(LayerInfo info);

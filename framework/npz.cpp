@@ -1,0 +1,180 @@
+#include "framework/npz.hpp"
+
+#include <array>
+#include <cstring>
+
+#include "framework/errors.hpp"
+
+namespace strata {
+
+std::uint32_t crc32(const void* data, std::size_t size, std::uint32_t crc) {
+  static const auto table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  const auto* p = static_cast<const unsigned char*>(data);
+  crc = ~crc;
+  for (std::size_t i = 0; i < size; ++i) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+  return ~crc;
+}
+
+namespace {
+
+void put16(std::string& out, std::uint32_t v) {
+  out += char(v & 0xFF);
+  out += char((v >> 8) & 0xFF);
+}
+void put32(std::string& out, std::uint32_t v) {
+  put16(out, v & 0xFFFF);
+  put16(out, v >> 16);
+}
+std::uint32_t get16(const std::string& s, std::size_t at) {
+  return std::uint32_t(static_cast<unsigned char>(s[at])) |
+         std::uint32_t(static_cast<unsigned char>(s[at + 1])) << 8;
+}
+std::uint32_t get32(const std::string& s, std::size_t at) {
+  return get16(s, at) | get16(s, at + 2) << 16;
+}
+
+std::string encode_npy(const NamedArray& array) {
+  std::string shape = "(";
+  for (std::size_t d : array.shape) shape += std::to_string(d) + ", ";
+  if (array.shape.size() > 1) shape.resize(shape.size() - 2);
+  else if (array.shape.size() == 1) shape.resize(shape.size() - 1);
+  shape += ")";
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+  // Version 1.0: magic(6) + version(2) + header length(2) + header, padded to 64 bytes.
+  const std::size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header += '\n';
+  std::string out("\x93NUMPY\x01\x00", 8);
+  put16(out, static_cast<std::uint32_t>(header.size()));
+  out += header;
+  out.append(reinterpret_cast<const char*>(array.data.data()), array.data.size() * sizeof(float));
+  return out;
+}
+
+NamedArray decode_npy(const std::string& bytes, const std::string& name, const std::string& what) {
+  auto fail = [&](const std::string& why) -> Error {
+    return Error(what + ": member \"" + name + "\": " + why);
+  };
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw fail("not an .npy array");
+  const int major = static_cast<unsigned char>(bytes[6]);
+  std::size_t header_len, start;
+  if (major == 1) header_len = get16(bytes, 8), start = 10;
+  else if (major == 2 || major == 3) header_len = get32(bytes, 8), start = 12;
+  else throw fail("unsupported .npy version " + std::to_string(major));
+  if (start + header_len > bytes.size()) throw fail("truncated header");
+  const std::string header = bytes.substr(start, header_len);
+  if (header.find("'descr': '<f4'") == std::string::npos)
+    throw fail("expected float32 ('<f4') data");
+  if (header.find("'fortran_order': False") == std::string::npos)
+    throw fail("expected C order data");
+  const auto open = header.find('(', header.find("'shape'"));
+  const auto close = header.find(')', open);
+  if (open == std::string::npos || close == std::string::npos) throw fail("no shape");
+  NamedArray array;
+  array.name = name;
+  std::size_t count = 1;
+  for (std::size_t i = open + 1; i < close;) {
+    while (i < close && (header[i] == ' ' || header[i] == ',')) ++i;
+    if (i >= close) break;
+    std::size_t used = 0;
+    const unsigned long long d = std::stoull(header.substr(i, close - i), &used);
+    array.shape.push_back(d);
+    count *= d;
+    i += used;
+  }
+  const std::size_t data_start = start + header_len;
+  if (bytes.size() - data_start != count * sizeof(float))
+    throw fail("holds " + std::to_string(bytes.size() - data_start) + " data bytes, expected " +
+               std::to_string(count * sizeof(float)));
+  array.data.resize(count);
+  std::memcpy(array.data.data(), bytes.data() + data_start, count * sizeof(float));
+  return array;
+}
+
+}  // namespace
+
+std::string encode_npz(const std::vector<NamedArray>& arrays) {
+  std::string out, directory;
+  for (const NamedArray& array : arrays) {
+    const std::string member = array.name + ".npy";
+    const std::string payload = encode_npy(array);
+    if (out.size() > 0xFFFFFFF0u || payload.size() > 0xFFFFFFF0u)
+      throw Error("checkpoint larger than 4 GiB: zip64 is not supported");
+    const std::uint32_t crc = crc32(payload.data(), payload.size());
+    const std::uint32_t offset = static_cast<std::uint32_t>(out.size());
+    // Local file header: stored (method 0), no data descriptor.
+    put32(out, 0x04034b50);
+    put16(out, 20), put16(out, 0), put16(out, 0), put16(out, 0), put16(out, 0x21);
+    put32(out, crc), put32(out, std::uint32_t(payload.size())),
+        put32(out, std::uint32_t(payload.size()));
+    put16(out, std::uint32_t(member.size())), put16(out, 0);
+    out += member;
+    out += payload;
+    // Central directory entry.
+    put32(directory, 0x02014b50);
+    put16(directory, 20), put16(directory, 20), put16(directory, 0), put16(directory, 0);
+    put16(directory, 0), put16(directory, 0x21);
+    put32(directory, crc), put32(directory, std::uint32_t(payload.size())),
+        put32(directory, std::uint32_t(payload.size()));
+    put16(directory, std::uint32_t(member.size())), put16(directory, 0), put16(directory, 0);
+    put16(directory, 0), put16(directory, 0), put32(directory, 0), put32(directory, offset);
+    directory += member;
+  }
+  const std::uint32_t directory_offset = static_cast<std::uint32_t>(out.size());
+  out += directory;
+  put32(out, 0x06054b50);
+  put16(out, 0), put16(out, 0);
+  put16(out, std::uint32_t(arrays.size())), put16(out, std::uint32_t(arrays.size()));
+  put32(out, std::uint32_t(directory.size())), put32(out, directory_offset), put16(out, 0);
+  return out;
+}
+
+std::vector<NamedArray> decode_npz(const std::string& bytes, const std::string& what) {
+  // The end-of-central-directory record is the last 22 bytes (we write no comment;
+  // numpy writes none either), so search backwards a little for its signature.
+  if (bytes.size() < 22) throw Error(what + ": truncated (not a zip archive)");
+  std::size_t end = std::string::npos;
+  for (std::size_t i = bytes.size() - 22 + 1; i-- > 0 && bytes.size() - i <= 22 + 65535;)
+    if (get32(bytes, i) == 0x06054b50) {
+      end = i;
+      break;
+    }
+  if (end == std::string::npos) throw Error(what + ": truncated or not a zip archive");
+  const std::size_t count = get16(bytes, end + 10);
+  std::size_t at = get32(bytes, end + 16);
+  std::vector<NamedArray> arrays;
+  for (std::size_t n = 0; n < count; ++n) {
+    if (at + 46 > bytes.size() || get32(bytes, at) != 0x02014b50)
+      throw Error(what + ": corrupt zip directory");
+    const std::uint32_t method = get16(bytes, at + 10);
+    const std::uint32_t crc = get32(bytes, at + 16);
+    const std::size_t size = get32(bytes, at + 20);
+    const std::size_t name_len = get16(bytes, at + 28);
+    const std::size_t extra_len = get16(bytes, at + 30), comment_len = get16(bytes, at + 32);
+    const std::size_t local = get32(bytes, at + 42);
+    std::string member = bytes.substr(at + 46, name_len);
+    at += 46 + name_len + extra_len + comment_len;
+    if (method != 0) throw Error(what + ": member " + member + " is compressed (unsupported)");
+    if (local + 30 > bytes.size() || get32(bytes, local) != 0x04034b50)
+      throw Error(what + ": corrupt member " + member);
+    const std::size_t data = local + 30 + get16(bytes, local + 26) + get16(bytes, local + 28);
+    if (data + size > bytes.size()) throw Error(what + ": member " + member + " is truncated");
+    const std::string payload = bytes.substr(data, size);
+    if (crc32(payload.data(), payload.size()) != crc)
+      throw Error(what + ": member " + member + " fails its CRC-32 check (corrupted)");
+    if (member.size() > 4 && member.compare(member.size() - 4, 4, ".npy") == 0)
+      member.resize(member.size() - 4);
+    arrays.push_back(decode_npy(payload, member, what));
+  }
+  return arrays;
+}
+
+}  // namespace strata

@@ -1,0 +1,42 @@
+#include "framework/plugin.hpp"
+
+#include <dlfcn.h>
+
+#include <filesystem>
+#include <set>
+
+#include "framework/errors.hpp"
+#include "framework/registry.hpp"
+#include "framework/text.hpp"
+
+namespace strata {
+
+int load_plugin(const std::string& path) {
+  static std::set<std::string> loaded;
+  std::error_code ec;
+  const std::string canonical = std::filesystem::canonical(path, ec).string();
+  if (ec) throw Error(path + ": plugin library not found");
+  if (loaded.count(canonical)) return 0;
+  layer_registry();  // built-ins first, so a clash is reported against them
+  RegistrationLog& log = registration_log();
+  const int before = log.registered;
+  const std::size_t errors_before = log.errors.size();
+  log.origin = canonical;  // recorded as each layer's origin while the library loads
+  void* handle = ::dlopen(canonical.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  log.origin.clear();
+  if (!handle) {
+    const char* why = ::dlerror();
+    throw Error(path + ": cannot load plugin (" + std::string(why ? why : "unknown error") + ")");
+  }
+  loaded.insert(canonical);
+  if (log.errors.size() > errors_before) {
+    std::vector<std::string> errors(log.errors.begin() + long(errors_before), log.errors.end());
+    throw Error(path + ": " + join(errors, "; "));
+  }
+  const int registered = log.registered - before;
+  if (registered == 0)
+    throw Error(path + ": the library registered no layers (use STRATA_REGISTER_LAYER)");
+  return registered;
+}
+
+}  // namespace strata

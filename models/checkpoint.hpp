@@ -1,0 +1,56 @@
+// Checkpoints: everything a run needs to continue bit-exactly or to generate.
+//
+// Layout of a run directory DIR (`strata train --out DIR`):
+//   DIR/checkpoint/manifest.json   format, training position, RNG state, and the size
+//                                  and CRC-32 of every other file (checked on load)
+//   DIR/checkpoint/config.yaml     the config the run was started with
+//   DIR/checkpoint/vocab.txt       the tokenizer's vocabulary, one token per line
+//   DIR/checkpoint/model.npz       parameters by name, float32 (np.load reads it)
+//   DIR/checkpoint/optimizer.npz   optimizer state by "<parameter>/<slot>"
+//   DIR/metrics.csv                one row per epoch
+// A checkpoint is written to a fresh directory and swapped in atomically, so a crash
+// at any moment leaves the previous checkpoint or the new one, never a torn one.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "framework/npz.hpp"
+
+namespace strata {
+
+// Where training stands: enough to replay the same shuffles and draws.
+struct TrainingPosition {
+  std::int64_t step = 0;          // optimizer steps taken in the whole run
+  std::size_t phase = 0;          // index of the phase in progress (phases.size(): done)
+  std::int64_t epoch = 0;         // epoch in progress within the phase
+  std::size_t next_batch = 0;     // first batch of that epoch not yet trained on
+  std::string epoch_rng;          // RNG state at the start of the epoch (replays its shuffle)
+  std::string rng;                // RNG state now
+  double epoch_loss_sum = 0;      // partial sums of the epoch in progress
+  std::size_t epoch_sequences = 0;
+  std::size_t epoch_tokens = 0;
+};
+
+struct Checkpoint {
+  std::string config_text;
+  std::string config_file;
+  // Command-line overrides the run was started with (they are not in config_text).
+  std::uint64_t seed = 0;
+  std::map<std::string, std::string> data_overrides;
+  std::string vocabulary;  // vocab.txt contents
+  std::vector<NamedArray> parameters;
+  std::vector<NamedArray> optimizer_state;
+  std::int64_t optimizer_steps = 0;
+  TrainingPosition position;
+};
+
+std::string checkpoint_directory(const std::string& run_dir);  // DIR/checkpoint
+
+void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint);
+// Throws Error naming the file for a missing, truncated or corrupted checkpoint.
+Checkpoint load_checkpoint(const std::string& run_dir);
+
+}  // namespace strata

@@ -1,0 +1,87 @@
+#include "models/language_model.hpp"
+
+#include <algorithm>
+
+#include "models/dataset.hpp"
+
+namespace strata {
+
+std::vector<std::vector<std::string>> load_phase_texts(const RunConfig& config) {
+  std::vector<std::vector<std::string>> texts;
+  for (const PhaseConfig& phase : config.phases) {
+    try {
+      texts.push_back(load_texts(phase.data, parse_data_format(phase.format)));
+    } catch (const Error& e) {
+      throw Error(phase.data_mark.to_string() + ": training.phases \"" + phase.name +
+                  "\": " + e.what());
+    }
+  }
+  return texts;
+}
+
+LanguageModel LanguageModel::create(RunConfig config) {
+  std::vector<std::string> all;
+  for (auto& texts : load_phase_texts(config)) all.insert(all.end(), texts.begin(), texts.end());
+  LanguageModel lm{std::move(config), Tokenizer::build(all), Rng(0), {}};
+  lm.rng = Rng(lm.config.seed);
+  lm.model = build_model<float>(lm.config.model, std::int64_t(lm.tokenizer.size()), lm.rng);
+  return lm;
+}
+
+LanguageModel LanguageModel::restore(const Checkpoint& checkpoint, const std::string& run_dir) {
+  RunConfig config = parse_run_config(checkpoint.config_text,
+                                      checkpoint_directory(run_dir) + "/config.yaml",
+                                      checkpoint.data_overrides);
+  config.seed = checkpoint.seed;
+  LanguageModel lm{std::move(config),
+                   Tokenizer::parse(checkpoint.vocabulary, checkpoint_directory(run_dir) + "/vocab.txt"),
+                   Rng(0), {}};
+  lm.rng = Rng(lm.config.seed);
+  lm.model = build_model<float>(lm.config.model, std::int64_t(lm.tokenizer.size()), lm.rng);
+  lm.import_parameters(checkpoint.parameters, checkpoint_directory(run_dir) + "/model.npz");
+  return lm;
+}
+
+std::vector<NamedArray> LanguageModel::export_parameters() const {
+  std::vector<NamedArray> out;
+  for (const Parameter<float>* p : model.parameters()) {
+    NamedArray a;
+    a.name = p->name;
+    a.shape.assign(p->value.shape().begin(), p->value.shape().end());
+    a.data.assign(p->value.begin(), p->value.end());
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+void LanguageModel::import_parameters(const std::vector<NamedArray>& arrays,
+                                      const std::string& what) {
+  const auto& params = model.parameters();
+  for (const NamedArray& a : arrays)
+    if (!model.find_parameter(a.name))
+      throw Error(what + ": parameter \"" + a.name +
+                  "\" does not exist in this model (checkpoint from a different architecture)");
+  for (Parameter<float>* p : params) {
+    auto it = std::find_if(arrays.begin(), arrays.end(),
+                           [&](const NamedArray& a) { return a.name == p->name; });
+    if (it == arrays.end())
+      throw Error(what + ": no values for parameter \"" + p->name +
+                  "\" (checkpoint from a different architecture)");
+    if (!std::equal(it->shape.begin(), it->shape.end(), p->value.shape().begin(),
+                    p->value.shape().end()))
+      throw Error(what + ": parameter \"" + p->name + "\" has shape " +
+                  to_string(Shape(it->shape.begin(), it->shape.end())) + ", the model needs " +
+                  to_string(Shape(p->value.shape().begin(), p->value.shape().end())) +
+                  " (checkpoint from a different architecture)");
+    std::copy(it->data.begin(), it->data.end(), p->value.begin());
+  }
+}
+
+std::vector<std::int32_t> LanguageModel::encode(const std::string& text,
+                                                std::vector<std::string>* unknown) const {
+  Encoded e = tokenizer.encode(text);
+  if (unknown) *unknown = e.unknown;
+  return e.ids;
+}
+
+}  // namespace strata

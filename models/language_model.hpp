@@ -1,0 +1,40 @@
+// The language model of a run: its config, tokenizer, layer stack and random state.
+// Built fresh from a config (vocabulary from the phases' data, weights from the seed)
+// or restored from a checkpoint directory.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "framework/model.hpp"
+#include "framework/npz.hpp"
+#include "framework/rng.hpp"
+#include "models/checkpoint.hpp"
+#include "models/run_config.hpp"
+#include "models/tokenizer.hpp"
+
+namespace strata {
+
+struct LanguageModel {
+  RunConfig config;
+  Tokenizer tokenizer;
+  Rng rng;
+  Model<float> model;
+
+  static LanguageModel create(RunConfig config);
+  // Restores config, vocabulary and parameters from `checkpoint` (read from `run_dir`).
+  static LanguageModel restore(const Checkpoint& checkpoint, const std::string& run_dir);
+
+  std::vector<NamedArray> export_parameters() const;
+  // Copies arrays into parameters by name; a missing or extra name or a different
+  // shape is an error ("checkpoint from a different architecture").
+  void import_parameters(const std::vector<NamedArray>& arrays, const std::string& what);
+
+  // Token ids of `text`; unknown words become <unk> and are listed in `unknown`.
+  std::vector<std::int32_t> encode(const std::string& text, std::vector<std::string>* unknown) const;
+};
+
+// The training texts of every phase, loaded with the phase's format.
+std::vector<std::vector<std::string>> load_phase_texts(const RunConfig& config);
+
+}  // namespace strata

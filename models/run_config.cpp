@@ -1,0 +1,134 @@
+#include "models/run_config.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "framework/text.hpp"
+
+namespace strata {
+
+namespace {
+
+const Schema& top_schema() {
+  static const Schema schema = {
+      integer_key("seed", "0", "the run's one random seed", 0, 9.0e15),
+      integer_key("threads", "1", "threads for matrix products and parallel loops", 1, 64),
+      strings_key("plugins", "[]", "shared libraries with extra layers, loaded before the model"),
+      map_key("model", kRequired, "the layers (see `strata layers`)"),
+      map_key("optimizer", kRequired, "{type: Adam, lr: ...}"),
+      map_key("training", "{}", "phases of training"),
+      map_key("generation", "{}", "defaults for generate and chat"),
+  };
+  return schema;
+}
+
+const Schema& training_schema() {
+  static const Schema schema = {
+      sequence_key("phases", "[]", "training phases, run in order"),
+      integer_key("checkpoint_every", "0",
+                  "optimizer steps between checkpoints; 0 = at the end of each phase", 0, 1e12),
+  };
+  return schema;
+}
+
+const Schema& phase_schema() {
+  static const Schema schema = {
+      string_key("name", kRequired, "phase name, e.g. pretrain"),
+      string_key("data", kRequired, "dataset file: JSON array of strings, or text lines"),
+      string_key("format", "auto", "dataset format", {"auto", "json", "text"}),
+      integer_key("epochs", kRequired, "passes over the data", 1, 1e7),
+      integer_key("batch", "1", "sequences per optimizer step", 1, 65536),
+      number_key("lr", "0", "learning rate; 0 = the optimizer's lr", 0),
+      map_key("schedule", "{type: constant}", "learning-rate schedule"),
+      boolean_key("shuffle", "false", "shuffle the sequences every epoch (with the run's seed)"),
+  };
+  return schema;
+}
+
+const Schema& generation_schema() {
+  static const Schema schema = {
+      integer_key("max_tokens", "80", "most tokens to generate", 1, 1 << 20),
+      number_key("temperature", "0", "0 = greedy; otherwise softmax temperature", 0, 100),
+      integer_key("top_k", "0", "sample among the k most likely tokens; 0 = all", 0, 1 << 24),
+      number_key("top_p", "1", "nucleus sampling mass; 1 = off", 0, 1),
+      integer_key("seed", "0", "sampling seed", 0, 9.0e15),
+      strings_key("prompts", "[]", "prompts answered after `strata train`"),
+  };
+  return schema;
+}
+
+}  // namespace
+
+RunConfig parse_run_config(const std::string& text, const std::string& file,
+                           const std::map<std::string, std::string>& data_overrides) {
+  const ConfigNode root = ConfigNode::parse(text, file);
+  if (!root.is_map()) throw ConfigError(root.mark(), "", "expected a mapping with model, optimizer, training");
+  const ConfigSection top(root, "config", top_schema());
+  RunConfig config;
+  config.file = file;
+  config.text = text;
+  config.data_overrides = data_overrides;
+  config.seed = static_cast<std::uint64_t>(top.integer("seed"));
+  config.threads = static_cast<int>(top.integer("threads"));
+  config.plugins = top.strings("plugins");
+  config.model = top.node("model");
+  config.optimizer = top.node("optimizer");
+  double default_lr = 1e-3;
+  if (const ConfigNode lr = config.optimizer.get("lr"); lr.is_scalar())
+    default_lr = std::strtod(lr.scalar().c_str(), nullptr);
+
+  if (top.has("training")) {
+    const ConfigSection training(top.node("training"), "training", training_schema());
+    config.checkpoint_every = training.integer("checkpoint_every");
+    const ConfigNode phases = training.node("phases");
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < phases.size(); ++i) {
+      const std::string where = "training.phases[" + std::to_string(i) + "]";
+      const ConfigSection phase(phases[i], where, phase_schema());
+      PhaseConfig p;
+      p.name = phase.string("name");
+      if (std::find(names.begin(), names.end(), p.name) != names.end())
+        phase.fail("name", "phase name \"" + p.name + "\" is used twice");
+      names.push_back(p.name);
+      p.data = phase.string("data");
+      p.data_mark = phase.mark("data");
+      p.format = phase.string("format");
+      p.epochs = phase.integer("epochs");
+      p.batch = static_cast<std::size_t>(phase.integer("batch"));
+      p.shuffle = phase.boolean("shuffle");
+      const double lr = phase.number("lr") > 0 ? phase.number("lr") : default_lr;
+      p.schedule = parse_schedule(phase.node("schedule"), lr, where + ".schedule");
+      config.phases.push_back(std::move(p));
+    }
+    for (const auto& [name, path] : data_overrides) {
+      auto it = std::find_if(config.phases.begin(), config.phases.end(),
+                             [&](const PhaseConfig& p) { return p.name == name; });
+      if (it == config.phases.end())
+        throw Error("--data " + name + "=" + path + ": no phase named \"" + name + "\"" +
+                    did_you_mean(name, names) + "; phases: " + join(names, ", "));
+      it->data = path;
+      it->data_mark = SourceMark{"--data " + name, 0, 0};
+    }
+  }
+  if (top.has("generation")) {
+    const ConfigSection gen(top.node("generation"), "generation", generation_schema());
+    config.generation.max_tokens = gen.integer("max_tokens");
+    config.generation.temperature = gen.number("temperature");
+    config.generation.top_k = gen.integer("top_k");
+    config.generation.top_p = gen.number("top_p");
+    config.generation.seed = static_cast<std::uint64_t>(gen.integer("seed"));
+    config.generation.prompts = gen.strings("prompts");
+  }
+  return config;
+}
+
+RunConfig load_run_config(const std::string& path,
+                          const std::map<std::string, std::string>& data_overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot read config file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_run_config(text.str(), path, data_overrides);
+}
+
+}  // namespace strata

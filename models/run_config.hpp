@@ -1,0 +1,72 @@
+// A run's whole configuration file, validated before any work:
+//
+//   seed: 42                  # the one seed: init, shuffling, dropout, sampling
+//   threads: 1
+//   plugins: []               # shared libraries whose layers register themselves
+//   model: {...}              # framework/model.hpp
+//   optimizer: {type: Adam, lr: 5.0e-4, clip_norm: 5.0, ...}
+//   training:
+//     checkpoint_every: 0     # optimizer steps between checkpoints (0: end of each phase)
+//     phases:
+//       - {name: pretrain, data: data/pretraining.json, epochs: 100, batch: 1, lr: 5.0e-4}
+//       - {name: instruct, data: data/chat.json, epochs: 100, batch: 1, lr: 1.0e-4,
+//          schedule: {type: warmup_cosine, warmup: 100, min_lr: 1.0e-5}, shuffle: true}
+//   generation: {max_tokens: 80, temperature: 0, top_k: 0, top_p: 1.0, prompts: [...]}
+//
+// The vocabulary is built from every phase's data. Data paths are relative to the
+// working directory and can be replaced per phase (`--data instruct=PATH`).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "framework/config.hpp"
+#include "optimizers/schedule.hpp"
+
+namespace strata {
+
+struct PhaseConfig {
+  std::string name;
+  std::string data;
+  std::string format;  // auto | json | text
+  std::int64_t epochs = 1;
+  std::size_t batch = 1;
+  LrSchedule schedule;
+  bool shuffle = false;
+  SourceMark data_mark;  // where `data:` is, for errors about the file
+};
+
+struct GenerationConfig {
+  std::int64_t max_tokens = 80;
+  double temperature = 0;  // 0: greedy
+  std::int64_t top_k = 0;  // 0: off
+  double top_p = 1.0;      // 1: off
+  std::uint64_t seed = 0;
+  std::vector<std::string> prompts;
+};
+
+struct RunConfig {
+  std::string file;
+  std::string text;  // the file as read, saved with checkpoints
+  std::map<std::string, std::string> data_overrides;  // --data phase=PATH, as given
+  std::uint64_t seed = 0;
+  int threads = 1;
+  std::vector<std::string> plugins;
+  ConfigNode model;
+  ConfigNode optimizer;
+  std::int64_t checkpoint_every = 0;
+  std::vector<PhaseConfig> phases;
+  GenerationConfig generation;
+};
+
+// Parses and validates everything but the model and optimizer sections (which are
+// validated when built). `data_overrides` maps a phase name to a replacement path;
+// an unknown phase name is an error.
+RunConfig parse_run_config(const std::string& text, const std::string& file,
+                           const std::map<std::string, std::string>& data_overrides = {});
+RunConfig load_run_config(const std::string& path,
+                          const std::map<std::string, std::string>& data_overrides = {});
+
+}  // namespace strata

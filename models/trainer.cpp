@@ -1,0 +1,208 @@
+#include "models/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+
+#include "framework/blas.hpp"
+#include "framework/clip.hpp"
+#include "framework/loss.hpp"
+#include "models/batch.hpp"
+
+namespace strata {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string format_duration(double seconds) {
+  const long s = std::lround(seconds);
+  std::ostringstream out;
+  if (s >= 3600) out << s / 3600 << "h";
+  out << std::setfill('0');
+  if (s >= 60) out << std::setw(s >= 3600 ? 2 : 1) << (s / 60) % 60 << "m";
+  out << std::setw(s >= 60 ? 2 : 1) << s % 60 << "s";
+  return out.str();
+}
+
+std::vector<NamedArray> export_state(const Optimizer<float>& optimizer) {
+  std::vector<NamedArray> out;
+  for (const auto& [name, tensor] : optimizer.state()) {
+    NamedArray a;
+    a.name = name;
+    a.shape.assign(tensor.shape().begin(), tensor.shape().end());
+    a.data.assign(tensor.begin(), tensor.end());
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+void import_state(Optimizer<float>& optimizer, const Checkpoint& checkpoint) {
+  std::map<std::string, Tensor<float>> state;
+  for (const NamedArray& a : checkpoint.optimizer_state) {
+    Tensor<float> t = Tensor<float>::from_shape(a.shape);
+    std::copy(a.data.begin(), a.data.end(), t.begin());
+    state.emplace(a.name, std::move(t));
+  }
+  optimizer.load_state(state, checkpoint.optimizer_steps);
+}
+
+// Appends one row per epoch to DIR/metrics.csv (header on creation).
+void append_metrics(const std::string& out_dir, const EpochRecord& r) {
+  const std::string path = (std::filesystem::path(out_dir) / "metrics.csv").string();
+  const bool fresh = !std::filesystem::exists(path);
+  std::ofstream out(path, std::ios::app);
+  if (fresh) out << "phase,epoch,step,loss,lr,tokens,seconds,tokens_per_s\n";
+  out << r.phase << ',' << r.epoch << ',' << r.step << ',' << std::setprecision(9) << r.loss << ','
+      << r.lr << ',' << r.tokens << ',' << r.seconds << ','
+      << (r.seconds > 0 ? double(r.tokens) / r.seconds : 0.0) << '\n';
+}
+
+}  // namespace
+
+Checkpoint make_checkpoint(const LanguageModel& lm, const Optimizer<float>& optimizer,
+                           const TrainingPosition& position) {
+  Checkpoint c;
+  c.config_text = lm.config.text;
+  c.config_file = lm.config.file;
+  c.seed = lm.config.seed;
+  c.data_overrides = lm.config.data_overrides;
+  c.vocabulary = lm.tokenizer.serialize();
+  c.parameters = lm.export_parameters();
+  c.optimizer_state = export_state(optimizer);
+  c.optimizer_steps = optimizer.steps();
+  c.position = position;
+  return c;
+}
+
+TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOptions& options,
+                  const Checkpoint* resume) {
+  const RunConfig& config = lm.config;
+  set_blas_threads(config.threads);
+  const auto texts = load_phase_texts(config);
+  std::vector<std::vector<std::vector<std::int32_t>>> sequences(texts.size());
+  for (std::size_t p = 0; p < texts.size(); ++p)
+    for (const std::string& text : texts[p]) sequences[p].push_back(lm.encode(text, nullptr));
+
+  TrainingPosition at;
+  if (resume) {
+    at = resume->position;
+    import_state(optimizer, *resume);
+  }
+  TrainResult result;
+  const auto start = Clock::now();
+  std::int64_t total_steps = 0, steps_done_before = at.step;
+  auto steps_of_phase = [&](std::size_t p) {
+    const std::size_t batch = config.phases[p].batch;
+    return config.phases[p].epochs *
+           std::int64_t((count_trainable(sequences[p]) + batch - 1) / batch);
+  };
+  for (std::size_t p = 0; p < config.phases.size(); ++p) total_steps += steps_of_phase(p);
+
+  auto checkpoint = [&](const TrainingPosition& position) {
+    if (!options.out_dir.empty())
+      save_checkpoint(options.out_dir, make_checkpoint(lm, optimizer, position));
+  };
+
+  Tensor<float> input, dlogits;
+  for (; at.phase < config.phases.size(); ++at.phase, at.epoch = 0) {
+    const PhaseConfig& phase = config.phases[at.phase];
+    const std::int64_t phase_steps = steps_of_phase(at.phase);
+    for (; at.epoch < phase.epochs; ++at.epoch) {
+      // The epoch's shuffle is drawn from the run's Rng; its state at the epoch start
+      // is saved so that a resumed run replays the same order.
+      if (at.next_batch == 0) at.epoch_rng = lm.rng.save();
+      else lm.rng.load(at.epoch_rng);
+      const std::vector<Batch> batches =
+          make_batches(sequences[at.phase], phase.batch, std::size_t(lm.model.max_seq_len),
+                       lm.tokenizer.pad_id(), phase.shuffle ? &lm.rng : nullptr);
+      if (at.next_batch != 0) lm.rng.load(at.rng);
+      const auto epoch_start = Clock::now();
+      const std::int64_t epoch_first_step =
+          at.epoch * std::int64_t(batches.size());  // within the phase
+      double lr = 0;
+      for (; at.next_batch < batches.size(); ++at.next_batch) {
+        const Batch& batch = batches[at.next_batch];
+        ensure_shape(input, std::vector<std::size_t>{batch.batch, batch.length});
+        std::copy(batch.inputs.begin(), batch.inputs.end(), input.begin());
+        lm.model.zero_grad();
+        const Tensor<float>& logits = lm.model.forward(input, Mode::train);
+        const LossValue loss = softmax_cross_entropy(logits, batch.targets, dlogits);
+        if (!std::isfinite(loss.mean))
+          throw Error("training stopped at step " + std::to_string(at.step + 1) + " (phase \"" +
+                      phase.name + "\", epoch " + std::to_string(at.epoch + 1) +
+                      "): the loss is not finite (" + std::to_string(loss.mean) +
+                      "); the last good checkpoint is kept" +
+                      (options.out_dir.empty() ? "" : " in " + options.out_dir));
+        lm.model.backward(dlogits);
+        clip_grad_norm(lm.model.parameters(), optimizer.clip_norm());
+        lr = phase.schedule.at(epoch_first_step + std::int64_t(at.next_batch), phase_steps);
+        optimizer.step(lm.model.parameters(), lr);
+        ++at.step;
+        at.epoch_loss_sum += loss.sum_of_sequence_means;
+        at.epoch_sequences += batch.batch;
+        at.epoch_tokens += loss.tokens;
+
+        const bool stop = options.stop_after_steps >= 0 && at.step >= options.stop_after_steps;
+        if ((config.checkpoint_every > 0 && at.step % config.checkpoint_every == 0) || stop) {
+          TrainingPosition saved = at;
+          ++saved.next_batch;
+          saved.rng = lm.rng.save();
+          if (config.checkpoint_every > 0 && at.step % config.checkpoint_every == 0)
+            checkpoint(saved);
+          if (stop) {
+            result.steps = at.step;
+            result.seconds = seconds_since(start);
+            return result;
+          }
+        }
+      }
+      EpochRecord record{phase.name,
+                         at.epoch + 1,
+                         at.step,
+                         at.epoch_sequences ? at.epoch_loss_sum / double(at.epoch_sequences) : 0.0,
+                         lr,
+                         at.epoch_tokens,
+                         seconds_since(epoch_start)};
+      result.epochs.push_back(record);
+      if (!options.out_dir.empty()) append_metrics(options.out_dir, record);
+      if (options.log) {
+        const double elapsed = seconds_since(start);
+        const double done = double(at.step - steps_done_before);
+        const double eta = done > 0 ? elapsed / done * double(total_steps - at.step) : 0;
+        std::ostringstream line;
+        line << "[" << phase.name << "] epoch " << record.epoch << "/" << phase.epochs
+             << "  loss " << std::fixed << std::setprecision(4) << record.loss << "  "
+             << std::setprecision(0)
+             << (record.seconds > 0 ? double(record.tokens) / record.seconds : 0.0)
+             << " tok/s  ETA " << format_duration(eta);
+        if (options.progress_bar) *options.log << "\r\033[K" << line.str() << std::flush;
+        else *options.log << line.str() << "\n" << std::flush;
+      }
+      at.next_batch = 0;
+      at.epoch_loss_sum = 0;
+      at.epoch_sequences = 0;
+      at.epoch_tokens = 0;
+    }
+    TrainingPosition end_of_phase = at;
+    end_of_phase.phase = at.phase + 1;
+    end_of_phase.epoch = 0;
+    end_of_phase.rng = lm.rng.save();
+    checkpoint(end_of_phase);
+    if (options.log && options.progress_bar) *options.log << "\n";
+  }
+  result.steps = at.step;
+  result.seconds = seconds_since(start);
+  result.finished = true;
+  return result;
+}
+
+}  // namespace strata

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what Strata needs to build and run, from Debian 12 packages, if missing.
+set -euo pipefail
+packages=(build-essential cmake pkg-config libxtensor-dev libxtensor-blas-dev libxsimd-dev
+          libopenblas-dev libyaml-cpp-dev libboost-test-dev libcli11-dev nlohmann-json3-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

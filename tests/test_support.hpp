@@ -1,0 +1,47 @@
+// Shared helpers for the test suites: temporary directories and small configs.
+#pragma once
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "framework/tensor.hpp"
+
+namespace strata::testing {
+
+// A fresh directory under the system temp dir, removed when the object dies.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& tag) {
+    static int counter = 0;
+    path = std::filesystem::temp_directory_path() /
+           ("strata-test-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(file(name), std::ios::binary) << text;
+    return file(name);
+  }
+};
+
+// A small transformer LM config (model section only) over `vocab` tokens.
+inline std::string tiny_model_yaml(int vocab, const std::string& norm = "post", int heads = 2) {
+  return "model:\n"
+         "  max_seq_len: 16\n"
+         "  vocab_size: " + std::to_string(vocab) + "\n"
+         "  layers:\n"
+         "    - {type: Embedding, dim: 8}\n"
+         "    - {type: TransformerBlock, name: blocks, repeat: 2, dim: 8, hidden: 16, heads: " +
+         std::to_string(heads) + ", norm: " + norm + "}\n"
+         "    - {type: OutputProjection}\n";
+}
+
+}  // namespace strata::testing
