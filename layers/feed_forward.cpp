@@ -14,8 +14,7 @@ Activation parse_activation(const std::string& name) {
 template <class T>
 Schema FeedForward<T>::schema() {
   return {
-      integer_key("dim", kRequired, "model width; must equal the input's feature size", 1,
-                  1 << 16),
+      integer_key("dim", kRequired, "model width; must equal the input's feature size", 1, 1 << 16),
       integer_key("hidden", kRequired, "width of the hidden layer", 1, 1 << 20),
       string_key("activation", "relu", "nonlinearity between the two Linear layers",
                  {"relu", "gelu"}),
@@ -42,8 +41,10 @@ FeedForward<T>::FeedForward(std::string name, std::size_t dim, std::size_t hidde
     : Layer<T>(name), dim_(dim), residual_(residual) {
   // Built in data-flow order so the weights are drawn fc1 first, then fc2 (as RustGPT).
   fc1_ = std::make_unique<Linear<T>>(join_name(name, "fc1"), dim, hidden, true, Init::he, rng);
-  if (activation == Activation::gelu) act_ = std::make_unique<GELU<T>>(join_name(name, "act"));
-  else act_ = std::make_unique<ReLU<T>>(join_name(name, "act"));
+  if (activation == Activation::gelu)
+    act_ = std::make_unique<GELU<T>>(join_name(name, "act"));
+  else
+    act_ = std::make_unique<ReLU<T>>(join_name(name, "act"));
   fc2_ = std::make_unique<Linear<T>>(join_name(name, "fc2"), hidden, dim, true, Init::he, rng);
 }
 

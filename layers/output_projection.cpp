@@ -33,9 +33,8 @@ std::unique_ptr<Layer<T>> OutputProjection<T>::from_config(const LayerConfig<T>&
                 "model.vocab_size");
   const std::string tie = config.string("tie");
   if (tie.empty())
-    return std::make_unique<OutputProjection<T>>(config.name(), std::size_t(dim),
-                                                 std::size_t(vocab), config.boolean("bias"),
-                                                 config.rng());
+    return std::make_unique<OutputProjection<T>>(
+        config.name(), std::size_t(dim), std::size_t(vocab), config.boolean("bias"), config.rng());
   Parameter<T>* table = config.find_parameter(tie);
   if (!table)
     config.fail("tie", "no earlier layer has a parameter named \"" + tie +
@@ -45,8 +44,7 @@ std::unique_ptr<Layer<T>> OutputProjection<T>::from_config(const LayerConfig<T>&
       shape[1] != std::size_t(dim))
     config.fail("tie", "parameter \"" + tie + "\" has shape " +
                            to_string(Shape(shape.begin(), shape.end())) + ", expected (" +
-                           std::to_string(vocab) + ", " + std::to_string(dim) +
-                           ") = (vocab, dim)");
+                           std::to_string(vocab) + ", " + std::to_string(dim) + ") = (vocab, dim)");
   return std::make_unique<OutputProjection<T>>(config.name(), *table, config.boolean("bias"));
 }
 
@@ -71,8 +69,7 @@ OutputProjection<T>::OutputProjection(std::string name, Parameter<T>& table, boo
   if (table.value.dimension() != 2)
     throw ShapeError(this->name() + ": tied parameter " + table.name +
                      " must be a (vocab, dim) matrix");
-  if (bias)
-    bias_ = std::make_unique<Parameter<T>>(join_name(name, "bias"), xt::zeros<T>({vocab_}));
+  if (bias) bias_ = std::make_unique<Parameter<T>>(join_name(name, "bias"), xt::zeros<T>({vocab_}));
 }
 
 template <class T>
@@ -92,8 +89,8 @@ const Tensor<T>& OutputProjection<T>::forward(const Tensor<T>& x, Mode) {
   }
   const T beta = bias_ ? T(1) : T(0);
   if (tied_)  // x (rows, dim) times E^T, E stored (vocab, dim): a transpose flag, no copy.
-    gemm<T>(false, true, rows, vocab_, dim_, T(1), x.data(), dim_, tied_->value.data(), dim_,
-            beta, y, vocab_);
+    gemm<T>(false, true, rows, vocab_, dim_, T(1), x.data(), dim_, tied_->value.data(), dim_, beta,
+            y, vocab_);
   else
     gemm<T>(false, false, rows, vocab_, dim_, T(1), x.data(), weight_->value.data(), beta, y);
   return output_;

@@ -11,8 +11,7 @@ namespace strata {
 template <class T>
 Schema SelfAttention<T>::schema() {
   return {
-      integer_key("dim", kRequired, "model width; must equal the input's feature size", 1,
-                  1 << 16),
+      integer_key("dim", kRequired, "model width; must equal the input's feature size", 1, 1 << 16),
       integer_key("heads", "1", "attention heads; dim must be divisible by it", 1, 1 << 12),
       boolean_key("bias", "false", "add learned biases b_q, b_k, b_v (and b_o)"),
       boolean_key("out_proj", "false", "apply an output projection W_o to the heads' context"),
@@ -34,10 +33,10 @@ std::unique_ptr<Layer<T>> SelfAttention<T>::from_config(const LayerConfig<T>& co
                              std::to_string(heads));
   if (config.model().max_seq_len <= 0)
     config.fail("type", "needs the model's max_seq_len (for the KV cache)");
-  return std::make_unique<SelfAttention<T>>(
-      config.name(), std::size_t(dim), std::size_t(heads), config.boolean("bias"),
-      config.boolean("out_proj"), config.boolean("residual"),
-      std::size_t(config.model().max_seq_len), config.rng());
+  return std::make_unique<SelfAttention<T>>(config.name(), std::size_t(dim), std::size_t(heads),
+                                            config.boolean("bias"), config.boolean("out_proj"),
+                                            config.boolean("residual"),
+                                            std::size_t(config.model().max_seq_len), config.rng());
 }
 
 template <class T>
@@ -70,8 +69,8 @@ SelfAttention<T>::SelfAttention(std::string name, std::size_t dim, std::size_t h
     b_v_ = zeros("b_v");
   }
   if (out_proj) {
-    w_o_ = std::make_unique<Parameter<T>>(join_name(name, "w_o"),
-                                          Tensor<T>::from_shape({dim, dim}));
+    w_o_ =
+        std::make_unique<Parameter<T>>(join_name(name, "w_o"), Tensor<T>::from_shape({dim, dim}));
     fill_normal(w_o_->value, std, rng);
     if (bias) b_o_ = zeros("b_o");
   }
@@ -80,8 +79,7 @@ SelfAttention<T>::SelfAttention(std::string name, std::size_t dim, std::size_t h
 template <class T>
 void SelfAttention<T>::check_input(const Tensor<T>& x) const {
   if (x.dimension() != 3 || x.shape()[2] != dim_)
-    throw ShapeError(this->name() + ": expected input (batch, seq, " + std::to_string(dim_) +
-                     ")");
+    throw ShapeError(this->name() + ": expected input (batch, seq, " + std::to_string(dim_) + ")");
 }
 
 template <class T>
@@ -95,8 +93,8 @@ void SelfAttention<T>::project(const T* in, std::size_t rows, const Parameter<T>
 }
 
 template <class T>
-void SelfAttention<T>::causal_softmax(T* scores, std::size_t rows, std::size_t cols,
-                                      std::size_t ld, std::size_t first) {
+void SelfAttention<T>::causal_softmax(T* scores, std::size_t rows, std::size_t cols, std::size_t ld,
+                                      std::size_t first) {
   for (std::size_t r = 0; r < rows; ++r) {
     T* row = scores + r * ld;
     const std::size_t visible = std::min(cols, first + r + 1);
@@ -164,8 +162,7 @@ const Tensor<T>& SelfAttention<T>::forward(const Tensor<T>& x, Mode) {
       gemm<T>(false, true, seq, seq, hd, scale_, q_.data() + off, D, k_.data() + off, D, T(0), p,
               seq);
       causal_softmax(p, seq, seq, seq, 0);
-      gemm<T>(false, false, seq, hd, seq, T(1), p, seq, v_.data() + off, D, ctx_beta, ctx + off,
-              D);
+      gemm<T>(false, false, seq, hd, seq, T(1), p, seq, v_.data() + off, D, ctx_beta, ctx + off, D);
     }
   finish_output(x.data(), ctx, rows, output_.data());
   return output_;
@@ -180,8 +177,10 @@ const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
   const T* x = input_.data();
 
   ensure_shape(input_grad_, input_.shape());
-  if (residual_) std::copy(dy.begin(), dy.end(), input_grad_.begin());
-  else std::fill(input_grad_.begin(), input_grad_.end(), T(0));
+  if (residual_)
+    std::copy(dy.begin(), dy.end(), input_grad_.begin());
+  else
+    std::fill(input_grad_.begin(), input_grad_.end(), T(0));
 
   const T* d_ctx = dy.data();
   if (w_o_) {
@@ -192,8 +191,7 @@ const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
         for (std::size_t c = 0; c < D; ++c) db[c] += dy.data()[r * D + c];
     }
     ensure_shape(d_context_, input_.shape());
-    gemm<T>(false, true, rows, D, D, T(1), dy.data(), w_o_->value.data(), T(0),
-            d_context_.data());
+    gemm<T>(false, true, rows, D, D, T(1), dy.data(), w_o_->value.data(), T(0), d_context_.data());
     d_ctx = d_context_.data();
   }
 
@@ -292,8 +290,7 @@ const Tensor<T>& SelfAttention<T>::forward_cached(const Tensor<T>& x, std::size_
       const T* v = v_cache_.data() + b * L * D + h * hd;
       gemm<T>(false, true, n, total, hd, scale_, q, D, k, D, T(0), s, L);
       causal_softmax(s, n, total, L, start);
-      gemm<T>(false, false, n, hd, total, T(1), s, L, v, D, ctx_beta, ctx + b * n * D + h * hd,
-              D);
+      gemm<T>(false, false, n, hd, total, T(1), s, L, v, D, ctx_beta, ctx + b * n * D + h * hd, D);
     }
   finish_output(x.data(), ctx, rows, step_output_.data());
   cached_len_ = total;

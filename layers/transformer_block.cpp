@@ -5,12 +5,10 @@ namespace strata {
 template <class T>
 Schema TransformerBlock<T>::schema() {
   return {
-      integer_key("dim", kRequired, "model width; must equal the input's feature size", 1,
-                  1 << 16),
+      integer_key("dim", kRequired, "model width; must equal the input's feature size", 1, 1 << 16),
       integer_key("hidden", kRequired, "feed-forward hidden width", 1, 1 << 20),
       integer_key("heads", "1", "attention heads; dim must be divisible by it", 1, 1 << 12),
-      string_key("norm", "post",
-                 "post: ln(x + attn(x)) as RustGPT; pre: x + attn(ln(x)) as GPT-2",
+      string_key("norm", "post", "post: ln(x + attn(x)) as RustGPT; pre: x + attn(ln(x)) as GPT-2",
                  {"post", "pre"}),
       string_key("activation", "relu", "feed-forward nonlinearity", {"relu", "gelu"}),
       boolean_key("bias", "false", "attention biases b_q, b_k, b_v (and b_o)"),
@@ -73,8 +71,7 @@ void add(const Tensor<T>& a, const Tensor<T>& b, Tensor<T>& out) {
 }  // namespace
 
 template <class T>
-const Tensor<T>& TransformerBlock<T>::run(const Tensor<T>& x, Mode mode,
-                                          const std::size_t* start) {
+const Tensor<T>& TransformerBlock<T>::run(const Tensor<T>& x, Mode mode, const std::size_t* start) {
   auto call = [&](Layer<T>& layer, const Tensor<T>& in) -> const Tensor<T>& {
     return start ? layer.forward_cached(in, *start) : layer.forward(in, mode);
   };
@@ -108,8 +105,8 @@ const Tensor<T>& TransformerBlock<T>::backward(const Tensor<T>& dy) {
 template <class T>
 std::vector<Parameter<T>*> TransformerBlock<T>::parameters() {
   std::vector<Parameter<T>*> out;
-  for (Layer<T>* layer : std::initializer_list<Layer<T>*>{attn_.get(), ln1_.get(), ffn_.get(),
-                                                          ln2_.get()})
+  for (Layer<T>* layer :
+       std::initializer_list<Layer<T>*>{attn_.get(), ln1_.get(), ffn_.get(), ln2_.get()})
     for (Parameter<T>* p : layer->parameters()) out.push_back(p);
   return out;
 }
@@ -117,8 +114,8 @@ std::vector<Parameter<T>*> TransformerBlock<T>::parameters() {
 template <class T>
 Shape TransformerBlock<T>::output_shape(const Shape& in) const {
   if (in.size() != 3 || (in.back() != kAnyDim && in.back() != std::int64_t(options_.dim)))
-    throw ShapeError("TransformerBlock expects input (batch, seq, " +
-                     std::to_string(options_.dim) + "), got " + to_string(in));
+    throw ShapeError("TransformerBlock expects input (batch, seq, " + std::to_string(options_.dim) +
+                     "), got " + to_string(in));
   return in;
 }
 
