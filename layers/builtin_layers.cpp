@@ -3,10 +3,14 @@
 #include "framework/registry.hpp"
 #include "layers/dropout.hpp"
 #include "layers/embedding.hpp"
+#include "layers/feed_forward.hpp"
 #include "layers/gelu.hpp"
 #include "layers/layer_norm.hpp"
 #include "layers/linear.hpp"
+#include "layers/output_projection.hpp"
 #include "layers/relu.hpp"
+#include "layers/self_attention.hpp"
+#include "layers/transformer_block.hpp"
 
 namespace strata {
 
@@ -17,6 +21,10 @@ void register_builtin_layers(LayerRegistry& registry) {
   registry.add(make_layer_info<GELU>("GELU"));
   registry.add(make_layer_info<Embedding>("Embedding"));
   registry.add(make_layer_info<Dropout>("Dropout"));
+  registry.add(make_layer_info<SelfAttention>("SelfAttention"));
+  registry.add(make_layer_info<FeedForward>("FeedForward"));
+  registry.add(make_layer_info<TransformerBlock>("TransformerBlock"));
+  registry.add(make_layer_info<OutputProjection>("OutputProjection"));
 }
 
 }  // namespace strata

@@ -1,0 +1,94 @@
+#include "layers/feed_forward.hpp"
+
+#include "layers/gelu.hpp"
+#include "layers/relu.hpp"
+
+namespace strata {
+
+Activation parse_activation(const std::string& name) {
+  if (name == "relu") return Activation::relu;
+  if (name == "gelu") return Activation::gelu;
+  throw Error("unknown activation \"" + name + "\" (expected relu or gelu)");
+}
+
+template <class T>
+Schema FeedForward<T>::schema() {
+  return {
+      integer_key("dim", kRequired, "model width; must equal the input's feature size", 1, 1 << 16),
+      integer_key("hidden", kRequired, "width of the hidden layer", 1, 1 << 20),
+      string_key("activation", "relu", "nonlinearity between the two Linear layers",
+                 {"relu", "gelu"}),
+      boolean_key("residual", "true", "return x + mlp(x) instead of mlp(x)"),
+  };
+}
+
+template <class T>
+std::unique_ptr<Layer<T>> FeedForward<T>::from_config(const LayerConfig<T>& config) {
+  const std::int64_t dim = config.integer("dim");
+  const std::int64_t features = config.input_features("dim");
+  if (features != dim)
+    config.fail("dim", "shapes do not chain: dim is " + std::to_string(dim) +
+                           " but the input has " + std::to_string(features) + " features " +
+                           to_string(config.input_shape()));
+  return std::make_unique<FeedForward<T>>(
+      config.name(), std::size_t(dim), std::size_t(config.integer("hidden")),
+      parse_activation(config.string("activation")), config.boolean("residual"), config.rng());
+}
+
+template <class T>
+FeedForward<T>::FeedForward(std::string name, std::size_t dim, std::size_t hidden,
+                            Activation activation, bool residual, Rng& rng)
+    : Layer<T>(name), dim_(dim), residual_(residual) {
+  // Built in data-flow order so the weights are drawn fc1 first, then fc2 (as RustGPT).
+  fc1_ = std::make_unique<Linear<T>>(join_name(name, "fc1"), dim, hidden, true, Init::he, rng);
+  if (activation == Activation::gelu)
+    act_ = std::make_unique<GELU<T>>(join_name(name, "act"));
+  else
+    act_ = std::make_unique<ReLU<T>>(join_name(name, "act"));
+  fc2_ = std::make_unique<Linear<T>>(join_name(name, "fc2"), hidden, dim, true, Init::he, rng);
+}
+
+template <class T>
+const Tensor<T>& FeedForward<T>::forward(const Tensor<T>& x, Mode mode) {
+  const Tensor<T>& y = fc2_->forward(act_->forward(fc1_->forward(x, mode), mode), mode);
+  if (!residual_) return y;
+  ensure_shape(output_, y.shape());
+  const T* a = x.data();
+  const T* b = y.data();
+  T* out = output_.data();
+  for (std::size_t i = 0, n = y.size(); i < n; ++i) out[i] = a[i] + b[i];
+  return output_;
+}
+
+template <class T>
+const Tensor<T>& FeedForward<T>::backward(const Tensor<T>& dy) {
+  const Tensor<T>& dx = fc1_->backward(act_->backward(fc2_->backward(dy)));
+  if (!residual_) return dx;
+  ensure_shape(input_grad_, dx.shape());
+  const T* a = dx.data();
+  const T* b = dy.data();
+  T* out = input_grad_.data();
+  for (std::size_t i = 0, n = dx.size(); i < n; ++i) out[i] = a[i] + b[i];
+  return input_grad_;
+}
+
+template <class T>
+std::vector<Parameter<T>*> FeedForward<T>::parameters() {
+  std::vector<Parameter<T>*> out = fc1_->parameters();
+  for (Parameter<T>* p : act_->parameters()) out.push_back(p);
+  for (Parameter<T>* p : fc2_->parameters()) out.push_back(p);
+  return out;
+}
+
+template <class T>
+Shape FeedForward<T>::output_shape(const Shape& in) const {
+  if (in.empty() || (in.back() != kAnyDim && in.back() != std::int64_t(dim_)))
+    throw ShapeError("FeedForward expects input (..., " + std::to_string(dim_) + "), got " +
+                     to_string(in));
+  return in;
+}
+
+template class FeedForward<float>;
+template class FeedForward<double>;
+
+}  // namespace strata

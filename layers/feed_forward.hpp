@@ -1,0 +1,49 @@
+// FeedForward: the transformer's position-wise MLP, y = fc2(act(fc1(x))) (+ x).
+//
+// Shapes: x (..., dim) -> h (..., hidden) -> y (..., dim).
+// Sublayers: Linear <name>.fc1 (dim -> hidden, bias, He init N(0, 2/dim)), an activation
+// <name>.act (ReLU or GELU), Linear <name>.fc2 (hidden -> dim, bias, He init
+// N(0, 2/hidden)); as RustGPT's FFN (torch_reference.py Block: f = y + fc2(relu(fc1(y)))).
+// Parameters: <name>.fc1.weight/.bias, <name>.fc2.weight/.bias.
+// Cached: what the sublayers cache; the residual needs nothing more.
+// Accumulates: the sublayers' parameter grads. Returns dx = fc1'(act'(fc2'(dy))) (+ dy).
+// Config: {type: FeedForward, dim: D, hidden: H, activation: relu, residual: true};
+// dim must equal the input's features.
+#pragma once
+
+#include "framework/layer.hpp"
+#include "framework/layer_config.hpp"
+#include "layers/linear.hpp"
+
+namespace strata {
+
+enum class Activation { relu, gelu };
+Activation parse_activation(const std::string& name);  // "relu" | "gelu"
+
+template <class T>
+class FeedForward : public Layer<T> {
+ public:
+  static constexpr const char* kSummary =
+      "position-wise MLP: Linear(dim->hidden), ReLU/GELU, Linear(hidden->dim), + residual";
+  static Schema schema();
+  static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
+
+  FeedForward(std::string name, std::size_t dim, std::size_t hidden, Activation activation,
+              bool residual, Rng& rng);
+
+  std::string_view type() const override { return "FeedForward"; }
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
+  const Tensor<T>& backward(const Tensor<T>& dy) override;
+  std::vector<Parameter<T>*> parameters() override;
+  Shape output_shape(const Shape& in) const override;
+
+ private:
+  std::size_t dim_;
+  bool residual_;
+  std::unique_ptr<Linear<T>> fc1_;
+  std::unique_ptr<Layer<T>> act_;
+  std::unique_ptr<Linear<T>> fc2_;
+  Tensor<T> output_, input_grad_;  // used only with the residual
+};
+
+}  // namespace strata

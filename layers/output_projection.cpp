@@ -1,0 +1,145 @@
+#include "layers/output_projection.hpp"
+
+#include <cmath>
+
+#include "framework/blas.hpp"
+#include "layers/linear.hpp"
+
+namespace strata {
+
+template <class T>
+Schema OutputProjection<T>::schema() {
+  return {
+      boolean_key("bias", "true", "add a learned bias per vocabulary entry"),
+      string_key("tie", "",
+                 "full name of an earlier (vocab, dim) parameter to share as the weight, "
+                 "e.g. \"embedding.token\" (logits = x E^T); empty: own weight"),
+      integer_key("dim", "0", "input features (0: from the input; if given it must match)", 0,
+                  1 << 16),
+  };
+}
+
+template <class T>
+std::unique_ptr<Layer<T>> OutputProjection<T>::from_config(const LayerConfig<T>& config) {
+  const std::int64_t dim = config.input_features("dim");
+  if (config.integer("dim") != 0 && config.integer("dim") != dim)
+    config.fail("dim", "shapes do not chain: dim is " + std::to_string(config.integer("dim")) +
+                           " but the input has " + std::to_string(dim) + " features " +
+                           to_string(config.input_shape()));
+  const std::int64_t vocab = config.model().vocab_size;
+  if (vocab <= 0)
+    config.fail("type",
+                "needs the vocabulary size, which is 0: build a tokenizer first or set "
+                "model.vocab_size");
+  const std::string tie = config.string("tie");
+  if (tie.empty())
+    return std::make_unique<OutputProjection<T>>(
+        config.name(), std::size_t(dim), std::size_t(vocab), config.boolean("bias"), config.rng());
+  Parameter<T>* table = config.find_parameter(tie);
+  if (!table)
+    config.fail("tie", "no earlier layer has a parameter named \"" + tie +
+                           "\" (give a full name such as \"embedding.token\")");
+  const auto& shape = table->value.shape();
+  if (table->value.dimension() != 2 || shape[0] != std::size_t(vocab) ||
+      shape[1] != std::size_t(dim))
+    config.fail("tie", "parameter \"" + tie + "\" has shape " +
+                           to_string(Shape(shape.begin(), shape.end())) + ", expected (" +
+                           std::to_string(vocab) + ", " + std::to_string(dim) + ") = (vocab, dim)");
+  return std::make_unique<OutputProjection<T>>(config.name(), *table, config.boolean("bias"));
+}
+
+template <class T>
+OutputProjection<T>::OutputProjection(std::string name, std::size_t dim, std::size_t vocab,
+                                      bool bias, Rng& rng)
+    : Layer<T>(name),
+      dim_(dim),
+      vocab_(vocab),
+      weight_(std::make_unique<Parameter<T>>(join_name(name, "weight"),
+                                             Tensor<T>::from_shape({dim, vocab}))) {
+  fill_normal(weight_->value, std::sqrt(2.0 / double(dim)), rng);
+  if (bias) bias_ = std::make_unique<Parameter<T>>(join_name(name, "bias"), xt::zeros<T>({vocab}));
+}
+
+template <class T>
+OutputProjection<T>::OutputProjection(std::string name, Parameter<T>& table, bool bias)
+    : Layer<T>(name),
+      dim_(table.value.dimension() == 2 ? table.value.shape()[1] : 0),
+      vocab_(table.value.dimension() == 2 ? table.value.shape()[0] : 0),
+      tied_(&table) {
+  if (table.value.dimension() != 2)
+    throw ShapeError(this->name() + ": tied parameter " + table.name +
+                     " must be a (vocab, dim) matrix");
+  if (bias) bias_ = std::make_unique<Parameter<T>>(join_name(name, "bias"), xt::zeros<T>({vocab_}));
+}
+
+template <class T>
+const Tensor<T>& OutputProjection<T>::forward(const Tensor<T>& x, Mode) {
+  if (x.dimension() == 0 || x.shape().back() != dim_)
+    throw ShapeError(this->name() + ": expected input (..., " + std::to_string(dim_) + ")");
+  ensure_shape(input_, x.shape());
+  std::copy(x.begin(), x.end(), input_.begin());
+  auto out_shape = x.shape();
+  out_shape.back() = vocab_;
+  ensure_shape(output_, out_shape);
+  const std::size_t rows = leading_rows(x);
+  T* y = output_.data();
+  if (bias_) {
+    const T* b = bias_->value.data();
+    for (std::size_t r = 0; r < rows; ++r) std::copy(b, b + vocab_, y + r * vocab_);
+  }
+  const T beta = bias_ ? T(1) : T(0);
+  if (tied_)  // x (rows, dim) times E^T, E stored (vocab, dim): a transpose flag, no copy.
+    gemm<T>(false, true, rows, vocab_, dim_, T(1), x.data(), dim_, tied_->value.data(), dim_, beta,
+            y, vocab_);
+  else
+    gemm<T>(false, false, rows, vocab_, dim_, T(1), x.data(), weight_->value.data(), beta, y);
+  return output_;
+}
+
+template <class T>
+const Tensor<T>& OutputProjection<T>::backward(const Tensor<T>& dy) {
+  const std::size_t rows = leading_rows(input_);
+  if (dy.size() != rows * vocab_) throw ShapeError(this->name() + ": gradient shape mismatch");
+  ensure_shape(input_grad_, input_.shape());
+  if (tied_) {
+    // dE (vocab, dim) += dy^T x; dx = dy E.
+    gemm<T>(true, false, vocab_, dim_, rows, T(1), dy.data(), vocab_, input_.data(), dim_, T(1),
+            tied_->grad.data(), dim_);
+    gemm<T>(false, false, rows, dim_, vocab_, T(1), dy.data(), tied_->value.data(), T(0),
+            input_grad_.data());
+  } else {
+    gemm<T>(true, false, dim_, vocab_, rows, T(1), input_.data(), dy.data(), T(1),
+            weight_->grad.data());
+    gemm<T>(false, true, rows, dim_, vocab_, T(1), dy.data(), weight_->value.data(), T(0),
+            input_grad_.data());
+  }
+  if (bias_) {
+    T* db = bias_->grad.data();
+    const T* g = dy.data();
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t o = 0; o < vocab_; ++o) db[o] += g[r * vocab_ + o];
+  }
+  return input_grad_;
+}
+
+template <class T>
+std::vector<Parameter<T>*> OutputProjection<T>::parameters() {
+  std::vector<Parameter<T>*> out{tied_ ? tied_ : weight_.get()};
+  if (bias_) out.push_back(bias_.get());
+  return out;
+}
+
+template <class T>
+Shape OutputProjection<T>::output_shape(const Shape& in) const {
+  if (in.empty() || (in.back() != kAnyDim && in.back() != std::int64_t(dim_)))
+    throw ShapeError("OutputProjection expects input (..., " + std::to_string(dim_) + "), got " +
+                     to_string(in));
+  Shape out = in;
+  out.back() = std::int64_t(vocab_);
+  return out;
+}
+
+template class OutputProjection<float>;
+template class OutputProjection<double>;
+
+}  // namespace strata

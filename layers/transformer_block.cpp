@@ -1,0 +1,133 @@
+#include "layers/transformer_block.hpp"
+
+namespace strata {
+
+template <class T>
+Schema TransformerBlock<T>::schema() {
+  return {
+      integer_key("dim", kRequired, "model width; must equal the input's feature size", 1, 1 << 16),
+      integer_key("hidden", kRequired, "feed-forward hidden width", 1, 1 << 20),
+      integer_key("heads", "1", "attention heads; dim must be divisible by it", 1, 1 << 12),
+      string_key("norm", "post", "post: ln(x + attn(x)) as RustGPT; pre: x + attn(ln(x)) as GPT-2",
+                 {"post", "pre"}),
+      string_key("activation", "relu", "feed-forward nonlinearity", {"relu", "gelu"}),
+      boolean_key("bias", "false", "attention biases b_q, b_k, b_v (and b_o)"),
+      boolean_key("out_proj", "false", "attention output projection W_o"),
+      number_key("eps", "1e-5", "LayerNorm epsilon", 0, 1),
+  };
+}
+
+template <class T>
+std::unique_ptr<Layer<T>> TransformerBlock<T>::from_config(const LayerConfig<T>& config) {
+  const std::int64_t dim = config.integer("dim");
+  const std::int64_t features = config.input_features("dim");
+  if (features != dim)
+    config.fail("dim", "shapes do not chain: dim is " + std::to_string(dim) +
+                           " but the input has " + std::to_string(features) + " features " +
+                           to_string(config.input_shape()));
+  const std::int64_t heads = config.integer("heads");
+  if (dim % heads != 0)
+    config.fail("heads", "dim " + std::to_string(dim) + " is not divisible by heads " +
+                             std::to_string(heads));
+  if (config.model().max_seq_len <= 0)
+    config.fail("type", "needs the model's max_seq_len (for the KV cache)");
+  Options o;
+  o.dim = std::size_t(dim);
+  o.hidden = std::size_t(config.integer("hidden"));
+  o.heads = std::size_t(heads);
+  o.norm = config.string("norm") == "pre" ? NormPlacement::pre : NormPlacement::post;
+  o.activation = parse_activation(config.string("activation"));
+  o.bias = config.boolean("bias");
+  o.out_proj = config.boolean("out_proj");
+  o.eps = config.number("eps");
+  o.max_seq_len = std::size_t(config.model().max_seq_len);
+  return std::make_unique<TransformerBlock<T>>(config.name(), o, config.rng());
+}
+
+template <class T>
+TransformerBlock<T>::TransformerBlock(std::string name, const Options& options, Rng& rng)
+    : Layer<T>(name), options_(options) {
+  // Post-norm: the sublayers add their own residuals. Pre-norm: the residual skips the
+  // LayerNorm too, so it is added here instead.
+  const bool inner_residual = options.norm == NormPlacement::post;
+  attn_ = std::make_unique<SelfAttention<T>>(join_name(name, "attn"), options.dim, options.heads,
+                                             options.bias, options.out_proj, inner_residual,
+                                             options.max_seq_len, rng);
+  ln1_ = std::make_unique<LayerNorm<T>>(join_name(name, "ln1"), options.dim, options.eps);
+  ffn_ = std::make_unique<FeedForward<T>>(join_name(name, "ffn"), options.dim, options.hidden,
+                                          options.activation, inner_residual, rng);
+  ln2_ = std::make_unique<LayerNorm<T>>(join_name(name, "ln2"), options.dim, options.eps);
+}
+
+namespace {
+template <class T>
+void add(const Tensor<T>& a, const Tensor<T>& b, Tensor<T>& out) {
+  ensure_shape(out, a.shape());
+  const T* pa = a.data();
+  const T* pb = b.data();
+  T* po = out.data();
+  for (std::size_t i = 0, n = a.size(); i < n; ++i) po[i] = pa[i] + pb[i];
+}
+}  // namespace
+
+template <class T>
+const Tensor<T>& TransformerBlock<T>::run(const Tensor<T>& x, Mode mode, const std::size_t* start) {
+  auto call = [&](Layer<T>& layer, const Tensor<T>& in) -> const Tensor<T>& {
+    return start ? layer.forward_cached(in, *start) : layer.forward(in, mode);
+  };
+  if (options_.norm == NormPlacement::post)
+    return call(*ln2_, call(*ffn_, call(*ln1_, call(*attn_, x))));
+  add(x, call(*attn_, call(*ln1_, x)), a_);
+  add(a_, call(*ffn_, call(*ln2_, a_)), output_);
+  return output_;
+}
+
+template <class T>
+const Tensor<T>& TransformerBlock<T>::forward(const Tensor<T>& x, Mode mode) {
+  return run(x, mode, nullptr);
+}
+
+template <class T>
+const Tensor<T>& TransformerBlock<T>::forward_cached(const Tensor<T>& x, std::size_t start) {
+  return run(x, Mode::eval, &start);
+}
+
+template <class T>
+const Tensor<T>& TransformerBlock<T>::backward(const Tensor<T>& dy) {
+  if (options_.norm == NormPlacement::post)
+    return attn_->backward(ln1_->backward(ffn_->backward(ln2_->backward(dy))));
+  // out = a + ffn(ln2(a)): da = dy + ln2'(ffn'(dy)); a = x + attn(ln1(x)): dx = da + ...
+  add(dy, ln2_->backward(ffn_->backward(dy)), d_a_);
+  add(d_a_, ln1_->backward(attn_->backward(d_a_)), input_grad_);
+  return input_grad_;
+}
+
+template <class T>
+std::vector<Parameter<T>*> TransformerBlock<T>::parameters() {
+  std::vector<Parameter<T>*> out;
+  for (Layer<T>* layer :
+       std::initializer_list<Layer<T>*>{attn_.get(), ln1_.get(), ffn_.get(), ln2_.get()})
+    for (Parameter<T>* p : layer->parameters()) out.push_back(p);
+  return out;
+}
+
+template <class T>
+Shape TransformerBlock<T>::output_shape(const Shape& in) const {
+  if (in.size() != 3 || (in.back() != kAnyDim && in.back() != std::int64_t(options_.dim)))
+    throw ShapeError("TransformerBlock expects input (batch, seq, " + std::to_string(options_.dim) +
+                     "), got " + to_string(in));
+  return in;
+}
+
+template <class T>
+void TransformerBlock<T>::reset_cache() {
+  attn_->reset_cache();
+  ln1_->reset_cache();
+  ffn_->reset_cache();
+  ln2_->reset_cache();
+}
+
+template class TransformerBlock<float>;
+template class TransformerBlock<double>;
+
+}  // namespace strata
