@@ -75,6 +75,7 @@ std::string answer(LanguageModel& lm, const std::string& prompt, const SamplingO
                    Rng& rng) {
   const auto ids = encode_prompt(lm, prompt);
   auto out = generate(lm.model, ids, lm.tokenizer.eos_id(), options, rng);
+  if (!out.empty() && out.back() == lm.tokenizer.eos_id()) out.pop_back();  // shown as the end
   return readable(lm.tokenizer, out);
 }
 

@@ -147,9 +147,16 @@ BOOST_AUTO_TEST_CASE(first_linear_needs_known_feature_size) {
       "4:27", {"(Linear \"linear\")", "needs an input with a known feature size", "(*, *)"});
 }
 
-// TODO(shapes do not chain): needs a layer with an explicit size that can conflict
-// with its input (e.g. Embedding dim 8 followed by a layer declaring dim 16). Only
-// Linear exists on this branch and it infers its input size, so no chain can fail.
+BOOST_AUTO_TEST_CASE(shapes_that_do_not_chain) {
+  expect_model_error(
+      "model:\n"
+      "  max_seq_len: 8\n"
+      "  vocab_size: 10\n"
+      "  layers:\n"
+      "    - {type: Embedding, dim: 8}\n"
+      "    - {type: TransformerBlock, name: blocks, dim: 16, hidden: 32}\n",
+      "6:51", {"(TransformerBlock \"blocks\")", "shapes do not chain", "16", "8"});
+}
 
 BOOST_AUTO_TEST_CASE(unknown_layer_type_with_suggestion) {
   expect_model_error(

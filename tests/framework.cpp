@@ -14,7 +14,9 @@ using namespace strata;
 namespace {
 
 // Every built-in type; extend these lists as layers and optimizers are added.
-const std::vector<std::string> kBuiltinLayers = {"Linear"};
+const std::vector<std::string> kBuiltinLayers = {
+    "Dropout", "Embedding", "FeedForward", "GELU", "LayerNorm", "Linear", "OutputProjection",
+    "ReLU", "SelfAttention", "TransformerBlock"};
 const std::vector<std::string> kBuiltinOptimizers = {"Adam", "AdamW", "SGD"};
 
 bool contains(const std::string& text, const std::string& part) {
