@@ -10,6 +10,7 @@
 
 #include "framework/blas.hpp"
 #include "framework/clip.hpp"
+#include "framework/files.hpp"
 #include "framework/loss.hpp"
 #include "models/batch.hpp"
 
@@ -64,6 +65,8 @@ void append_metrics(const std::string& out_dir, const EpochRecord& r) {
   out << r.phase << ',' << r.epoch << ',' << r.step << ',' << std::setprecision(9) << r.loss << ','
       << r.lr << ',' << r.tokens << ',' << r.seconds << ','
       << (r.seconds > 0 ? double(r.tokens) / r.seconds : 0.0) << '\n';
+  out.flush();
+  if (!out) throw Error(path + ": cannot write metrics");
 }
 
 }  // namespace
@@ -92,6 +95,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
   for (std::size_t p = 0; p < texts.size(); ++p)
     for (const std::string& text : texts[p]) sequences[p].push_back(lm.encode(text, nullptr));
 
+  if (!options.out_dir.empty()) make_directories(options.out_dir);
   TrainingPosition at;
   if (resume) {
     at = resume->position;

@@ -1,6 +1,7 @@
 // End-to-end training: loss falls and repeats bit for bit, a masked batch equals its
 // sequences one by one, resume equals an uninterrupted run, a tiny LM memorises.
 #include <boost/test/unit_test.hpp>
+#include <fstream>
 
 #include "framework/loss.hpp"
 #include "framework/model.hpp"
@@ -108,10 +109,31 @@ BOOST_AUTO_TEST_CASE(resume_equals_uninterrupted_training) {
   std::vector<double> resumed = losses(cut);
   for (double l : losses(rest)) resumed.push_back(l);
   BOOST_TEST(resumed == losses(whole));  // bit for bit
+  // metrics.csv: a header and one row per epoch, from the first epoch on.
+  std::ifstream metrics(dir.file("whole") + "/metrics.csv");
+  std::string line;
+  std::size_t rows = 0;
+  while (std::getline(metrics, line)) ++rows;
+  BOOST_TEST(rows == 1 + whole.epochs.size());
   const Checkpoint a = load_checkpoint(dir.file("whole"));
   const Checkpoint b = load_checkpoint(dir.file("cut"));
   for (std::size_t i = 0; i < a.parameters.size(); ++i)
     BOOST_TEST(a.parameters[i].data == b.parameters[i].data, a.parameters[i].name);
+}
+
+BOOST_AUTO_TEST_CASE(metrics_csv_has_every_epoch_before_the_first_checkpoint) {
+  TempDir dir("metrics");
+  const std::string data = dir.write("facts.json", kSentences);
+  // No checkpoint until the phase ends: the run directory must exist from the start.
+  const TrainResult r = train_from_yaml(run_yaml(data, 3, 2, false), dir.file("run"));
+  std::ifstream metrics(dir.file("run") + "/metrics.csv");
+  std::string line;
+  std::vector<std::string> lines;
+  while (std::getline(metrics, line)) lines.push_back(line);
+  BOOST_TEST_REQUIRE(lines.size() == 4u);
+  BOOST_TEST(lines[0] == "phase,epoch,step,loss,lr,tokens,seconds,tokens_per_s");
+  BOOST_TEST(lines[1].rfind("facts,1,2,", 0) == 0, lines[1]);
+  BOOST_TEST(r.epochs.size() == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(masked_batch_equals_its_sequences_one_by_one) {
