@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "framework/plugin.hpp"
 #include "models/dataset.hpp"
 
 namespace strata {
@@ -19,7 +20,18 @@ std::vector<std::vector<std::string>> load_phase_texts(const RunConfig& config) 
   return texts;
 }
 
+void load_config_plugins(const RunConfig& config) {
+  for (const std::string& path : config.plugins) {
+    try {
+      load_plugin(path);
+    } catch (const Error& e) {
+      throw Error(config.file + ": plugins: " + e.what());
+    }
+  }
+}
+
 LanguageModel LanguageModel::create(RunConfig config) {
+  load_config_plugins(config);
   std::vector<std::string> all;
   for (auto& texts : load_phase_texts(config)) all.insert(all.end(), texts.begin(), texts.end());
   LanguageModel lm{std::move(config), Tokenizer::build(all), Rng(0), {}};
@@ -33,6 +45,7 @@ LanguageModel LanguageModel::restore(const Checkpoint& checkpoint, const std::st
                                       checkpoint_directory(run_dir) + "/config.yaml",
                                       checkpoint.data_overrides);
   config.seed = checkpoint.seed;
+  load_config_plugins(config);  // before the model: its layers may come from them
   LanguageModel lm{std::move(config),
                    Tokenizer::parse(checkpoint.vocabulary, checkpoint_directory(run_dir) + "/vocab.txt"),
                    Rng(0), {}};
