@@ -11,8 +11,19 @@
 
 namespace strata {
 
-int load_plugin(const std::string& path) {
+namespace {
+std::set<std::string>& loaded_set() {
   static std::set<std::string> loaded;
+  return loaded;
+}
+}  // namespace
+
+std::vector<std::string> loaded_plugins() {
+  return {loaded_set().begin(), loaded_set().end()};
+}
+
+int load_plugin(const std::string& path) {
+  std::set<std::string>& loaded = loaded_set();
   std::error_code ec;
   const std::string canonical = std::filesystem::canonical(path, ec).string();
   if (ec) {

@@ -22,5 +22,7 @@ namespace strata {
 int load_plugin(const std::string& path);
 // load_plugin() for each path, in order.
 void load_plugins(const std::vector<std::string>& paths);
+// Canonical paths of the libraries loaded so far.
+std::vector<std::string> loaded_plugins();
 
 }  // namespace strata

@@ -1,6 +1,7 @@
 #include "models/language_model.hpp"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "framework/plugin.hpp"
 #include "models/dataset.hpp"
@@ -22,6 +23,16 @@ std::vector<std::vector<std::string>> load_phase_texts(const RunConfig& config) 
 
 void load_config_plugins(const RunConfig& config) {
   for (const std::string& path : config.plugins) {
+    // A relative path that is not there from this working directory is satisfied by a
+    // library of the same file name already loaded (`--plugin elsewhere/libx.so`).
+    const std::filesystem::path p(path);
+    if (p.is_relative() && !std::filesystem::exists(p)) {
+      const auto loaded = loaded_plugins();
+      if (std::any_of(loaded.begin(), loaded.end(), [&](const std::string& l) {
+            return std::filesystem::path(l).filename() == p.filename();
+          }))
+        continue;
+    }
     try {
       load_plugin(path);
     } catch (const Error& e) {

@@ -160,4 +160,23 @@ BOOST_AUTO_TEST_CASE(a_run_config_loads_its_plugins_before_building_the_model) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_loaded_library_stands_in_for_a_relative_config_path_of_its_name) {
+  // A run used from another directory: its config's relative path is not there, but
+  // `--plugin` loaded the same library by another path.
+  load_plugin(STRATA_TEST_PLUGIN);
+  const std::string name = std::filesystem::path(STRATA_TEST_PLUGIN).filename().string();
+  RunConfig config;
+  config.file = "run.yaml";
+  config.plugins = {"elsewhere/" + name};
+  BOOST_CHECK_NO_THROW(load_config_plugins(config));
+  config.plugins = {"elsewhere/libstrata_other_layers.so"};  // no such library loaded
+  try {
+    load_config_plugins(config);
+    BOOST_FAIL("a missing plugin was accepted");
+  } catch (const Error& e) {
+    BOOST_TEST(contains(e.what(), "run.yaml: plugins: elsewhere/libstrata_other_layers.so: "
+                                  "plugin library not found"));
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
