@@ -156,7 +156,8 @@ int command_train(const TrainArgs& args) {
     if (args.config.empty()) throw Error("train needs a CONFIG file (or --resume DIR)");
     RunConfig config = load_run_config(args.config, parse_data_overrides(args.data));
     if (args.seed >= 0) config.seed = std::uint64_t(args.seed);
-    if (config.phases.empty()) throw Error(args.config + ": training.phases is empty: nothing to train");
+    if (config.phases.empty())
+      throw Error(args.config + ": training.phases is empty: nothing to train");
     if (out.empty()) out = "runs/" + fs::path(args.config).stem().string();
     if (fs::exists(fs::path(out) / "checkpoint"))
       throw Error(out + " already holds a checkpoint: pass --resume " + out +
@@ -290,7 +291,8 @@ int command_gradcheck(const GradcheckArgs& args) {
   Rng rng(seed);
   Model<double> model = build_model<double>(config.model, vocab_size, rng);
   if (model.vocab_size <= 0)
-    throw Error(args.config + ": gradcheck needs a vocabulary size: give training phases with "
+    throw Error(args.config +
+                ": gradcheck needs a vocabulary size: give training phases with "
                 "data, or model.vocab_size");
   if (std::int64_t(args.seq) > model.max_seq_len)
     throw Error("--seq " + std::to_string(args.seq) + " is longer than the model's max_seq_len " +
@@ -324,12 +326,14 @@ int command_gradcheck(const GradcheckArgs& args) {
             << (worst != result.parameters.end() ? " (" + worst->name + ")" : std::string())
             << "; tolerance " << args.tolerance << "\n";
   if (at_floor)
-    std::cout << at_floor << " tensor(s) with gradients too small to resolve to the tolerance "
+    std::cout << at_floor
+              << " tensor(s) with gradients too small to resolve to the tolerance "
                  "in double precision passed by their rounding floor\n";
   if (ok)
     std::cout << "OK: every parameter's gradient matches finite differences\n";
   else
-    std::cout << "FAILED: " << failed << " parameter(s) above the tolerance and their rounding "
+    std::cout << "FAILED: " << failed
+              << " parameter(s) above the tolerance and their rounding "
                  "floor\n";
   return ok ? 0 : 1;
 }
@@ -345,8 +349,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> data, plugins;
   // Every command takes --plugin (one run uses one subcommand, so they share the vector).
   auto add_plugin_option = [&plugins](CLI::App* cmd) {
-    cmd->add_option("--plugin", plugins,
-                    "load this layer library first (repeatable; relative to the working directory)");
+    cmd->add_option(
+        "--plugin", plugins,
+        "load this layer library first (repeatable; relative to the working directory)");
   };
   auto* check = app.add_subcommand("check", "validate a config and print the model summary");
   check->add_option("CONFIG", config_path, "YAML config")->required();
@@ -396,17 +401,22 @@ int main(int argc, char** argv) {
       "gradcheck", "finite-difference check of a configured model's gradients (double precision)");
   gradcheck->add_option("CONFIG", gc.config, "YAML config")->required();
   gradcheck->add_option("--batch", gc.batch, "sequences of random ids")
-      ->capture_default_str()->check(CLI::Range(1, 64));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   gradcheck->add_option("--seq", gc.seq, "positions per sequence")
-      ->capture_default_str()->check(CLI::Range(1, 4096));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   gradcheck->add_option("--tolerance", gc.tolerance, "largest relative error that passes")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  gradcheck->add_option("--entries", gc.entries,
-                        "check this many random entries per parameter (0: all)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  gradcheck
+      ->add_option("--entries", gc.entries, "check this many random entries per parameter (0: all)")
       ->capture_default_str();
   gradcheck->add_option("--step", gc.step, "finite-difference step h")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  gradcheck->add_option("--seed", gc.seed, "seed for weights, ids and targets (default: the config's)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  gradcheck
+      ->add_option("--seed", gc.seed, "seed for weights, ids and targets (default: the config's)")
       ->check(CLI::NonNegativeNumber);
   add_plugin_option(gradcheck);
 

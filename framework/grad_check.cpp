@@ -114,17 +114,20 @@ std::string LossGradCheckResult::report(double tolerance) const {
   for (const ParameterGradCheck& p : parameters) width = std::max(width, p.name.size());
   std::ostringstream out;
   out << std::left << std::setw(int(width)) << "parameter" << std::right << std::setw(16)
-      << "entries" << std::setw(12) << "|analytic|" << std::setw(12) << "|numeric|"
-      << std::setw(16) << "relative error" << std::setw(16) << "rounding floor\n";
+      << "entries" << std::setw(12) << "|analytic|" << std::setw(12) << "|numeric|" << std::setw(16)
+      << "relative error" << std::setw(16) << "rounding floor\n";
   for (const ParameterGradCheck& p : parameters) {
     const std::string entries = std::to_string(p.checked) + "/" + std::to_string(p.size);
     out << std::left << std::setw(int(width)) << p.name << std::right << std::setw(16) << entries
         << std::scientific << std::setprecision(3) << std::setw(12) << p.analytic_norm
-        << std::setw(12) << p.numeric_norm << std::setw(16) << p.error << std::setw(15)
-        << p.floor << std::defaultfloat;
-    if (!p.passed(tolerance)) out << "  FAILED";
-    else if (p.zero_gradient) out << "  (zero gradient)";
-    else if (p.error > tolerance) out << "  (within the rounding floor)";
+        << std::setw(12) << p.numeric_norm << std::setw(16) << p.error << std::setw(15) << p.floor
+        << std::defaultfloat;
+    if (!p.passed(tolerance))
+      out << "  FAILED";
+    else if (p.zero_gradient)
+      out << "  (zero gradient)";
+    else if (p.error > tolerance)
+      out << "  (within the rounding floor)";
     out << "\n";
   }
   return out.str();

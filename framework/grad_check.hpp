@@ -76,11 +76,11 @@ struct LossGradCheckOptions {
 // ignores: adding c to every key shifts a row of scores by q.c): floor 1.
 struct ParameterGradCheck {
   std::string name;
-  std::size_t size = 0;     // entries in the tensor
-  std::size_t checked = 0;  // entries compared
+  std::size_t size = 0;                        // entries in the tensor
+  std::size_t checked = 0;                     // entries compared
   double analytic_norm = 0, numeric_norm = 0;  // over the compared entries
-  double error = 0;         // relative_error(analytic, numeric) over the compared entries
-  double floor = 0;         // relative error that rounding alone can cause
+  double error = 0;  // relative_error(analytic, numeric) over the compared entries
+  double floor = 0;  // relative error that rounding alone can cause
   bool zero_gradient = false;
   // error <= tolerance, or within the rounding floor, or a zero gradient.
   bool passed(double tolerance) const;

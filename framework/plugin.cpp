@@ -18,9 +18,7 @@ std::set<std::string>& loaded_set() {
 }
 }  // namespace
 
-std::vector<std::string> loaded_plugins() {
-  return {loaded_set().begin(), loaded_set().end()};
-}
+std::vector<std::string> loaded_plugins() { return {loaded_set().begin(), loaded_set().end()}; }
 
 int load_plugin(const std::string& path) {
   std::set<std::string>& loaded = loaded_set();

@@ -169,6 +169,6 @@ OptimizerInfo make_optimizer_info(std::string type) {
 
 #define STRATA_CONCAT_INNER(a, b) a##b
 #define STRATA_CONCAT(a, b) STRATA_CONCAT_INNER(a, b)
-#define STRATA_REGISTER_LAYER(TYPE_NAME, CLASS_TEMPLATE)                           \
+#define STRATA_REGISTER_LAYER(TYPE_NAME, CLASS_TEMPLATE)                                 \
   static const bool STRATA_CONCAT(strata_layer_registered_, __LINE__) [[maybe_unused]] = \
       ::strata::register_layer_at_load<CLASS_TEMPLATE>(TYPE_NAME)

@@ -2,7 +2,6 @@
 // which `strata gradcheck` runs: it must pass correct models, catch a wrong backward,
 // report true zero gradients as such, and sample entries when asked.
 #include <boost/test/unit_test.hpp>
-
 #include <cmath>
 
 #include "framework/grad_check.hpp"
@@ -136,8 +135,8 @@ BOOST_AUTO_TEST_CASE(any_scalar_loss_against_a_hand_computed_gradient) {
   BOOST_TEST(good.loss == (0.125 - 3.375 + 8.0) / 3, boost::test_tools::tolerance(1e-12));
   BOOST_TEST(good.max_error() <= 1e-9);
   BOOST_TEST(good.passed(1e-6));
-  BOOST_TEST(good.parameters.at(0).analytic_norm ==
-                 std::sqrt(0.0625 + 5.0625 + 16.0), boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(good.parameters.at(0).analytic_norm == std::sqrt(0.0625 + 5.0625 + 16.0),
+             boost::test_tools::tolerance(1e-12));
   const LossGradCheckResult bad = check_loss_gradients({&w}, loss, wrong);
   BOOST_TEST_MESSAGE(bad.report());
   BOOST_TEST(bad.max_error() > 0.1);

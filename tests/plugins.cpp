@@ -2,7 +2,6 @@
 // load_plugin() as `--plugin` and `plugins:` do. Each failure must be an Error that
 // names the library and says what is wrong; none may end the process.
 #include <boost/test/unit_test.hpp>
-
 #include <filesystem>
 
 #include "framework/grad_check.hpp"
@@ -29,9 +28,7 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-std::string canonical(const std::string& path) {
-  return std::filesystem::canonical(path).string();
-}
+std::string canonical(const std::string& path) { return std::filesystem::canonical(path).string(); }
 
 Tensor<double> random_input(std::vector<std::size_t> shape, std::uint64_t seed) {
   Rng rng(seed);
@@ -144,12 +141,13 @@ BOOST_AUTO_TEST_CASE(a_run_config_loads_its_plugins_before_building_the_model) {
                            "    - {type: OutputProjection}\n"
                            "optimizer: {type: Adam}\n"
                            "training:\n"
-                           "  phases: [{name: p, data: " + data + ", epochs: 1}]\n";
+                           "  phases: [{name: p, data: " +
+                           data + ", epochs: 1}]\n";
   const LanguageModel lm = LanguageModel::create(parse_run_config(yaml, "run.yaml"));
   BOOST_TEST(lm.model.layers().at(1)->type() == "TestScale");
 
-  const std::string missing = "plugins: [" + dir.file("libabsent.so") + "]\n" +
-                              yaml.substr(yaml.find("model:"));
+  const std::string missing =
+      "plugins: [" + dir.file("libabsent.so") + "]\n" + yaml.substr(yaml.find("model:"));
   try {
     LanguageModel::create(parse_run_config(missing, "run.yaml"));
     BOOST_FAIL("a missing plugin was accepted");
@@ -174,8 +172,9 @@ BOOST_AUTO_TEST_CASE(a_loaded_library_stands_in_for_a_relative_config_path_of_it
     load_config_plugins(config);
     BOOST_FAIL("a missing plugin was accepted");
   } catch (const Error& e) {
-    BOOST_TEST(contains(e.what(), "run.yaml: plugins: elsewhere/libstrata_other_layers.so: "
-                                  "plugin library not found"));
+    BOOST_TEST(contains(e.what(),
+                        "run.yaml: plugins: elsewhere/libstrata_other_layers.so: "
+                        "plugin library not found"));
   }
 }
 

@@ -56,7 +56,8 @@ const Tensor<T>& RMSNorm<T>::forward(const Tensor<T>& x, Mode) {
 template <class T>
 const Tensor<T>& RMSNorm<T>::backward(const Tensor<T>& dy) {
   const std::size_t rows = rrms_.size();
-  if (dy.size() != rows * dim_) throw strata::ShapeError(this->name() + ": gradient shape mismatch");
+  if (dy.size() != rows * dim_)
+    throw strata::ShapeError(this->name() + ": gradient shape mismatch");
   strata::ensure_shape(input_grad_, normalized_.shape());
   const T* g = gamma_.value.data();
   T* dg = gamma_.grad.data();

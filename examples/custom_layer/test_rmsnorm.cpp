@@ -2,7 +2,6 @@
 // differences with Strata's public checker, in double precision.
 #define BOOST_TEST_MODULE rmsnorm
 #include <boost/test/unit_test.hpp>
-
 #include <cmath>
 
 #include "framework/grad_check.hpp"
@@ -54,7 +53,8 @@ BOOST_AUTO_TEST_CASE(registered_and_built_from_a_config) {
   BOOST_TEST(model.find_parameter("rmsnorm.gamma") != nullptr);
   // A misspelt key is refused with did-you-mean, like any built-in layer's.
   const ConfigNode typo = ConfigNode::parse(
-      "{max_seq_len: 8, vocab_size: 10, layers: [{type: Embedding, dim: 4}, {type: RMSNorm, esp: 1}]}",
+      "{max_seq_len: 8, vocab_size: 10, layers: [{type: Embedding, dim: 4},"
+      " {type: RMSNorm, esp: 1}]}",
       "typo.yaml");
   BOOST_CHECK_EXCEPTION(build_model<double>(typo, 0, rng), ConfigError, [](const ConfigError& e) {
     return std::string(e.what()).find("did you mean \"eps\"") != std::string::npos;
