@@ -312,23 +312,24 @@ int command_gradcheck(const GradcheckArgs& args) {
             << "; double precision, batch " << args.batch << ", seq " << args.seq
             << ", random ids and targets, loss " << result.loss << "\n"
             << result.report(args.tolerance);
-  const auto worst = std::max_element(
-      result.parameters.begin(), result.parameters.end(),
-      [](const ParameterGradCheck& a, const ParameterGradCheck& b) { return a.error < b.error; });
-  std::size_t at_floor = 0, failed = 0;
+  const ParameterGradCheck* worst = nullptr;
+  std::size_t at_floor = 0, zero = 0, failed = 0;
   for (const ParameterGradCheck& p : result.parameters) {
     failed += !p.passed(args.tolerance);
-    at_floor += p.passed(args.tolerance) && p.error > args.tolerance;
+    zero += p.zero_gradient;
+    at_floor += p.passed(args.tolerance) && !p.zero_gradient && p.error > args.tolerance;
+    if (!p.zero_gradient && (!worst || p.error > worst->error)) worst = &p;
   }
   const bool ok = failed == 0;
   std::cout << "max relative error " << std::scientific << std::setprecision(3)
-            << result.max_error()
-            << (worst != result.parameters.end() ? " (" + worst->name + ")" : std::string())
+            << result.max_error() << (worst ? " (" + worst->name + ")" : std::string())
             << "; tolerance " << args.tolerance << "\n";
   if (at_floor)
     std::cout << at_floor
-              << " tensor(s) with gradients too small to resolve to the tolerance "
-                 "in double precision passed by their rounding floor\n";
+              << " tensor(s) with gradients too small to resolve to the tolerance in double "
+                 "precision passed by their rounding floor\n";
+  if (zero)
+    std::cout << zero << " tensor(s) with a true zero gradient (both norms below rounding)\n";
   if (ok)
     std::cout << "OK: every parameter's gradient matches finite differences\n";
   else

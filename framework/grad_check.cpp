@@ -100,7 +100,8 @@ bool ParameterGradCheck::passed(double tolerance) const {
 
 double LossGradCheckResult::max_error() const {
   double m = 0;
-  for (const ParameterGradCheck& p : parameters) m = std::max(m, p.error);
+  for (const ParameterGradCheck& p : parameters)
+    if (!p.zero_gradient) m = std::max(m, p.error);
   return m;
 }
 

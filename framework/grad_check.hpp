@@ -89,7 +89,7 @@ struct ParameterGradCheck {
 struct LossGradCheckResult {
   double loss = 0;  // at the unperturbed parameters
   std::vector<ParameterGradCheck> parameters;
-  double max_error() const;
+  double max_error() const;             // over the tensors that are not zero gradients
   bool passed(double tolerance) const;  // every parameter passed
   // A table: name, entries, norms, relative error, rounding floor, and a note on each
   // tensor that failed, has a zero gradient, or passed only by its floor.
