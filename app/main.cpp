@@ -1,5 +1,7 @@
-// The `strata` command line: check, layers, train, generate, chat, evaluate.
-// Every failure prints one clear message to stderr and exits non-zero.
+// The `strata` command line: check, layers, train, generate, chat, evaluate, gradcheck.
+// Every failure prints one clear message to stderr and exits non-zero. Every command
+// takes `--plugin PATH` (repeatable): extra layer libraries, loaded before anything else
+// (a config's own `plugins:` are loaded with the config, a checkpoint's when restored).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +11,7 @@
 #include <map>
 
 #include "framework/blas.hpp"
+#include "framework/grad_check.hpp"
 #include "framework/plugin.hpp"
 #include "framework/registry.hpp"
 #include "framework/text.hpp"
@@ -34,8 +37,15 @@ std::map<std::string, std::string> parse_data_overrides(const std::vector<std::s
   return out;
 }
 
-void load_plugins(const std::vector<std::string>& paths) {
-  for (const std::string& path : paths) load_plugin(path);
+// --plugin PATH, for every command.
+void load_cli_plugins(const std::vector<std::string>& paths) {
+  for (const std::string& path : paths) {
+    try {
+      load_plugin(path);
+    } catch (const Error& e) {
+      throw Error(std::string("--plugin ") + e.what());
+    }
+  }
 }
 
 // Joins tokens for reading: no space before closing punctuation.
@@ -81,7 +91,7 @@ std::string answer(LanguageModel& lm, const std::string& prompt, const SamplingO
 
 int command_check(const std::string& config_path, const std::vector<std::string>& data) {
   RunConfig config = load_run_config(config_path, parse_data_overrides(data));
-  load_plugins(config.plugins);
+  load_config_plugins(config);
   // The vocabulary comes from the phases' data; without phases the model section must
   // give vocab_size itself.
   Rng rng(config.seed);
@@ -103,8 +113,7 @@ int command_check(const std::string& config_path, const std::vector<std::string>
   return 0;
 }
 
-int command_layers(const std::vector<std::string>& plugins) {
-  load_plugins(plugins);
+int command_layers() {
   for (const LayerInfo* info : layer_registry().all()) {
     std::cout << info->type << "  -  " << info->summary;
     if (info->origin != "built-in") std::cout << "  [" << info->origin << "]";
@@ -147,8 +156,8 @@ int command_train(const TrainArgs& args) {
     if (args.config.empty()) throw Error("train needs a CONFIG file (or --resume DIR)");
     RunConfig config = load_run_config(args.config, parse_data_overrides(args.data));
     if (args.seed >= 0) config.seed = std::uint64_t(args.seed);
-    if (config.phases.empty()) throw Error(args.config + ": training.phases is empty: nothing to train");
-    load_plugins(config.plugins);
+    if (config.phases.empty())
+      throw Error(args.config + ": training.phases is empty: nothing to train");
     if (out.empty()) out = "runs/" + fs::path(args.config).stem().string();
     if (fs::exists(fs::path(out) / "checkpoint"))
       throw Error(out + " already holds a checkpoint: pass --resume " + out +
@@ -156,7 +165,6 @@ int command_train(const TrainArgs& args) {
     lm = std::make_unique<LanguageModel>(LanguageModel::create(std::move(config)));
   }
   if (args.threads > 0) lm->config.threads = args.threads;
-  load_plugins(lm->config.plugins);
   auto optimizer = make_optimizer<float>(lm->config.optimizer);
   std::cout << "model: " << lm->model.parameter_count() << " parameters, vocabulary "
             << lm->tokenizer.size() << ", seed " << lm->config.seed << ", threads "
@@ -259,6 +267,78 @@ int command_evaluate(const std::string& dir, const std::string& data_path, bool 
   return 0;
 }
 
+struct GradcheckArgs {
+  std::string config;
+  std::size_t batch = 2, seq = 5, entries = 0;
+  double tolerance = 1e-6;
+  double step = 1e-6;
+  std::int64_t seed = -1;
+};
+
+// Finite differences through the whole configured model, built in double precision:
+// random ids and random targets, loss = the model's softmax cross-entropy.
+int command_gradcheck(const GradcheckArgs& args) {
+  RunConfig config = load_run_config(args.config);
+  load_config_plugins(config);
+  // The vocabulary as `strata train` would build it, unless the model gives its own size.
+  std::int64_t vocab_size = 0;
+  if (!config.model.get("vocab_size").valid() && !config.phases.empty()) {
+    std::vector<std::string> all;
+    for (auto& texts : load_phase_texts(config)) all.insert(all.end(), texts.begin(), texts.end());
+    vocab_size = std::int64_t(Tokenizer::build(all).size());
+  }
+  const std::uint64_t seed = args.seed >= 0 ? std::uint64_t(args.seed) : config.seed;
+  Rng rng(seed);
+  Model<double> model = build_model<double>(config.model, vocab_size, rng);
+  if (model.vocab_size <= 0)
+    throw Error(args.config +
+                ": gradcheck needs a vocabulary size: give training phases with "
+                "data, or model.vocab_size");
+  if (std::int64_t(args.seq) > model.max_seq_len)
+    throw Error("--seq " + std::to_string(args.seq) + " is longer than the model's max_seq_len " +
+                std::to_string(model.max_seq_len));
+  Tensor<double> ids = Tensor<double>::from_shape({args.batch, args.seq});
+  for (auto& id : ids) id = double(rng.below(std::uint64_t(model.vocab_size)));
+  std::vector<std::int32_t> targets(args.batch * args.seq);
+  for (auto& t : targets) t = std::int32_t(rng.below(std::uint64_t(model.vocab_size)));
+
+  LossGradCheckOptions options;
+  options.max_entries = args.entries;
+  options.step = args.step;
+  options.seed = seed;
+  const LossGradCheckResult result = check_model_gradients(model, ids, targets, options);
+  std::cout << args.config << ": " << model.parameter_count() << " parameters in "
+            << result.parameters.size() << " tensors, vocabulary " << model.vocab_size
+            << "; double precision, batch " << args.batch << ", seq " << args.seq
+            << ", random ids and targets, loss " << result.loss << "\n"
+            << result.report(args.tolerance);
+  const ParameterGradCheck* worst = nullptr;
+  std::size_t at_floor = 0, zero = 0, failed = 0;
+  for (const ParameterGradCheck& p : result.parameters) {
+    failed += !p.passed(args.tolerance);
+    zero += p.zero_gradient;
+    at_floor += p.passed(args.tolerance) && !p.zero_gradient && p.error > args.tolerance;
+    if (!p.zero_gradient && (!worst || p.error > worst->error)) worst = &p;
+  }
+  const bool ok = failed == 0;
+  std::cout << "max relative error " << std::scientific << std::setprecision(3)
+            << result.max_error() << (worst ? " (" + worst->name + ")" : std::string())
+            << "; tolerance " << args.tolerance << "\n";
+  if (at_floor)
+    std::cout << at_floor
+              << " tensor(s) with gradients too small to resolve to the tolerance in double "
+                 "precision passed by their rounding floor\n";
+  if (zero)
+    std::cout << zero << " tensor(s) with a true zero gradient (both norms below rounding)\n";
+  if (ok)
+    std::cout << "OK: every parameter's gradient matches finite differences\n";
+  else
+    std::cout << "FAILED: " << failed
+              << " parameter(s) above the tolerance and their rounding "
+                 "floor\n";
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -268,12 +348,19 @@ int main(int argc, char** argv) {
 
   std::string config_path;
   std::vector<std::string> data, plugins;
+  // Every command takes --plugin (one run uses one subcommand, so they share the vector).
+  auto add_plugin_option = [&plugins](CLI::App* cmd) {
+    cmd->add_option(
+        "--plugin", plugins,
+        "load this layer library first (repeatable; relative to the working directory)");
+  };
   auto* check = app.add_subcommand("check", "validate a config and print the model summary");
   check->add_option("CONFIG", config_path, "YAML config")->required();
   check->add_option("--data", data, "replace a phase's data: PHASE=PATH");
+  add_plugin_option(check);
 
   auto* layers = app.add_subcommand("layers", "list layer types and their config keys");
-  layers->add_option("--plugin", plugins, "also load this plugin library");
+  add_plugin_option(layers);
 
   TrainArgs train_args;
   auto* train_cmd = app.add_subcommand("train", "train a model from a config");
@@ -283,10 +370,12 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--seed", train_args.seed, "override the config's seed")->check(CLI::NonNegativeNumber);
   train_cmd->add_option("--threads", train_args.threads, "threads")->check(CLI::Range(1, 64));
   train_cmd->add_option("--data", train_args.data, "replace a phase's data: PHASE=PATH");
+  add_plugin_option(train_cmd);
 
   GenerateArgs gen;
-  auto add_sampling = [&gen](CLI::App* cmd) {
+  auto add_sampling = [&gen, &add_plugin_option](CLI::App* cmd) {
     cmd->add_option("DIR", gen.dir, "run directory with a checkpoint")->required();
+    add_plugin_option(cmd);
     cmd->add_option("--max-tokens", gen.max_tokens, "most new tokens")->check(CLI::Range(1, 1 << 20));
     cmd->add_option("--temperature", gen.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
     cmd->add_option("--top-k", gen.top_k, "sample among the k most likely")->check(CLI::NonNegativeNumber);
@@ -306,15 +395,42 @@ int main(int argc, char** argv) {
   evaluate->add_option("DIR", eval_dir, "run directory with a checkpoint")->required();
   evaluate->add_option("--data", eval_data, "dataset (default: the run's last phase)");
   evaluate->add_flag("-v,--verbose", eval_verbose, "print every answer");
+  add_plugin_option(evaluate);
+
+  GradcheckArgs gc;
+  auto* gradcheck = app.add_subcommand(
+      "gradcheck", "finite-difference check of a configured model's gradients (double precision)");
+  gradcheck->add_option("CONFIG", gc.config, "YAML config")->required();
+  gradcheck->add_option("--batch", gc.batch, "sequences of random ids")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  gradcheck->add_option("--seq", gc.seq, "positions per sequence")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  gradcheck->add_option("--tolerance", gc.tolerance, "largest relative error that passes")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  gradcheck
+      ->add_option("--entries", gc.entries, "check this many random entries per parameter (0: all)")
+      ->capture_default_str();
+  gradcheck->add_option("--step", gc.step, "finite-difference step h")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  gradcheck
+      ->add_option("--seed", gc.seed, "seed for weights, ids and targets (default: the config's)")
+      ->check(CLI::NonNegativeNumber);
+  add_plugin_option(gradcheck);
 
   CLI11_PARSE(app, argc, argv);
   try {
+    load_cli_plugins(plugins);
     if (*check) return command_check(config_path, data);
-    if (*layers) return command_layers(plugins);
+    if (*layers) return command_layers();
     if (*train_cmd) return command_train(train_args);
     if (*generate_cmd) return command_generate(gen);
     if (*chat) return command_chat(gen);
     if (*evaluate) return command_evaluate(eval_dir, eval_data, eval_verbose);
+    if (*gradcheck) return command_gradcheck(gc);
   } catch (const std::exception& e) {
     std::cerr << "strata: error: " << e.what() << "\n";
     return 1;

@@ -2,8 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
+#include <limits>
+#include <numeric>
 #include <sstream>
 
+#include "framework/errors.hpp"
+#include "framework/loss.hpp"
+#include "framework/model.hpp"
 #include "framework/rng.hpp"
 
 namespace strata {
@@ -86,6 +92,119 @@ GradCheckResult check_gradients(Layer<double>& layer, const Tensor<double>& inpu
     result.input_error = relative_error(analytic, numeric);
   }
   return result;
+}
+
+bool ParameterGradCheck::passed(double tolerance) const {
+  return zero_gradient || error <= std::max(tolerance, floor);
+}
+
+double LossGradCheckResult::max_error() const {
+  double m = 0;
+  for (const ParameterGradCheck& p : parameters)
+    if (!p.zero_gradient) m = std::max(m, p.error);
+  return m;
+}
+
+bool LossGradCheckResult::passed(double tolerance) const {
+  return std::all_of(parameters.begin(), parameters.end(),
+                     [&](const ParameterGradCheck& p) { return p.passed(tolerance); });
+}
+
+std::string LossGradCheckResult::report(double tolerance) const {
+  std::size_t width = 9;
+  for (const ParameterGradCheck& p : parameters) width = std::max(width, p.name.size());
+  std::ostringstream out;
+  out << std::left << std::setw(int(width)) << "parameter" << std::right << std::setw(16)
+      << "entries" << std::setw(12) << "|analytic|" << std::setw(12) << "|numeric|" << std::setw(16)
+      << "relative error" << std::setw(16) << "rounding floor\n";
+  for (const ParameterGradCheck& p : parameters) {
+    const std::string entries = std::to_string(p.checked) + "/" + std::to_string(p.size);
+    out << std::left << std::setw(int(width)) << p.name << std::right << std::setw(16) << entries
+        << std::scientific << std::setprecision(3) << std::setw(12) << p.analytic_norm
+        << std::setw(12) << p.numeric_norm << std::setw(16) << p.error << std::setw(15) << p.floor
+        << std::defaultfloat;
+    if (!p.passed(tolerance))
+      out << "  FAILED";
+    else if (p.zero_gradient)
+      out << "  (zero gradient)";
+    else if (p.error > tolerance)
+      out << "  (within the rounding floor)";
+    out << "\n";
+  }
+  return out.str();
+}
+
+LossGradCheckResult check_loss_gradients(const std::vector<Parameter<double>*>& parameters,
+                                         const std::function<double()>& loss,
+                                         const std::function<void()>& gradient,
+                                         const LossGradCheckOptions& options) {
+  LossGradCheckResult result;
+  result.loss = loss();
+  for (Parameter<double>* p : parameters) std::fill(p->grad.begin(), p->grad.end(), 0.0);
+  gradient();
+  Rng rng(options.seed);
+  for (Parameter<double>* p : parameters) {
+    ParameterGradCheck check;
+    check.name = p->name;
+    check.size = p->value.size();
+    std::vector<std::size_t> entries(check.size);
+    std::iota(entries.begin(), entries.end(), std::size_t(0));
+    if (options.max_entries > 0 && options.max_entries < check.size) {
+      rng.shuffle(entries.begin(), entries.end());
+      entries.resize(options.max_entries);
+      std::sort(entries.begin(), entries.end());
+    }
+    check.checked = entries.size();
+    std::vector<double> analytic, numeric;
+    for (std::size_t i : entries) {
+      double& v = p->value.data()[i];
+      const double saved = v;
+      v = saved + options.step;
+      const double plus = loss();
+      v = saved - options.step;
+      const double minus = loss();
+      v = saved;
+      analytic.push_back(p->grad.data()[i]);
+      numeric.push_back((plus - minus) / (2 * options.step));
+    }
+    for (double a : analytic) check.analytic_norm += a * a;
+    for (double n : numeric) check.numeric_norm += n * n;
+    check.analytic_norm = std::sqrt(check.analytic_norm);
+    check.numeric_norm = std::sqrt(check.numeric_norm);
+    check.error = relative_error(analytic, numeric);
+    // Each loss evaluation is off by ~eps |L| from rounding, so each difference quotient by
+    // ~eps |L| / h, and the compared vector by ~sqrt(n) times that.
+    const double noise = options.rounding_margin * std::sqrt(double(check.checked)) *
+                         std::numeric_limits<double>::epsilon() *
+                         std::max(1.0, std::abs(result.loss)) / options.step;
+    const double scale = std::max(check.analytic_norm, check.numeric_norm);
+    check.zero_gradient = scale <= noise;
+    check.floor = check.zero_gradient ? 1.0 : noise / scale;
+    result.parameters.push_back(std::move(check));
+  }
+  return result;
+}
+
+LossGradCheckResult check_model_gradients(Model<double>& model, const Tensor<double>& ids,
+                                          const std::vector<std::int32_t>& targets,
+                                          const LossGradCheckOptions& options) {
+  Tensor<double> dlogits;
+  auto forward = [&]() -> const Tensor<double>& {
+    const Tensor<double>& logits = model.forward(ids, options.mode);
+    if (logits.dimension() != 3 || logits.shape(0) != ids.shape(0) ||
+        logits.shape(1) != ids.shape(1) || logits.shape(0) * logits.shape(1) != targets.size())
+      throw Error("gradient check: the model's output " +
+                  to_string(Shape(logits.shape().begin(), logits.shape().end())) +
+                  " is not logits (batch, seq, vocab) for ids " +
+                  to_string(Shape(ids.shape().begin(), ids.shape().end())));
+    return logits;
+  };
+  auto loss = [&] { return softmax_cross_entropy(forward(), targets, dlogits).mean; };
+  auto gradient = [&] {
+    softmax_cross_entropy(forward(), targets, dlogits);
+    model.backward(dlogits);
+  };
+  return check_loss_gradients(model.parameters(), loss, gradient, options);
 }
 
 }  // namespace strata

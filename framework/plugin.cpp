@@ -11,11 +11,26 @@
 
 namespace strata {
 
-int load_plugin(const std::string& path) {
+namespace {
+std::set<std::string>& loaded_set() {
   static std::set<std::string> loaded;
+  return loaded;
+}
+}  // namespace
+
+std::vector<std::string> loaded_plugins() { return {loaded_set().begin(), loaded_set().end()}; }
+
+int load_plugin(const std::string& path) {
+  std::set<std::string>& loaded = loaded_set();
   std::error_code ec;
   const std::string canonical = std::filesystem::canonical(path, ec).string();
-  if (ec) throw Error(path + ": plugin library not found");
+  if (ec) {
+    std::string where;
+    if (std::filesystem::path(path).is_relative())  // the common surprise: say where we looked
+      where = " (a relative path is read from the working directory, " +
+              std::filesystem::current_path().string() + ")";
+    throw Error(path + ": plugin library not found" + where);
+  }
   if (loaded.count(canonical)) return 0;
   layer_registry();  // built-ins first, so a clash is reported against them
   RegistrationLog& log = registration_log();
@@ -37,6 +52,10 @@ int load_plugin(const std::string& path) {
   if (registered == 0)
     throw Error(path + ": the library registered no layers (use STRATA_REGISTER_LAYER)");
   return registered;
+}
+
+void load_plugins(const std::vector<std::string>& paths) {
+  for (const std::string& path : paths) load_plugin(path);
 }
 
 }  // namespace strata

@@ -75,8 +75,10 @@ class Registry {
 
   void add(Info info) {
     if (auto it = entries_.find(info.type); it != entries_.end())
-      throw Error(what_ + " type \"" + info.type + "\" is already registered (by " +
-                  it->second.origin + ")");
+      throw Error(what_ + " type \"" + info.type + "\" is already registered (" +
+                  (it->second.origin == "built-in" ? std::string("a built-in type")
+                                                   : "by " + it->second.origin) +
+                  "): give yours another name");
     std::string key = info.type;
     entries_.emplace(std::move(key), std::move(info));
   }
@@ -122,6 +124,8 @@ struct RegistrationLog {
   std::string origin;  // set by the plugin loader while a library loads
 };
 RegistrationLog& registration_log();
+// Adds `info` to layer_registry(); a failure (a clash) is recorded in the log, never
+// thrown, since an exception escaping a static initialiser ends the process.
 bool register_layer_at_load(LayerInfo info);
 
 template <template <class> class L>
@@ -133,6 +137,21 @@ LayerInfo make_layer_info(std::string type) {
   info.make_float = [](const LayerConfig<float>& c) { return L<float>::from_config(c); };
   info.make_double = [](const LayerConfig<double>& c) { return L<double>::from_config(c); };
   return info;
+}
+
+// What STRATA_REGISTER_LAYER calls: builds the LayerInfo inside the guard too, so a
+// schema() that throws is reported by the plugin loader instead of terminating.
+template <template <class> class L>
+bool register_layer_at_load(const char* type) noexcept {
+  try {
+    return register_layer_at_load(make_layer_info<L>(type));
+  } catch (const std::exception& e) {
+    registration_log().errors.push_back(std::string("layer type \"") + type + "\": " + e.what());
+  } catch (...) {
+    registration_log().errors.push_back(std::string("layer type \"") + type +
+                                        "\": unknown exception while registering");
+  }
+  return false;
 }
 
 template <template <class> class O>
@@ -150,6 +169,6 @@ OptimizerInfo make_optimizer_info(std::string type) {
 
 #define STRATA_CONCAT_INNER(a, b) a##b
 #define STRATA_CONCAT(a, b) STRATA_CONCAT_INNER(a, b)
-#define STRATA_REGISTER_LAYER(TYPE_NAME, CLASS_TEMPLATE)                           \
+#define STRATA_REGISTER_LAYER(TYPE_NAME, CLASS_TEMPLATE)                                 \
   static const bool STRATA_CONCAT(strata_layer_registered_, __LINE__) [[maybe_unused]] = \
-      ::strata::register_layer_at_load(::strata::make_layer_info<CLASS_TEMPLATE>(TYPE_NAME))
+      ::strata::register_layer_at_load<CLASS_TEMPLATE>(TYPE_NAME)

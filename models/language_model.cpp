@@ -1,7 +1,9 @@
 #include "models/language_model.hpp"
 
 #include <algorithm>
+#include <filesystem>
 
+#include "framework/plugin.hpp"
 #include "models/dataset.hpp"
 
 namespace strata {
@@ -19,7 +21,28 @@ std::vector<std::vector<std::string>> load_phase_texts(const RunConfig& config) 
   return texts;
 }
 
+void load_config_plugins(const RunConfig& config) {
+  for (const std::string& path : config.plugins) {
+    // A relative path that is not there from this working directory is satisfied by a
+    // library of the same file name already loaded (`--plugin elsewhere/libx.so`).
+    const std::filesystem::path p(path);
+    if (p.is_relative() && !std::filesystem::exists(p)) {
+      const auto loaded = loaded_plugins();
+      if (std::any_of(loaded.begin(), loaded.end(), [&](const std::string& l) {
+            return std::filesystem::path(l).filename() == p.filename();
+          }))
+        continue;
+    }
+    try {
+      load_plugin(path);
+    } catch (const Error& e) {
+      throw Error(config.file + ": plugins: " + e.what());
+    }
+  }
+}
+
 LanguageModel LanguageModel::create(RunConfig config) {
+  load_config_plugins(config);
   std::vector<std::string> all;
   for (auto& texts : load_phase_texts(config)) all.insert(all.end(), texts.begin(), texts.end());
   LanguageModel lm{std::move(config), Tokenizer::build(all), Rng(0), {}};
@@ -33,6 +56,7 @@ LanguageModel LanguageModel::restore(const Checkpoint& checkpoint, const std::st
                                       checkpoint_directory(run_dir) + "/config.yaml",
                                       checkpoint.data_overrides);
   config.seed = checkpoint.seed;
+  load_config_plugins(config);  // before the model: its layers may come from them
   LanguageModel lm{std::move(config),
                    Tokenizer::parse(checkpoint.vocabulary, checkpoint_directory(run_dir) + "/vocab.txt"),
                    Rng(0), {}};

@@ -34,6 +34,13 @@ struct LanguageModel {
   std::vector<std::int32_t> encode(const std::string& text, std::vector<std::string>* unknown) const;
 };
 
+// Loads the config's `plugins:` (create() and restore() do it before building the
+// model); an error names the config file. Paths are relative to the working
+// directory; a relative path not found there is satisfied by an already loaded
+// library of the same file name (so `--plugin` can stand in for it when a run is used
+// from another directory).
+void load_config_plugins(const RunConfig& config);
+
 // The training texts of every phase, loaded with the phase's format.
 std::vector<std::vector<std::string>> load_phase_texts(const RunConfig& config);
 

@@ -2,7 +2,8 @@
 //
 //   seed: 42                  # the one seed: init, shuffling, dropout, sampling
 //   threads: 1
-//   plugins: []               # shared libraries whose layers register themselves
+//   plugins: []               # layer libraries (docs/writing-a-layer.md); paths relative
+//                             # to the working directory, loaded before the model
 //   model: {...}              # framework/model.hpp
 //   optimizer: {type: Adam, lr: 5.0e-4, clip_norm: 5.0, ...}
 //   training:

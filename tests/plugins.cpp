@@ -1,0 +1,181 @@
+// Runtime plugins: the libraries built from tests/plugins/*.cpp, loaded with
+// load_plugin() as `--plugin` and `plugins:` do. Each failure must be an Error that
+// names the library and says what is wrong; none may end the process.
+#include <boost/test/unit_test.hpp>
+#include <filesystem>
+
+#include "framework/grad_check.hpp"
+#include "framework/plugin.hpp"
+#include "framework/registry.hpp"
+#include "models/language_model.hpp"
+#include "test_support.hpp"
+
+using namespace strata;
+using strata::testing::TempDir;
+
+namespace {
+
+std::string load_error(const std::string& path) {
+  try {
+    load_plugin(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no Error)";
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::string canonical(const std::string& path) { return std::filesystem::canonical(path).string(); }
+
+Tensor<double> random_input(std::vector<std::size_t> shape, std::uint64_t seed) {
+  Rng rng(seed);
+  Tensor<double> x = Tensor<double>::from_shape(shape);
+  for (auto& v : x) v = rng.normal(0, 1);
+  return x;
+}
+
+// A layer of `type` made through the registry, as a config would make it.
+std::unique_ptr<Layer<double>> make_layer(const std::string& type, const std::string& yaml) {
+  static Rng rng(5);
+  const ConfigNode node = ConfigNode::parse(yaml, "layer.yaml");
+  const LayerInfo& info = layer_registry().find(type);
+  LayerConfig<double> config(ConfigSection(node, type, info.schema, {"type"}), "scale",
+                             Shape{kAnyDim, kAnyDim, 4}, ModelContext{}, rng);
+  return info.factory<double>()(config);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(plugins)
+
+BOOST_AUTO_TEST_CASE(missing_file_names_the_path_and_the_working_directory) {
+  const std::string relative = load_error("no/such/libplugin.so");
+  BOOST_TEST_MESSAGE(relative);
+  BOOST_TEST(contains(relative, "no/such/libplugin.so: plugin library not found"));
+  BOOST_TEST(contains(relative, "relative path is read from the working directory, " +
+                                    std::filesystem::current_path().string()));
+  const std::string absolute = load_error("/no/such/libplugin.so");
+  BOOST_TEST(absolute == "/no/such/libplugin.so: plugin library not found");
+}
+
+BOOST_AUTO_TEST_CASE(a_file_that_is_not_a_library) {
+  TempDir dir("plugin");
+  const std::string path = dir.write("libnot_a_library.so", "just text\n");
+  const std::string error = load_error(path);
+  BOOST_TEST_MESSAGE(error);
+  BOOST_TEST(contains(error, path + ": cannot load plugin ("));
+}
+
+BOOST_AUTO_TEST_CASE(a_library_that_registers_nothing) {
+  const std::string error = load_error(STRATA_EMPTY_PLUGIN);
+  BOOST_TEST_MESSAGE(error);
+  BOOST_TEST(error == std::string(STRATA_EMPTY_PLUGIN) +
+                          ": the library registered no layers (use STRATA_REGISTER_LAYER)");
+}
+
+BOOST_AUTO_TEST_CASE(a_clashing_type_name_is_reported_and_the_rest_still_registers) {
+  const std::string error = load_error(STRATA_CLASH_PLUGIN);
+  BOOST_TEST_MESSAGE(error);
+  BOOST_TEST(error == std::string(STRATA_CLASH_PLUGIN) +
+                          ": layer type \"Linear\" is already registered (a built-in type): "
+                          "give yours another name");
+  // The built-in is untouched; the library's other layer is there, with its origin.
+  BOOST_TEST(layer_registry().find("Linear").origin == "built-in");
+  BOOST_TEST(layer_registry().find("Linear").summary.find("affine") != std::string::npos);
+  BOOST_TEST(layer_registry().find("TestClashFree").origin == canonical(STRATA_CLASH_PLUGIN));
+}
+
+BOOST_AUTO_TEST_CASE(registering_a_taken_name_at_load_time_records_instead_of_throwing) {
+  const std::size_t before = registration_log().errors.size();
+  LayerInfo info = layer_registry().find("ReLU");
+  bool added = true;
+  BOOST_CHECK_NO_THROW(added = register_layer_at_load(info));
+  BOOST_TEST(!added);
+  BOOST_REQUIRE(registration_log().errors.size() == before + 1);
+  BOOST_TEST(contains(registration_log().errors.back(), "\"ReLU\" is already registered"));
+}
+
+BOOST_AUTO_TEST_CASE(a_plugin_registers_its_layers_with_their_origin) {
+  const int registered = load_plugin(STRATA_TEST_PLUGIN);
+  BOOST_TEST(registered == 2);
+  for (const std::string type : {"TestScale", "TestBrokenScale"}) {
+    BOOST_REQUIRE(layer_registry().contains(type));
+    BOOST_TEST(layer_registry().find(type).origin == canonical(STRATA_TEST_PLUGIN));
+  }
+  BOOST_TEST(layer_registry().find("TestScale").schema.at(0).name == "factor");
+  // The same library again (by any path to it) is a no-op, not a clash.
+  BOOST_TEST(load_plugin(STRATA_TEST_PLUGIN) == 0);
+  const auto relative = std::filesystem::relative(STRATA_TEST_PLUGIN).string();
+  BOOST_TEST(load_plugin(relative) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(plugin_layers_work_through_the_registry_and_the_checker) {
+  load_plugin(STRATA_TEST_PLUGIN);
+  auto good = make_layer("TestScale", "{type: TestScale, factor: 3}");
+  const Tensor<double> x = random_input({2, 3, 4}, 9);
+  const Tensor<double>& y = good->forward(x, Mode::eval);
+  BOOST_TEST(y(1, 2, 3) == 3 * x(1, 2, 3));
+  const GradCheckResult ok = check_gradients(*good, x);
+  BOOST_TEST_MESSAGE("TestScale: " << ok.report());
+  BOOST_TEST(ok.max_error() <= 1e-6);
+  // The checker must catch the deliberately wrong backward (dx = dy instead of 3 dy:
+  // relative error |1 - 3| / 3).
+  auto broken = make_layer("TestBrokenScale", "{type: TestBrokenScale, factor: 3}");
+  const GradCheckResult bad = check_gradients(*broken, x);
+  BOOST_TEST_MESSAGE("TestBrokenScale: " << bad.report());
+  BOOST_TEST(bad.input_error == 2.0 / 3.0, boost::test_tools::tolerance(1e-6));
+}
+
+BOOST_AUTO_TEST_CASE(a_run_config_loads_its_plugins_before_building_the_model) {
+  TempDir dir("plugin-run");
+  const std::string data = dir.write("data.json", R"(["a b c </s>", "b c a </s>"])");
+  const std::string yaml = std::string("plugins: [") + STRATA_TEST_PLUGIN + "]\n" +
+                           "model:\n"
+                           "  max_seq_len: 8\n"
+                           "  layers:\n"
+                           "    - {type: Embedding, dim: 4}\n"
+                           "    - {type: TestScale, factor: 0.5}\n"
+                           "    - {type: OutputProjection}\n"
+                           "optimizer: {type: Adam}\n"
+                           "training:\n"
+                           "  phases: [{name: p, data: " +
+                           data + ", epochs: 1}]\n";
+  const LanguageModel lm = LanguageModel::create(parse_run_config(yaml, "run.yaml"));
+  BOOST_TEST(lm.model.layers().at(1)->type() == "TestScale");
+
+  const std::string missing =
+      "plugins: [" + dir.file("libabsent.so") + "]\n" + yaml.substr(yaml.find("model:"));
+  try {
+    LanguageModel::create(parse_run_config(missing, "run.yaml"));
+    BOOST_FAIL("a missing plugin was accepted");
+  } catch (const Error& e) {
+    BOOST_TEST_MESSAGE(e.what());
+    BOOST_TEST(std::string(e.what()) ==
+               "run.yaml: plugins: " + dir.file("libabsent.so") + ": plugin library not found");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_loaded_library_stands_in_for_a_relative_config_path_of_its_name) {
+  // A run used from another directory: its config's relative path is not there, but
+  // `--plugin` loaded the same library by another path.
+  load_plugin(STRATA_TEST_PLUGIN);
+  const std::string name = std::filesystem::path(STRATA_TEST_PLUGIN).filename().string();
+  RunConfig config;
+  config.file = "run.yaml";
+  config.plugins = {"elsewhere/" + name};
+  BOOST_CHECK_NO_THROW(load_config_plugins(config));
+  config.plugins = {"elsewhere/libstrata_other_layers.so"};  // no such library loaded
+  try {
+    load_config_plugins(config);
+    BOOST_FAIL("a missing plugin was accepted");
+  } catch (const Error& e) {
+    BOOST_TEST(contains(e.what(),
+                        "run.yaml: plugins: elsewhere/libstrata_other_layers.so: "
+                        "plugin library not found"));
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
