@@ -86,6 +86,10 @@ def main():
     ap.add_argument("--rep", type=int, required=True)
     ap.add_argument("--parse", choices=["json", "strata-train", "floor", "none"], default="none")
     ap.add_argument("--json-from", help="file the tool appends its JSON objects to")
+    ap.add_argument("--wait-quiet", type=float, default=0,
+                    help="first wait up to this many seconds until other processes use fewer "
+                         "than --quiet-threshold cores (0: don't wait)")
+    ap.add_argument("--quiet-threshold", type=float, default=0.3)
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
@@ -94,10 +98,15 @@ def main():
     if args.json_from and os.path.exists(args.json_from):
         os.remove(args.json_from)
 
-    s0 = proc_stat()
-    time.sleep(0.3)
-    s1 = proc_stat()
-    other_before = busy_cores(s0, s1)
+    waited, t_wait = 0.0, time.perf_counter()
+    while True:
+        s0 = proc_stat()
+        time.sleep(0.3)
+        s1 = proc_stat()
+        other_before = busy_cores(s0, s1)
+        waited = time.perf_counter() - t_wait
+        if other_before < args.quiet_threshold or waited >= args.wait_quiet:
+            break
     la0 = loadavg()
     with open(args.log, "ab") as log:
         log.write(("$ " + " ".join(cmd) + "\n").encode())
@@ -113,7 +122,7 @@ def main():
            "cmd": cmd, "exit_code": code, "wall_s": wall, "maxrss_mb": ru.ru_maxrss * 1024 / 1e6,
            "user_s": ru.ru_utime, "sys_s": ru.ru_stime, "minor_faults": ru.ru_minflt,
            "own_cores": cpu / wall,
-           "other_cores_before": other_before,
+           "other_cores_before": other_before, "waited_for_quiet_s": waited,
            # s1 is read right before the start: busy_cores(s1, s2) spans the run only
            "other_cores_during": max(0.0, busy_cores(s1, s2) - cpu / wall),
            "loadavg_before": la0, "loadavg_after": loadavg(),

@@ -18,6 +18,9 @@
 #                     PyTorch runs / the BLAS floor
 #   RECIPE_EPOCHS=100 BATCHED_EPOCHS=20 SCALE_STEPS=3 SCALE_WARMUP=1 GEN_REPS=9
 #   TORCH_MALLOC=default   or nofree (torch_reference.py --malloc)
+#   WAIT_QUIET=0      before each run wait up to this many seconds until other processes
+#                     use < QUIET_THRESHOLD (0.3) cores; 0 = don't wait. On a shared host
+#                     WAIT_QUIET=60 gives cleaner numbers at the cost of a longer run
 #   BUILD_DIR=build   where strata and strata_bench are
 #   SHARED_DIR=../shared   the reference scripts (bench/) and data (reference/rustgpt/)
 #   OUT=dir           results folder (default ${TMPDIR:-/tmp}/strata-bench/<timestamp>):
@@ -67,6 +70,7 @@ echo "# strata: $BUILD  commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/nu
   echo "{\"kind\": \"settings\", \"reps\": $REPS, \"quick\": $QUICK, \"threads\": \"${THREADS:-1,2}\","
   echo " \"recipe_epochs\": $RECIPE_EPOCHS, \"batched_epochs\": $BATCHED_EPOCHS, \"scale_steps\": $SCALE_STEPS,"
   echo " \"scale_warmup\": $SCALE_WARMUP, \"gen_reps\": $GEN_REPS, \"torch_malloc\": \"$TORCH_MALLOC\","
+  echo " \"wait_quiet\": ${WAIT_QUIET:-0},"
   echo " \"commit\": \"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)\", \"cores\": $(nproc),"
   echo " \"date\": \"$(date -Iseconds)\"}"
 } | tr -d '\n' >> "$RESULTS"
@@ -78,6 +82,7 @@ measure() {
   shift 6
   "$PY" "$HERE/measure.py" --results "$RESULTS" --log "$OUT/logs/$workload-$side.log" \
     --workload "$workload" --side "$side" --threads "$threads" --rep "$rep" --parse "$parse" \
+    --wait-quiet "${WAIT_QUIET:-0}" --quiet-threshold "${QUIET_THRESHOLD:-0.3}" \
     ${json:+--json-from "$json"} -- "$@"
 }
 # Runs "strata" then "torch" (shell functions taking REP THREADS), flipped on even reps.
