@@ -1,6 +1,9 @@
 #include "models/checkpoint.hpp"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -15,7 +18,23 @@ using json = nlohmann::json;
 
 namespace {
 constexpr const char* kFormat = "strata-checkpoint-1";
+
+// Removes "<name>.tmp-<pid>" entries of `dir` left by a process that no longer runs (a
+// save or a metrics rewrite killed half way). Those of live processes are theirs.
+void remove_stale_temporaries(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const auto at = name.rfind(".tmp-");
+    if (at == std::string::npos || at + 5 >= name.size()) continue;
+    const std::string digits = name.substr(at + 5);
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(digits));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    fs::remove_all(entry.path(), ec);
+  }
 }
+}  // namespace
 
 std::string checkpoint_directory(const std::string& run_dir) {
   return (fs::path(run_dir) / "checkpoint").string();
@@ -23,6 +42,7 @@ std::string checkpoint_directory(const std::string& run_dir) {
 
 void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
   make_directories(run_dir);
+  remove_stale_temporaries(run_dir);
   const std::string target = checkpoint_directory(run_dir);
   const std::string fresh = target + ".tmp-" + std::to_string(::getpid());
   std::error_code ec;
@@ -50,7 +70,8 @@ void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
                           {"rng", p.rng},
                           {"epoch_loss_sum", p.epoch_loss_sum},
                           {"epoch_sequences", p.epoch_sequences},
-                          {"epoch_tokens", p.epoch_tokens}};
+                          {"epoch_tokens", p.epoch_tokens},
+                          {"metrics_rows", p.metrics_rows}};
   for (const auto& [name, bytes] : files) {
     write_file_atomic((fs::path(fresh) / name).string(), bytes);
     manifest["files"][name] = {{"bytes", bytes.size()}, {"crc32", crc32(bytes.data(), bytes.size())}};
@@ -63,19 +84,26 @@ Checkpoint load_checkpoint(const std::string& run_dir) {
   const fs::path dir = checkpoint_directory(run_dir);
   if (!fs::is_directory(dir))
     throw Error(run_dir + ": no checkpoint here (expected " + dir.string() + "/)");
+  return parse_checkpoint([&](const std::string& name) { return read_file((dir / name).string()); },
+                          dir.string());
+}
+
+Checkpoint parse_checkpoint(const std::function<std::string(const std::string&)>& read,
+                            const std::string& dir_name) {
+  const fs::path dir = dir_name;
   const std::string manifest_path = (dir / "manifest.json").string();
   json manifest;
   try {
-    manifest = json::parse(read_file(manifest_path));
+    manifest = json::parse(read("manifest.json"));
   } catch (const json::exception& e) {
     throw Error(manifest_path + ": corrupt manifest (" + e.what() + ")");
   }
   try {
-    if (manifest.value("format", "") != kFormat)
+    if (!manifest.is_object() || manifest.value("format", "") != kFormat)
       throw Error(manifest_path + ": not a " + std::string(kFormat) + " manifest");
     auto read_checked = [&](const std::string& name) {
       const std::string path = (dir / name).string();
-      const std::string bytes = read_file(path);
+      const std::string bytes = read(name);
       const json& entry = manifest.at("files").at(name);
       if (bytes.size() != entry.at("bytes").get<std::size_t>())
         throw Error(path + ": " + std::to_string(bytes.size()) + " bytes, the manifest says " +
@@ -94,15 +122,24 @@ Checkpoint load_checkpoint(const std::string& run_dir) {
     c.seed = manifest.at("seed").get<std::uint64_t>();
     c.data_overrides = manifest.at("data_overrides").get<std::map<std::string, std::string>>();
     const json& p = manifest.at("position");
-    c.position.step = p.at("step");
-    c.position.phase = p.at("phase");
-    c.position.epoch = p.at("epoch");
-    c.position.next_batch = p.at("next_batch");
-    c.position.epoch_rng = p.at("epoch_rng");
-    c.position.rng = p.at("rng");
-    c.position.epoch_loss_sum = p.at("epoch_loss_sum");
-    c.position.epoch_sequences = p.at("epoch_sequences");
-    c.position.epoch_tokens = p.at("epoch_tokens");
+    // get<> checks each JSON type; unsigned fields refuse negative numbers below.
+    auto count = [&](const char* key) {
+      const json& v = p.at(key);
+      if (!v.is_number_unsigned())
+        throw Error(manifest_path + ": position." + key + " must be a non-negative integer");
+      return v.get<std::size_t>();
+    };
+    c.position.step = std::int64_t(count("step"));
+    c.position.phase = count("phase");
+    c.position.epoch = std::int64_t(count("epoch"));
+    c.position.next_batch = count("next_batch");
+    c.position.epoch_rng = p.at("epoch_rng").get<std::string>();
+    c.position.rng = p.at("rng").get<std::string>();
+    c.position.epoch_loss_sum = p.at("epoch_loss_sum").get<double>();
+    c.position.epoch_sequences = count("epoch_sequences");
+    c.position.epoch_tokens = count("epoch_tokens");
+    c.position.metrics_rows = p.contains("metrics_rows") ? count("metrics_rows") : 0;
+    if (c.optimizer_steps < 0) throw Error(manifest_path + ": optimizer_steps is negative");
     return c;
   } catch (const json::exception& e) {
     throw Error(manifest_path + ": incomplete manifest (" + e.what() + ")");

@@ -10,6 +10,7 @@
 
 #include "framework/blas.hpp"
 #include "framework/clip.hpp"
+#include "framework/files.hpp"
 #include "framework/loss.hpp"
 #include "models/batch.hpp"
 
@@ -45,14 +46,42 @@ std::vector<NamedArray> export_state(const Optimizer<float>& optimizer) {
   return out;
 }
 
-void import_state(Optimizer<float>& optimizer, const Checkpoint& checkpoint) {
+void import_state(Optimizer<float>& optimizer, const Checkpoint& checkpoint,
+                  const Model<float>& model) {
   std::map<std::string, Tensor<float>> state;
   for (const NamedArray& a : checkpoint.optimizer_state) {
+    // "<parameter>/<slot>": the parameter must exist with the same shape.
+    const Parameter<float>* p = model.find_parameter(a.name.substr(0, a.name.rfind('/')));
+    if (!p || !std::equal(a.shape.begin(), a.shape.end(), p->value.shape().begin(),
+                          p->value.shape().end()))
+      throw Error("optimizer.npz: state \"" + a.name + "\" " +
+                  (p ? "has another shape than its parameter" : "names no parameter of the model") +
+                  " (checkpoint from a different architecture)");
     Tensor<float> t = Tensor<float>::from_shape(a.shape);
     std::copy(a.data.begin(), a.data.end(), t.begin());
     state.emplace(a.name, std::move(t));
   }
   optimizer.load_state(state, checkpoint.optimizer_steps);
+}
+
+// Keeps the header and the first `rows` rows of DIR/metrics.csv. Rows after them were
+// written after the checkpoint being resumed (or by an attempt that never saved one):
+// this run writes them again. A row torn by a kill is dropped with them.
+void trim_metrics(const std::string& out_dir, std::size_t rows) {
+  const std::string path = (std::filesystem::path(out_dir) / "metrics.csv").string();
+  if (!std::filesystem::exists(path)) return;
+  if (rows == 0) {
+    std::filesystem::remove(path);
+    return;
+  }
+  const std::string text = read_file(path);
+  std::size_t end = 0;
+  for (std::size_t line = 0; line <= rows; ++line) {  // the header, then `rows` rows
+    const std::size_t newline = text.find('\n', end);
+    if (newline == std::string::npos) break;
+    end = newline + 1;
+  }
+  if (end < text.size()) write_file_atomic(path, text.substr(0, end));
 }
 
 // Appends one row per epoch to DIR/metrics.csv (header on creation).
@@ -95,7 +124,8 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
   TrainingPosition at;
   if (resume) {
     at = resume->position;
-    import_state(optimizer, *resume);
+    import_state(optimizer, *resume, lm.model);
+    if (!at.rng.empty()) lm.rng.load(at.rng);  // an epoch that starts now draws from here
   }
   TrainResult result;
   const auto start = Clock::now();
@@ -106,6 +136,18 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
            std::int64_t((count_trainable(sequences[p]) + batch - 1) / batch);
   };
   for (std::size_t p = 0; p < config.phases.size(); ++p) total_steps += steps_of_phase(p);
+  if (resume) {  // a position that does not fit the run: refuse rather than misbehave
+    const bool fits =
+        at.phase < config.phases.size()
+            ? at.epoch < config.phases[at.phase].epochs &&
+                  std::int64_t(at.next_batch) <= steps_of_phase(at.phase) / config.phases[at.phase].epochs
+            : at.phase == config.phases.size() && at.epoch == 0 && at.next_batch == 0;
+    if (!fits || at.step < 0)
+      throw Error("the checkpoint's training position (phase " + std::to_string(at.phase) +
+                  ", epoch " + std::to_string(at.epoch) + ", batch " +
+                  std::to_string(at.next_batch) + ") does not fit its config");
+  }
+  if (!options.out_dir.empty()) trim_metrics(options.out_dir, at.metrics_rows);
 
   auto checkpoint = [&](const TrainingPosition& position) {
     if (!options.out_dir.empty())
@@ -174,6 +216,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
                          seconds_since(epoch_start)};
       result.epochs.push_back(record);
       if (!options.out_dir.empty()) append_metrics(options.out_dir, record);
+      ++at.metrics_rows;
       if (options.log) {
         const double elapsed = seconds_since(start);
         const double done = double(at.step - steps_done_before);
