@@ -307,7 +307,15 @@ int main(int argc, char** argv) {
   evaluate->add_option("--data", eval_data, "dataset (default: the run's last phase)");
   evaluate->add_flag("-v,--verbose", eval_verbose, "print every answer");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Usage errors exit 2 (the shell convention), other errors 1.
+    std::cerr << "strata: error: " << e.what() << "\nRun with --help for more information.\n";
+    return 2;
+  }
   try {
     if (*check) return command_check(config_path, data);
     if (*layers) return command_layers(plugins);

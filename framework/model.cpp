@@ -132,9 +132,12 @@ std::string grouped(std::uint64_t n) {
   return out;
 }
 
-std::string gigabytes(double bytes) {
+// 2.5e9 -> "2.5 GB", 3e5 -> "300.0 kB"
+std::string human_bytes(double bytes) {
+  const char* unit = bytes >= 1e9 ? "GB" : bytes >= 1e6 ? "MB" : bytes >= 1e3 ? "kB" : "bytes";
+  const double scale = bytes >= 1e9 ? 1e9 : bytes >= 1e6 ? 1e6 : bytes >= 1e3 ? 1e3 : 1;
   std::ostringstream out;
-  out << std::fixed << std::setprecision(bytes < 1e8 ? 3 : 1) << bytes / 1e9 << " GB";
+  out << std::fixed << std::setprecision(scale > 1 ? 1 : 0) << bytes / scale << " " << unit;
   return out.str();
 }
 
@@ -157,7 +160,7 @@ ParameterBudget parameter_budget(const ConfigSection& section) {
   }
   const std::uint64_t bytes = memory_budget_bytes();
   budget.limit = bytes / kBytesPerParameter;
-  budget.explanation = "the memory budget of " + gigabytes(double(bytes)) + " (" +
+  budget.explanation = "the memory budget of " + human_bytes(double(bytes)) + " (" +
                        (std::getenv("STRATA_MEMORY_BUDGET") ? "STRATA_MEMORY_BUDGET"
                                                             : "this machine's memory") +
                        ") at " + std::to_string(kBytesPerParameter) +
@@ -170,7 +173,7 @@ std::string refusal(const std::string& layer, std::uint64_t layer_parameters,
                     std::uint64_t model_parameters, const ParameterBudget& budget) {
   return "model too large: layer " + layer + " has " + grouped(layer_parameters) +
          " parameters, bringing the model to " + grouped(model_parameters) + " (" +
-         gigabytes(double(model_parameters) * double(budget.bytes_per_parameter)) +
+         human_bytes(double(model_parameters) * double(budget.bytes_per_parameter)) +
          " to train), over " + budget.explanation;
 }
 

@@ -101,14 +101,25 @@ Checkpoint parse_checkpoint(const std::function<std::string(const std::string&)>
   try {
     if (!manifest.is_object() || manifest.value("format", "") != kFormat)
       throw Error(manifest_path + ": not a " + std::string(kFormat) + " manifest");
+    // A non-negative integer field: get<> would cast a float or a negative number
+    // (undefined behaviour for 2e66 into a uint32; found by fuzz_checkpoint).
+    auto natural = [&](const json& parent, const std::string& key, std::uint64_t max,
+                       const std::string& where = "") {
+      const json& v = parent.at(key);
+      if (!v.is_number_unsigned() || v.get<std::uint64_t>() > max)
+        throw Error(manifest_path + ": " + where + key + " must be an integer in [0, " +
+                    std::to_string(max) + "], got " + v.dump());
+      return v.get<std::uint64_t>();
+    };
     auto read_checked = [&](const std::string& name) {
       const std::string path = (dir / name).string();
       const std::string bytes = read(name);
       const json& entry = manifest.at("files").at(name);
-      if (bytes.size() != entry.at("bytes").get<std::size_t>())
+      const std::uint64_t size = natural(entry, "bytes", UINT64_MAX, "files." + name + ".");
+      if (bytes.size() != size)
         throw Error(path + ": " + std::to_string(bytes.size()) + " bytes, the manifest says " +
-                    std::to_string(entry.at("bytes").get<std::size_t>()) + " (truncated?)");
-      if (crc32(bytes.data(), bytes.size()) != entry.at("crc32").get<std::uint32_t>())
+                    std::to_string(size) + " (truncated?)");
+      if (crc32(bytes.data(), bytes.size()) != natural(entry, "crc32", UINT32_MAX, "files." + name + "."))
         throw Error(path + ": checksum does not match the manifest (corrupted)");
       return bytes;
     };
@@ -118,16 +129,12 @@ Checkpoint parse_checkpoint(const std::function<std::string(const std::string&)>
     c.parameters = decode_npz(read_checked("model.npz"), (dir / "model.npz").string());
     c.optimizer_state = decode_npz(read_checked("optimizer.npz"), (dir / "optimizer.npz").string());
     c.config_file = manifest.value("config_file", "");
-    c.optimizer_steps = manifest.at("optimizer_steps").get<std::int64_t>();
-    c.seed = manifest.at("seed").get<std::uint64_t>();
+    c.optimizer_steps = std::int64_t(natural(manifest, "optimizer_steps", INT64_MAX));
+    c.seed = natural(manifest, "seed", UINT64_MAX);
     c.data_overrides = manifest.at("data_overrides").get<std::map<std::string, std::string>>();
     const json& p = manifest.at("position");
-    // get<> checks each JSON type; unsigned fields refuse negative numbers below.
     auto count = [&](const char* key) {
-      const json& v = p.at(key);
-      if (!v.is_number_unsigned())
-        throw Error(manifest_path + ": position." + key + " must be a non-negative integer");
-      return v.get<std::size_t>();
+      return std::size_t(natural(p, key, INT64_MAX, "position."));
     };
     c.position.step = std::int64_t(count("step"));
     c.position.phase = count("phase");
@@ -139,7 +146,6 @@ Checkpoint parse_checkpoint(const std::function<std::string(const std::string&)>
     c.position.epoch_sequences = count("epoch_sequences");
     c.position.epoch_tokens = count("epoch_tokens");
     c.position.metrics_rows = p.contains("metrics_rows") ? count("metrics_rows") : 0;
-    if (c.optimizer_steps < 0) throw Error(manifest_path + ": optimizer_steps is negative");
     return c;
   } catch (const json::exception& e) {
     throw Error(manifest_path + ": incomplete manifest (" + e.what() + ")");
