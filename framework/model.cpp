@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <iomanip>
 #include <set>
@@ -160,12 +161,12 @@ ParameterBudget parameter_budget(const ConfigSection& section) {
   }
   const std::uint64_t bytes = memory_budget_bytes();
   budget.limit = bytes / kBytesPerParameter;
-  budget.explanation = "the memory budget of " + human_bytes(double(bytes)) + " (" +
-                       (std::getenv("STRATA_MEMORY_BUDGET") ? "STRATA_MEMORY_BUDGET"
-                                                            : "this machine's memory") +
-                       ") at " + std::to_string(kBytesPerParameter) +
-                       " bytes per parameter (value, gradient, two optimizer slots); "
-                       "set model.max_parameters to allow more";
+  budget.explanation =
+      "the memory budget of " + human_bytes(double(bytes)) + " (" +
+      (std::getenv("STRATA_MEMORY_BUDGET") ? "STRATA_MEMORY_BUDGET" : "this machine's memory") +
+      ") at " + std::to_string(kBytesPerParameter) +
+      " bytes per parameter (value, gradient, two optimizer slots); "
+      "set model.max_parameters to allow more";
   return budget;
 }
 
@@ -185,14 +186,9 @@ std::uint64_t memory_budget_bytes() {
     errno = 0;
     const double value = std::strtod(text, &end);
     double scale = 1;
-    if (end && *end) {
-      switch (*end) {
-        case 'K': case 'k': scale = 1e3; ++end; break;
-        case 'M': case 'm': scale = 1e6; ++end; break;
-        case 'G': case 'g': scale = 1e9; ++end; break;
-        case 'T': case 't': scale = 1e12; ++end; break;
-        default: break;
-      }
+    if (end && *end) {  // an optional k, M, G or T suffix (powers of 1000)
+      const auto unit = std::string_view("kmgt").find(char(std::tolower(*end)));
+      if (unit != std::string_view::npos) scale = std::pow(1e3, double(unit + 1)), ++end;
     }
     if (end == text || *end != '\0' || errno || !(value > 0) || value * scale > 1e18)
       throw Error(std::string("STRATA_MEMORY_BUDGET=\"") + text +

@@ -97,9 +97,12 @@ NamedArray decode_npy(const std::string& bytes, const std::string& name, const s
       if (d > available && d > 0xFFFFFFFFu) throw fail("dimension too large for its data");
     }
     array.shape.push_back(d);
-    if (d == 0) empty = true;
-    else if (!empty && count > available / d) throw fail("shape too large for its data");
-    else count *= d;
+    if (d == 0)
+      empty = true;
+    else if (!empty && count > available / d)
+      throw fail("shape too large for its data");
+    else
+      count *= d;
   }
   if (empty) count = 0;
   if (bytes.size() - data_start != count * sizeof(float))
@@ -115,7 +118,8 @@ NamedArray decode_npy(const std::string& bytes, const std::string& name, const s
 std::string encode_npz(const std::vector<NamedArray>& arrays) {
   std::vector<std::pair<std::string, std::string>> members;
   members.reserve(arrays.size());
-  for (const NamedArray& array : arrays) members.emplace_back(array.name + ".npy", encode_npy(array));
+  for (const NamedArray& array : arrays)
+    members.emplace_back(array.name + ".npy", encode_npy(array));
   return store_zip(members);
 }
 

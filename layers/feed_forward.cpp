@@ -29,7 +29,8 @@ std::uint64_t FeedForward<T>::parameter_count(std::uint64_t dim, std::uint64_t h
 
 template <class T>
 std::uint64_t FeedForward<T>::parameter_count(const LayerConfig<T>& config) {
-  return parameter_count(std::uint64_t(config.integer("dim")), std::uint64_t(config.integer("hidden")));
+  return parameter_count(std::uint64_t(config.integer("dim")),
+                         std::uint64_t(config.integer("hidden")));
 }
 
 template <class T>

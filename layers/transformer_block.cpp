@@ -20,7 +20,8 @@ Schema TransformerBlock<T>::schema() {
 template <class T>
 std::uint64_t TransformerBlock<T>::parameter_count(const LayerConfig<T>& config) {
   const auto dim = std::uint64_t(config.integer("dim"));
-  return SelfAttention<T>::parameter_count(dim, config.boolean("bias"), config.boolean("out_proj")) +
+  return SelfAttention<T>::parameter_count(dim, config.boolean("bias"),
+                                           config.boolean("out_proj")) +
          FeedForward<T>::parameter_count(dim, std::uint64_t(config.integer("hidden"))) +
          4 * dim;  // ln1 and ln2: gamma and beta each
 }

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -119,7 +118,8 @@ Checkpoint parse_checkpoint(const std::function<std::string(const std::string&)>
       if (bytes.size() != size)
         throw Error(path + ": " + std::to_string(bytes.size()) + " bytes, the manifest says " +
                     std::to_string(size) + " (truncated?)");
-      if (crc32(bytes.data(), bytes.size()) != natural(entry, "crc32", UINT32_MAX, "files." + name + "."))
+      if (crc32(bytes.data(), bytes.size()) !=
+          natural(entry, "crc32", UINT32_MAX, "files." + name + "."))
         throw Error(path + ": checksum does not match the manifest (corrupted)");
       return bytes;
     };

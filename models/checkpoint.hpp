@@ -33,7 +33,7 @@ struct TrainingPosition {
   double epoch_loss_sum = 0;      // partial sums of the epoch in progress
   std::size_t epoch_sequences = 0;
   std::size_t epoch_tokens = 0;
-  std::size_t metrics_rows = 0;   // rows of DIR/metrics.csv that belong to this position
+  std::size_t metrics_rows = 0;  // rows of DIR/metrics.csv that belong to this position
 };
 
 struct Checkpoint {

@@ -127,7 +127,8 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
 
 RunConfig load_run_config(const std::string& path,
                           const std::map<std::string, std::string>& data_overrides) {
-  if (std::filesystem::is_directory(path)) throw Error(path + ": is a directory, not a config file");
+  if (std::filesystem::is_directory(path))
+    throw Error(path + ": is a directory, not a config file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot read config file");
   std::ostringstream text;

@@ -144,8 +144,9 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
   if (resume) {
     at = resume->position;
     import_state(optimizer, *resume, lm.model,
-                 options.out_dir.empty() ? "optimizer state"
-                                         : checkpoint_directory(options.out_dir) + "/optimizer.npz");
+                 options.out_dir.empty()
+                     ? "optimizer state"
+                     : checkpoint_directory(options.out_dir) + "/optimizer.npz");
     if (!at.rng.empty()) lm.rng.load(at.rng);  // an epoch that starts now draws from here
   }
   TrainResult result;
@@ -158,14 +159,14 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
   };
   for (std::size_t p = 0; p < config.phases.size(); ++p) total_steps += steps_of_phase(p);
   if (resume) {  // a position that does not fit the run: refuse rather than misbehave
-    const bool fits =
-        at.phase < config.phases.size()
-            ? at.epoch < config.phases[at.phase].epochs &&
-                  std::int64_t(at.next_batch) <= steps_of_phase(at.phase) / config.phases[at.phase].epochs
-            : at.phase == config.phases.size() && at.epoch == 0 && at.next_batch == 0;
+    const bool fits = at.phase < config.phases.size()
+                          ? at.epoch < config.phases[at.phase].epochs &&
+                                std::int64_t(at.next_batch) <=
+                                    steps_of_phase(at.phase) / config.phases[at.phase].epochs
+                          : at.phase == config.phases.size() && at.epoch == 0 && at.next_batch == 0;
     if (!fits || at.step < 0)
-      throw Error("the checkpoint's training position (0-based: phase " +
-                  std::to_string(at.phase) + ", epoch " + std::to_string(at.epoch) + ", batch " +
+      throw Error("the checkpoint's training position (0-based: phase " + std::to_string(at.phase) +
+                  ", epoch " + std::to_string(at.epoch) + ", batch " +
                   std::to_string(at.next_batch) + ") does not fit its config");
   }
   if (!options.out_dir.empty()) trim_metrics(options.out_dir, at.metrics_rows);
@@ -175,7 +176,8 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
   std::int64_t saved_step = resume ? resume->position.step : -1;
   auto stop_diverged = [&](const std::string& what, const PhaseConfig& phase) {
     std::string kept = "no checkpoint was saved";
-    if (options.out_dir.empty()) kept = "nothing is saved (no run directory)";
+    if (options.out_dir.empty())
+      kept = "nothing is saved (no run directory)";
     else if (saved_step >= 0)
       kept = "the last good checkpoint, from step " + std::to_string(saved_step) + ", is kept in " +
              checkpoint_directory(options.out_dir);
@@ -186,7 +188,8 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
   auto checkpoint = [&](const TrainingPosition& position, const PhaseConfig& phase) {
     if (options.out_dir.empty()) return;
     for (const Parameter<float>* p : lm.model.parameters())
-      if (!std::all_of(p->value.begin(), p->value.end(), [](float v) { return std::isfinite(v); })) {
+      if (!std::all_of(p->value.begin(), p->value.end(),
+                       [](float v) { return std::isfinite(v); })) {
         --at.step;  // the step that made them so
         stop_diverged("parameter " + p->name + " is not finite after the update", phase);
       }

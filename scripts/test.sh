@@ -1,8 +1,26 @@
 #!/usr/bin/env bash
-# Set up, build, and run the whole test suite (the README's second command).
+# Set up, build, and run the whole test suite (the README's second command):
+#  1. the Release build (build/) and every test: unit suites and the CLI end-to-end
+#     scripts (tests/cli/: bad inputs, divergence, kill -9 and resume);
+#  2. hardening: a clang build with AddressSanitizer + UndefinedBehaviorSanitizer
+#     (build-sanitize/) runs the same tests, and its libFuzzer harnesses run for
+#     FUZZ_SECONDS (default 60) each (scripts/fuzz.sh).
+# STRATA_TEST_QUICK=1 stops after step 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
-cd build
-ctest --output-on-failure -j"$(nproc)"
+(cd build && ctest --output-on-failure -j"$(nproc)")
+if [ -n "${STRATA_TEST_QUICK:-}" ]; then
+  echo "test.sh: STRATA_TEST_QUICK set: sanitizer build and fuzzing skipped"
+  exit 0
+fi
+
+echo "== sanitizers (ASan + UBSan, clang) and fuzzing"
+bash scripts/setup.sh clang-14 libclang-rt-14-dev
+# -O1: a quicker build and still a usable stack trace; -g1: line numbers in reports.
+CXX=clang++-14 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DSTRATA_SANITIZE=ON -DSTRATA_FUZZ=ON >/dev/null
+cmake --build build-sanitize -j"$(nproc)"
+(cd build-sanitize && ctest --output-on-failure -j"$(nproc)")
+bash scripts/fuzz.sh build-sanitize

@@ -69,9 +69,9 @@ void register_test_layers() {
 // Embedding dim 2 over 5 tokens and 4 positions: 18 parameters; then `layer`.
 Model<float> build(const std::string& layer, const std::string& max_parameters = "0") {
   register_test_layers();
-  const std::string yaml = "model:\n  max_seq_len: 4\n  vocab_size: 5\n  max_parameters: " +
-                           max_parameters + "\n  layers:\n    - {type: Embedding, dim: 2}\n    - " +
-                           layer + "\n";
+  const std::string yaml =
+      "model:\n  max_seq_len: 4\n  vocab_size: 5\n  max_parameters: " + max_parameters +
+      "\n  layers:\n    - {type: Embedding, dim: 2}\n    - " + layer + "\n";
   Rng rng(1);
   return build_model<float>(ConfigNode::parse(yaml, "test.yaml").get("model"), 0, rng);
 }
@@ -87,7 +87,9 @@ std::string error_of(const std::function<void()>& f) {
 
 struct EnvVar {  // sets a variable for one scope
   std::string name;
-  EnvVar(std::string n, const char* value) : name(std::move(n)) { ::setenv(name.c_str(), value, 1); }
+  EnvVar(std::string n, const char* value) : name(std::move(n)) {
+    ::setenv(name.c_str(), value, 1);
+  }
   ~EnvVar() { ::unsetenv(name.c_str()); }
 };
 
@@ -116,11 +118,13 @@ BOOST_AUTO_TEST_CASE(builtin_parameter_counts_are_exact) {
   for (const std::string& layers : models) {
     const std::string yaml =
         "model:\n  max_seq_len: 5\n  vocab_size: 7\n  layers:\n"
-        "    - {type: Embedding, dim: 4}\n" + layers;
+        "    - {type: Embedding, dim: 4}\n" +
+        layers;
     Rng rng(3);
     std::size_t count = 0;
-    BOOST_CHECK_NO_THROW(count = build_model<double>(ConfigNode::parse(yaml, "t.yaml").get("model"),
-                                                     0, rng).parameter_count());
+    BOOST_CHECK_NO_THROW(
+        count = build_model<double>(ConfigNode::parse(yaml, "t.yaml").get("model"), 0, rng)
+                    .parameter_count());
     BOOST_TEST_MESSAGE("built " << count << " parameters");
     BOOST_TEST(count > 28u);  // more than the Embedding
   }
@@ -149,8 +153,8 @@ BOOST_AUTO_TEST_CASE(an_oversized_model_is_refused_before_its_layer_is_built) {
       "    - {type: Embedding, dim: 60000}\n"
       "    - {type: TransformerBlock, name: blocks, repeat: 100, dim: 60000, hidden: 60000}\n";
   Rng rng(1);
-  const std::string huge = error_of(
-      [&] { build_model<float>(ConfigNode::parse(yaml, "t.yaml").get("model"), 0, rng); });
+  const std::string huge =
+      error_of([&] { build_model<float>(ConfigNode::parse(yaml, "t.yaml").get("model"), 0, rng); });
   BOOST_TEST(huge.find("t.yaml:6:7: model.layers[1] (TransformerBlock \"blocks\"): model too "
                        "large: layer blocks.0 has 18,000,360,000 parameters") == 0,
              huge);
@@ -238,7 +242,8 @@ BOOST_AUTO_TEST_CASE(fuzzer_findings_in_manifests_are_errors) {
     return error_of([&] { load_checkpoint(dir.path.string()); });
   };
   for (const auto& [key, value, expected] : std::vector<std::array<std::string, 3>>{
-           {"crc32", "2e66", "files.config.yaml.crc32 must be an integer in [0, 4294967295], got 2e+66"},
+           {"crc32", "2e66",
+            "files.config.yaml.crc32 must be an integer in [0, 4294967295], got 2e+66"},
            {"crc32", "-5", "crc32 must be an integer"},
            {"crc32", "4294967296", "crc32 must be an integer"},
            {"bytes", "1.5e300", "bytes must be an integer"},
@@ -250,11 +255,13 @@ BOOST_AUTO_TEST_CASE(fuzzer_findings_in_manifests_are_errors) {
            {"format", "\"strata-checkpoint-0\"", "not a strata-checkpoint-1 manifest"}}) {
     const std::string message = with(key, value);
     BOOST_TEST(message.find(path + ": ") == 0, message);
-    BOOST_TEST(message.find(expected) != std::string::npos, key << ": " << value << " -> " << message);
+    BOOST_TEST(message.find(expected) != std::string::npos,
+               key << ": " << value << " -> " << message);
   }
   write_file_atomic(path, "[1, 2]");
-  BOOST_TEST(error_of([&] { load_checkpoint(dir.path.string()); }).find("not a strata-checkpoint-1") !=
-             std::string::npos);
+  BOOST_TEST(error_of([&] {
+               load_checkpoint(dir.path.string());
+             }).find("not a strata-checkpoint-1") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(resume_from_an_end_of_phase_checkpoint_equals_an_uninterrupted_run) {
@@ -262,15 +269,19 @@ BOOST_AUTO_TEST_CASE(resume_from_an_end_of_phase_checkpoint_equals_an_uninterrup
   // resumed run must draw phase two's shuffles from the saved RNG state (not from the
   // state a freshly restored model happens to have).
   TempDir dir("phase-resume");
-  const std::string data = dir.write("d.json",
-                                     "[\"the cat sat on the mat </s>\", \"a dog ran in the park </s>\","
-                                     " \"birds sing at dawn </s>\", \"rain falls from grey clouds </s>\"]");
+  const std::string data =
+      dir.write("d.json",
+                "[\"the cat sat on the mat </s>\", \"a dog ran in the park </s>\","
+                " \"birds sing at dawn </s>\", \"rain falls from grey clouds </s>\"]");
   const std::string yaml =
       "seed: 11\nmodel:\n  max_seq_len: 16\n  layers:\n    - {type: Embedding, dim: 8}\n"
       "    - {type: TransformerBlock, dim: 8, hidden: 16}\n    - {type: OutputProjection}\n"
       "optimizer: {type: Adam, lr: 0.01}\ntraining:\n  phases:\n"
-      "    - {name: one, data: " + data + ", epochs: 2, shuffle: true}\n"
-      "    - {name: two, data: " + data + ", epochs: 3, shuffle: true}\n";
+      "    - {name: one, data: " +
+      data +
+      ", epochs: 2, shuffle: true}\n"
+      "    - {name: two, data: " +
+      data + ", epochs: 3, shuffle: true}\n";
   auto run = [&](const std::string& out, std::int64_t stop_after) {
     LanguageModel lm = LanguageModel::create(parse_run_config(yaml, "t.yaml"));
     auto optimizer = make_optimizer<float>(lm.config.optimizer);
@@ -301,7 +312,8 @@ BOOST_AUTO_TEST_CASE(resume_from_an_end_of_phase_checkpoint_equals_an_uninterrup
     std::ifstream in(path);
     for (std::string line; std::getline(in, line);) {
       std::size_t end = 0;
-      for (int field = 0; field < 6 && end != std::string::npos; ++field) end = line.find(',', end + 1);
+      for (int field = 0; field < 6 && end != std::string::npos; ++field)
+        end = line.find(',', end + 1);
       out.push_back(line.substr(0, end));
     }
     return out;

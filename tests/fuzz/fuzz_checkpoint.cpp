@@ -68,8 +68,8 @@ std::map<std::string, std::string> valid_files() {
   c.position.step = 3;
   Rng state(9);
   c.position.rng = c.position.epoch_rng = state.save();
-  const std::string dir = std::filesystem::temp_directory_path() /
-                          ("strata-fuzz-seed-" + std::to_string(::getpid()));
+  const std::string dir =
+      std::filesystem::temp_directory_path() / ("strata-fuzz-seed-" + std::to_string(::getpid()));
   save_checkpoint(dir, c);
   std::map<std::string, std::string> files;
   for (const auto& entry : std::filesystem::directory_iterator(checkpoint_directory(dir))) {
@@ -123,7 +123,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     switch (mode) {
       case 0: {
         const std::vector<NamedArray> arrays = decode_npz(bytes, "model.npz");
-        Checkpoint c = parse_checkpoint([](const std::string& n) { return files().at(n); }, "valid");
+        Checkpoint c =
+            parse_checkpoint([](const std::string& n) { return files().at(n); }, "valid");
         LanguageModel lm = LanguageModel::restore(c, "valid");
         lm.import_parameters(arrays, "model.npz");
         break;
