@@ -109,7 +109,9 @@ NamedArray decode_npy(const std::string& bytes, const std::string& name, const s
     throw fail("holds " + std::to_string(bytes.size() - data_start) + " data bytes, expected " +
                std::to_string(count * sizeof(float)));
   array.data.resize(count);
-  std::memcpy(array.data.data(), bytes.data() + data_start, count * sizeof(float));
+  // Not for an empty array: memcpy from/to a null pointer is undefined even for 0 bytes
+  // (found by fuzz_checkpoint).
+  if (count > 0) std::memcpy(array.data.data(), bytes.data() + data_start, count * sizeof(float));
   return array;
 }
 

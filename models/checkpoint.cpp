@@ -17,9 +17,8 @@ using json = nlohmann::json;
 
 namespace {
 constexpr const char* kFormat = "strata-checkpoint-1";
+}  // namespace
 
-// Removes "<name>.tmp-<pid>" entries of `dir` left by a process that no longer runs (a
-// save or a metrics rewrite killed half way). Those of live processes are theirs.
 void remove_stale_temporaries(const std::string& dir) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
@@ -33,7 +32,6 @@ void remove_stale_temporaries(const std::string& dir) {
     fs::remove_all(entry.path(), ec);
   }
 }
-}  // namespace
 
 std::string checkpoint_directory(const std::string& run_dir) {
   return (fs::path(run_dir) / "checkpoint").string();

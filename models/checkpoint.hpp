@@ -51,6 +51,11 @@ struct Checkpoint {
 
 std::string checkpoint_directory(const std::string& run_dir);  // DIR/checkpoint
 
+// Removes "<name>.tmp-<pid>" entries of `dir` left by a process that no longer runs (a
+// save or a metrics rewrite killed half way); those of live processes are theirs.
+// save_checkpoint and train() call it.
+void remove_stale_temporaries(const std::string& dir);
+
 void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint);
 // Throws Error naming the file for a missing, truncated or corrupted checkpoint.
 Checkpoint load_checkpoint(const std::string& run_dir);

@@ -169,7 +169,10 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
                   ", epoch " + std::to_string(at.epoch) + ", batch " +
                   std::to_string(at.next_batch) + ") does not fit its config");
   }
-  if (!options.out_dir.empty()) trim_metrics(options.out_dir, at.metrics_rows);
+  if (!options.out_dir.empty()) {
+    remove_stale_temporaries(options.out_dir);
+    trim_metrics(options.out_dir, at.metrics_rows);
+  }
 
   // Divergence stops the run with the step and what is kept; the checkpoint on disk
   // is never replaced by a non-finite state.

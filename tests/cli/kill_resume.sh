@@ -6,11 +6,11 @@
 source "$(dirname "$0")/lib.sh" "$1"
 
 write_tiny_run
-# 4 examples, batch 1, shuffled: 4 steps an epoch, 800 steps; a checkpoint every 7
+# 4 examples, batch 1, shuffled: 4 steps an epoch, 1000 steps; a checkpoint every 7
 # steps (inside epochs). Saving dominates the run time (each save syncs to disk), so
 # most kills land in the middle of a save.
-sed 's/epochs: 3, batch: 1}/epochs: 200, batch: 1, shuffle: true}/; s/checkpoint_every: 2/checkpoint_every: 7/' \
-  tiny.yaml >long.yaml
+sed 's/epochs: 3, batch: 1}/epochs: 250, batch: 1, shuffle: true}/; s/checkpoint_every: 2/checkpoint_every: 7/;
+     s/dim: 8}/dim: 32}/; s/dim: 8, hidden: 16/dim: 32, hidden: 64/' tiny.yaml >long.yaml
 
 manifest_step() { grep -o '"step": [0-9]*' "$1/checkpoint/manifest.json" 2>/dev/null | grep -o '[0-9]*$'; }
 
@@ -41,8 +41,8 @@ run_and_kill() {
 }
 
 kills=0
-run_and_kill 0 0.05 "$STRATA" train long.yaml --out run && kills=$((kills + 1))
-for delay in 0.01 0.05 0.03; do
+run_and_kill 0 0.005 "$STRATA" train long.yaml --out run && kills=$((kills + 1))
+for delay in 0.01 0 0.02; do
   step=$(manifest_step run)
   # Never torn: the checkpoint left by the kill verifies and answers.
   expect_ok "generate after kill $kills (checkpoint at step $step)" -- \
@@ -53,7 +53,7 @@ echo "killed $kills times; checkpoint at step $(manifest_step run) before the la
 [ "$kills" -ge 2 ] || fail "training ended before it could be killed ($kills kills): make it longer"
 expect_ok "generate after the last kill" -- "$STRATA" generate run --prompt "the cat" --max-tokens 2
 expect_ok "final resume" -- "$STRATA" train --resume run
-grep -q '^trained 800 steps' "$OUT/stdout.txt" || fail "final resume did not finish: $(tail -2 "$OUT/stdout.txt")"
+grep -q '^trained 1000 steps' "$OUT/stdout.txt" || fail "final resume did not finish: $(tail -2 "$OUT/stdout.txt")"
 
 # Nothing lost and nothing repeated: identical weights, optimizer state and metrics.
 for f in model.npz optimizer.npz vocab.txt config.yaml; do
@@ -63,7 +63,7 @@ done
 if ! diff <(cut -d, -f1-6 whole/metrics.csv) <(cut -d, -f1-6 run/metrics.csv) >"$OUT/metrics.diff"; then
   fail "metrics.csv differs from the uninterrupted run: $(head -8 "$OUT/metrics.diff")"
 fi
-[ "$(wc -l <run/metrics.csv)" -eq 201 ] || fail "metrics.csv has $(wc -l <run/metrics.csv) lines, expected 201"
+[ "$(wc -l <run/metrics.csv)" -eq 251 ] || fail "metrics.csv has $(wc -l <run/metrics.csv) lines, expected 251"
 [ -z "$(find run -name '*.tmp-*')" ] || fail "temporaries left after the final resume: $(find run -name '*.tmp-*')"
 
 finish
