@@ -421,7 +421,15 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   add_plugin_option(gradcheck);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Usage errors exit 2 (the shell convention), other errors 1.
+    std::cerr << "strata: error: " << e.what() << "\nRun with --help for more information.\n";
+    return 2;
+  }
   try {
     load_cli_plugins(plugins);
     if (*check) return command_check(config_path, data);

@@ -1,6 +1,11 @@
 #include "framework/model.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <iomanip>
 #include <set>
 #include <sstream>
@@ -111,12 +116,89 @@ const Schema& model_schema() {
   static const Schema schema = {
       integer_key("max_seq_len", kRequired, "longest sequence the model accepts", 1, 1 << 20),
       integer_key("vocab_size", "0", "vocabulary size; 0 = from the tokenizer", 0, 1 << 24),
+      integer_key("max_parameters", "0",
+                  "refuse a larger model before allocating it; 0 = what fits in memory", 0, 1e15),
       sequence_key("layers", kRequired, "the layers, in order"),
   };
   return schema;
 }
 
+// 1234567 -> "1,234,567"
+std::string grouped(std::uint64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// 2.5e9 -> "2.5 GB", 3e5 -> "300.0 kB"
+std::string human_bytes(double bytes) {
+  const char* unit = bytes >= 1e9 ? "GB" : bytes >= 1e6 ? "MB" : bytes >= 1e3 ? "kB" : "bytes";
+  const double scale = bytes >= 1e9 ? 1e9 : bytes >= 1e6 ? 1e6 : bytes >= 1e3 ? 1e3 : 1;
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(scale > 1 ? 1 : 0) << bytes / scale << " " << unit;
+  return out.str();
+}
+
+// The most parameters a model may have, and how to say why.
+struct ParameterBudget {
+  std::uint64_t limit = 0;
+  std::uint64_t bytes_per_parameter = 0;
+  std::string explanation;  // completes "... over <explanation>"
+};
+
+template <class T>
+ParameterBudget parameter_budget(const ConfigSection& section) {
+  constexpr std::uint64_t kBytesPerParameter = 4 * sizeof(T);  // value, grad, 2 slots
+  ParameterBudget budget;
+  budget.bytes_per_parameter = kBytesPerParameter;
+  if (section.integer("max_parameters") > 0) {
+    budget.limit = std::uint64_t(section.integer("max_parameters"));
+    budget.explanation = "model.max_parameters (" + grouped(budget.limit) + ")";
+    return budget;
+  }
+  const std::uint64_t bytes = memory_budget_bytes();
+  budget.limit = bytes / kBytesPerParameter;
+  budget.explanation =
+      "the memory budget of " + human_bytes(double(bytes)) + " (" +
+      (std::getenv("STRATA_MEMORY_BUDGET") ? "STRATA_MEMORY_BUDGET" : "this machine's memory") +
+      ") at " + std::to_string(kBytesPerParameter) +
+      " bytes per parameter (value, gradient, two optimizer slots); "
+      "set model.max_parameters to allow more";
+  return budget;
+}
+
+std::string refusal(const std::string& layer, std::uint64_t layer_parameters,
+                    std::uint64_t model_parameters, const ParameterBudget& budget) {
+  return "model too large: layer " + layer + " has " + grouped(layer_parameters) +
+         " parameters, bringing the model to " + grouped(model_parameters) + " (" +
+         human_bytes(double(model_parameters) * double(budget.bytes_per_parameter)) +
+         " to train), over " + budget.explanation;
+}
+
 }  // namespace
+
+std::uint64_t memory_budget_bytes() {
+  if (const char* text = std::getenv("STRATA_MEMORY_BUDGET")) {
+    char* end = nullptr;
+    errno = 0;
+    const double value = std::strtod(text, &end);
+    double scale = 1;
+    if (end && *end) {  // an optional k, M, G or T suffix (powers of 1000)
+      const auto unit = std::string_view("kmgt").find(char(std::tolower(*end)));
+      if (unit != std::string_view::npos) scale = std::pow(1e3, double(unit + 1)), ++end;
+    }
+    if (end == text || *end != '\0' || errno || !(value > 0) || value * scale > 1e18)
+      throw Error(std::string("STRATA_MEMORY_BUDGET=\"") + text +
+                  "\": expected a positive size in bytes, e.g. 512M or 8G");
+    return std::uint64_t(value * scale);
+  }
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_size <= 0) return std::uint64_t(1) << 34;  // unknown: 16 GiB
+  return std::uint64_t(pages) * std::uint64_t(page_size);
+}
 
 template <class T>
 Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng& rng) {
@@ -128,6 +210,7 @@ Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng&
   model.max_seq_len = section.integer("max_seq_len");
   model.vocab_size = section.integer("vocab_size") > 0 ? section.integer("vocab_size") : vocab_size;
   const ModelContext context{model.vocab_size, model.max_seq_len};
+  const ParameterBudget budget = parameter_budget<T>(section);
   std::set<std::string> used_names;
 
   for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -157,7 +240,8 @@ Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng&
     if (name.empty()) name = snake_case(type);
     if (!used_names.insert(name).second) {
       if (common.has("name")) common.fail("name", "layer name \"" + name + "\" is already used");
-      name += "_" + std::to_string(i);
+      name += '_';  // two appends: GCC 12 -Warray-bounds false positive on "_" + ...
+      name += std::to_string(i);
       used_names.insert(name);
     }
     const std::string context_text = where + " (" + type + " \"" + name + "\")";
@@ -169,6 +253,15 @@ Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng&
       const Shape in = model.layers().empty() ? model.input_shape() : model.output_shape_of_last();
       LayerConfig<T> config(own, full_name, in, context, rng,
                             [&model](const std::string& n) { return model.find_parameter(n); });
+      const std::uint64_t before = model.parameter_count();
+      const ParameterCounter<T>& counter = info->template counter<T>();
+      std::uint64_t expected = 0;
+      if (counter) {  // refuse before allocating
+        expected = counter(config);
+        if (expected > budget.limit || before + expected > budget.limit)
+          throw ConfigError(entry.mark(), context_text,
+                            refusal(full_name, expected, before + expected, budget));
+      }
       std::unique_ptr<Layer<T>> layer;
       try {
         layer = info->template factory<T>()(config);
@@ -177,6 +270,14 @@ Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng&
         throw ConfigError(entry.mark(), context_text,
                           std::string("shapes do not chain: ") + e.what());
       }
+      const std::uint64_t added = model.parameter_count() - before;
+      if (counter && added != expected)
+        throw Error("layer type " + type + " (" + info->origin + "): parameter_count() said " +
+                    std::to_string(expected) + " for " + full_name + " but it allocated " +
+                    std::to_string(added) + " (a bug in the layer)");
+      if (!counter && before + added > budget.limit)
+        throw ConfigError(entry.mark(), context_text,
+                          refusal(full_name, added, before + added, budget));
     }
   }
   return model;

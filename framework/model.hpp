@@ -11,6 +11,13 @@
 // parameters are named under its name ("blocks.1.attn.w_q"). Every layer validates
 // its own keys, and shapes are inferred layer by layer before any tensor is
 // allocated, so a config that does not chain is refused with file:line:col.
+//
+// Memory budget: before a layer is built, its parameter count is computed from its
+// config (LayerInfo::counter, see registry.hpp) and the model is refused, at that
+// layer's file:line:col, if the total would pass the budget: `model.max_parameters`
+// when given, else as many parameters as fit in memory_budget_bytes() at 4 values each
+// (value, gradient, two optimizer slots). A layer without a counter (a plugin that
+// does not declare one) is measured right after it is built instead.
 #pragma once
 
 #include <memory>
@@ -68,5 +75,9 @@ class Model {
 // `rng`. Config problems throw ConfigError.
 template <class T>
 Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng& rng);
+
+// Bytes a model may use for training: $STRATA_MEMORY_BUDGET ("512M", "8G", or bytes)
+// when set, else the machine's physical memory. Throws Error for a malformed value.
+std::uint64_t memory_budget_bytes();
 
 }  // namespace strata

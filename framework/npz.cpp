@@ -1,6 +1,7 @@
 #include "framework/npz.hpp"
 
 #include <array>
+#include <cctype>
 #include <cstring>
 
 #include "framework/errors.hpp"
@@ -80,32 +81,53 @@ NamedArray decode_npy(const std::string& bytes, const std::string& name, const s
   if (open == std::string::npos || close == std::string::npos) throw fail("no shape");
   NamedArray array;
   array.name = name;
+  // Dimensions are decimal integers; their product may not pass the bytes present
+  // (checked as it grows, so a hostile shape cannot overflow it).
+  const std::size_t data_start = start + header_len;
+  const std::size_t available = (bytes.size() - data_start) / sizeof(float);
   std::size_t count = 1;
+  bool empty = false;
   for (std::size_t i = open + 1; i < close;) {
     while (i < close && (header[i] == ' ' || header[i] == ',')) ++i;
     if (i >= close) break;
-    std::size_t used = 0;
-    const unsigned long long d = std::stoull(header.substr(i, close - i), &used);
+    if (!std::isdigit(static_cast<unsigned char>(header[i]))) throw fail("malformed shape");
+    std::size_t d = 0;
+    for (; i < close && std::isdigit(static_cast<unsigned char>(header[i])); ++i) {
+      d = d * 10 + std::size_t(header[i] - '0');
+      if (d > available && d > 0xFFFFFFFFu) throw fail("dimension too large for its data");
+    }
     array.shape.push_back(d);
-    count *= d;
-    i += used;
+    if (d == 0)
+      empty = true;
+    else if (!empty && count > available / d)
+      throw fail("shape too large for its data");
+    else
+      count *= d;
   }
-  const std::size_t data_start = start + header_len;
+  if (empty) count = 0;
   if (bytes.size() - data_start != count * sizeof(float))
     throw fail("holds " + std::to_string(bytes.size() - data_start) + " data bytes, expected " +
                std::to_string(count * sizeof(float)));
   array.data.resize(count);
-  std::memcpy(array.data.data(), bytes.data() + data_start, count * sizeof(float));
+  // Not for an empty array: memcpy from/to a null pointer is undefined even for 0 bytes
+  // (found by fuzz_checkpoint).
+  if (count > 0) std::memcpy(array.data.data(), bytes.data() + data_start, count * sizeof(float));
   return array;
 }
 
 }  // namespace
 
 std::string encode_npz(const std::vector<NamedArray>& arrays) {
+  std::vector<std::pair<std::string, std::string>> members;
+  members.reserve(arrays.size());
+  for (const NamedArray& array : arrays)
+    members.emplace_back(array.name + ".npy", encode_npy(array));
+  return store_zip(members);
+}
+
+std::string store_zip(const std::vector<std::pair<std::string, std::string>>& members) {
   std::string out, directory;
-  for (const NamedArray& array : arrays) {
-    const std::string member = array.name + ".npy";
-    const std::string payload = encode_npy(array);
+  for (const auto& [member, payload] : members) {
     if (out.size() > 0xFFFFFFF0u || payload.size() > 0xFFFFFFF0u)
       throw Error("checkpoint larger than 4 GiB: zip64 is not supported");
     const std::uint32_t crc = crc32(payload.data(), payload.size());
@@ -132,7 +154,7 @@ std::string encode_npz(const std::vector<NamedArray>& arrays) {
   out += directory;
   put32(out, 0x06054b50);
   put16(out, 0), put16(out, 0);
-  put16(out, std::uint32_t(arrays.size())), put16(out, std::uint32_t(arrays.size()));
+  put16(out, std::uint32_t(members.size())), put16(out, std::uint32_t(members.size()));
   put32(out, std::uint32_t(directory.size())), put32(out, directory_offset), put16(out, 0);
   return out;
 }

@@ -22,6 +22,9 @@ std::uint32_t crc32(const void* data, std::size_t size, std::uint32_t crc = 0);
 
 // The bytes of an .npz archive holding `arrays` (members "<name>.npy").
 std::string encode_npz(const std::vector<NamedArray>& arrays);
+// A zip archive storing (uncompressed) each (member name, bytes) pair; encode_npz's
+// container, and the fuzzer's way to wrap arbitrary .npy payloads.
+std::string store_zip(const std::vector<std::pair<std::string, std::string>>& members);
 // Parses an archive produced by encode_npz or np.savez; `what` names it in errors.
 std::vector<NamedArray> decode_npz(const std::string& bytes, const std::string& what);
 

@@ -8,10 +8,13 @@
 //   STRATA_REGISTER_LAYER("RMSNorm", RMSNorm);   // RMSNorm is a class template on T
 //
 // which needs RMSNorm<T>::schema(), RMSNorm<T>::kSummary and
-// RMSNorm<T>::from_config(const LayerConfig<T>&). Registering a name twice is an
-// error; asking for an unknown name lists the known ones and suggests the nearest.
+// RMSNorm<T>::from_config(const LayerConfig<T>&), and optionally
+// RMSNorm<T>::parameter_count(const LayerConfig<T>&) (see ParameterCounter). Registering
+// a name twice is an error; asking for an unknown name lists the known ones and
+// suggests the nearest.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,6 +37,14 @@ struct UnknownName : Error {
 template <class T>
 using LayerFactory = std::function<std::unique_ptr<Layer<T>>(const LayerConfig<T>&)>;
 
+// How many parameter values a layer will allocate, computed from its config alone
+// (nothing allocated), so build_model can refuse a model over its memory budget before
+// allocating it. A layer opts in with
+//   static std::uint64_t parameter_count(const LayerConfig<T>& config);
+// build_model checks the figure against what the layer then allocates.
+template <class T>
+using ParameterCounter = std::function<std::uint64_t(const LayerConfig<T>&)>;
+
 struct LayerInfo {
   std::string type;
   std::string summary;
@@ -41,11 +52,19 @@ struct LayerInfo {
   LayerFactory<float> make_float;
   LayerFactory<double> make_double;
   std::string origin = "built-in";  // or the plugin library's path
+  // Optional (empty: the layer is measured after it is built).
+  ParameterCounter<float> count_float;
+  ParameterCounter<double> count_double;
 
   template <class T>
   const LayerFactory<T>& factory() const {
     if constexpr (std::is_same_v<T, float>) return make_float;
     else return make_double;
+  }
+  template <class T>
+  const ParameterCounter<T>& counter() const {
+    if constexpr (std::is_same_v<T, float>) return count_float;
+    else return count_double;
   }
 };
 
@@ -136,6 +155,10 @@ LayerInfo make_layer_info(std::string type) {
   info.schema = L<float>::schema();
   info.make_float = [](const LayerConfig<float>& c) { return L<float>::from_config(c); };
   info.make_double = [](const LayerConfig<double>& c) { return L<double>::from_config(c); };
+  if constexpr (requires(const LayerConfig<float>& c) { L<float>::parameter_count(c); }) {
+    info.count_float = [](const LayerConfig<float>& c) { return L<float>::parameter_count(c); };
+    info.count_double = [](const LayerConfig<double>& c) { return L<double>::parameter_count(c); };
+  }
   return info;
 }
 

@@ -1,5 +1,6 @@
 #include "layers/embedding.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <limits>
@@ -15,6 +16,14 @@ Schema Embedding<T>::schema() {
       integer_key("dim", kRequired, "embedding size", 1, 1 << 16),
       number_key("init_std", "0.02", "both tables ~ N(0, init_std)", 0),
   };
+}
+
+template <class T>
+std::uint64_t Embedding<T>::parameter_count(const LayerConfig<T>& config) {
+  const ModelContext& model = config.model();
+  const auto dim = std::uint64_t(config.integer("dim"));
+  return std::uint64_t(std::max<std::int64_t>(model.vocab_size, 0)) * dim +
+         std::uint64_t(std::max<std::int64_t>(model.max_seq_len, 0)) * dim;
 }
 
 template <class T>

@@ -33,6 +33,8 @@ class Embedding : public Layer<T> {
       "token embedding plus learned positional embedding: ids (batch, seq) -> (batch, seq, dim)";
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
+  // vocab * dim + max_seq_len * dim, from the config alone (the memory budget).
+  static std::uint64_t parameter_count(const LayerConfig<T>& config);
 
   Embedding(std::string name, std::size_t vocab, std::size_t dim, std::size_t max_seq_len,
             double init_std, Rng& rng);

@@ -23,6 +23,17 @@ Schema FeedForward<T>::schema() {
 }
 
 template <class T>
+std::uint64_t FeedForward<T>::parameter_count(std::uint64_t dim, std::uint64_t hidden) {
+  return dim * hidden + hidden + hidden * dim + dim;  // fc1 and fc2 with their biases
+}
+
+template <class T>
+std::uint64_t FeedForward<T>::parameter_count(const LayerConfig<T>& config) {
+  return parameter_count(std::uint64_t(config.integer("dim")),
+                         std::uint64_t(config.integer("hidden")));
+}
+
+template <class T>
 std::unique_ptr<Layer<T>> FeedForward<T>::from_config(const LayerConfig<T>& config) {
   const std::int64_t dim = config.integer("dim");
   const std::int64_t features = config.input_features("dim");

@@ -27,6 +27,9 @@ class FeedForward : public Layer<T> {
       "position-wise MLP: Linear(dim->hidden), ReLU/GELU, Linear(hidden->dim), + residual";
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
+  // 2 * dim * hidden + hidden + dim, from the config alone (the memory budget).
+  static std::uint64_t parameter_count(const LayerConfig<T>& config);
+  static std::uint64_t parameter_count(std::uint64_t dim, std::uint64_t hidden);
 
   FeedForward(std::string name, std::size_t dim, std::size_t hidden, Activation activation,
               bool residual, Rng& rng);

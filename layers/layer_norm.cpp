@@ -12,6 +12,11 @@ Schema LayerNorm<T>::schema() {
 }
 
 template <class T>
+std::uint64_t LayerNorm<T>::parameter_count(const LayerConfig<T>& config) {
+  return 2 * std::uint64_t(config.input_features("eps"));
+}
+
+template <class T>
 std::unique_ptr<Layer<T>> LayerNorm<T>::from_config(const LayerConfig<T>& config) {
   const double eps = config.number("eps");
   // The schema's range is inclusive; eps = 0 would divide by zero on a constant row.

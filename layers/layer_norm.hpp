@@ -25,6 +25,8 @@ class LayerNorm : public Layer<T> {
       "layer normalisation over the last axis with learned gamma, beta (torch semantics)";
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
+  // 2 * dim (gamma, beta), from the config alone (the memory budget).
+  static std::uint64_t parameter_count(const LayerConfig<T>& config);
 
   LayerNorm(std::string name, std::size_t dim, double eps = 1e-5);
 

@@ -28,6 +28,13 @@ Init parse_init(const std::string& name) {
 }  // namespace
 
 template <class T>
+std::uint64_t Linear<T>::parameter_count(const LayerConfig<T>& config) {
+  const auto in = std::uint64_t(config.input_features("out"));
+  const auto out = std::uint64_t(config.integer("out"));
+  return in * out + (config.boolean("bias") ? out : 0);
+}
+
+template <class T>
 std::unique_ptr<Layer<T>> Linear<T>::from_config(const LayerConfig<T>& config) {
   return std::make_unique<Linear<T>>(config.name(), config.input_features("out"),
                                      config.integer("out"), config.boolean("bias"),

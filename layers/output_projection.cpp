@@ -1,5 +1,6 @@
 #include "layers/output_projection.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "framework/blas.hpp"
@@ -17,6 +18,14 @@ Schema OutputProjection<T>::schema() {
       integer_key("dim", "0", "input features (0: from the input; if given it must match)", 0,
                   1 << 16),
   };
+}
+
+template <class T>
+std::uint64_t OutputProjection<T>::parameter_count(const LayerConfig<T>& config) {
+  const auto vocab = std::uint64_t(std::max<std::int64_t>(config.model().vocab_size, 0));
+  const std::uint64_t bias = config.boolean("bias") ? vocab : 0;
+  if (!config.string("tie").empty()) return bias;  // the table belongs to the Embedding
+  return std::uint64_t(config.input_features("dim")) * vocab + bias;
 }
 
 template <class T>

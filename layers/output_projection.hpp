@@ -25,6 +25,8 @@ class OutputProjection : public Layer<T> {
       "logits over the vocabulary: x W + b, or x E^T + b tied to an embedding table";
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
+  // dim * vocab (nothing when tied) (+ vocab with bias), from the config alone.
+  static std::uint64_t parameter_count(const LayerConfig<T>& config);
 
   // Own weight W (dim, vocab).
   OutputProjection(std::string name, std::size_t dim, std::size_t vocab, bool bias, Rng& rng);

@@ -20,6 +20,18 @@ Schema SelfAttention<T>::schema() {
 }
 
 template <class T>
+std::uint64_t SelfAttention<T>::parameter_count(std::uint64_t dim, bool bias, bool out_proj) {
+  const std::uint64_t projections = out_proj ? 4 : 3;
+  return projections * dim * dim + (bias ? projections * dim : 0);
+}
+
+template <class T>
+std::uint64_t SelfAttention<T>::parameter_count(const LayerConfig<T>& config) {
+  return parameter_count(std::uint64_t(config.integer("dim")), config.boolean("bias"),
+                         config.boolean("out_proj"));
+}
+
+template <class T>
 std::unique_ptr<Layer<T>> SelfAttention<T>::from_config(const LayerConfig<T>& config) {
   const std::int64_t dim = config.integer("dim");
   const std::int64_t features = config.input_features("dim");

@@ -18,6 +18,15 @@ Schema TransformerBlock<T>::schema() {
 }
 
 template <class T>
+std::uint64_t TransformerBlock<T>::parameter_count(const LayerConfig<T>& config) {
+  const auto dim = std::uint64_t(config.integer("dim"));
+  return SelfAttention<T>::parameter_count(dim, config.boolean("bias"),
+                                           config.boolean("out_proj")) +
+         FeedForward<T>::parameter_count(dim, std::uint64_t(config.integer("hidden"))) +
+         4 * dim;  // ln1 and ln2: gamma and beta each
+}
+
+template <class T>
 std::unique_ptr<Layer<T>> TransformerBlock<T>::from_config(const LayerConfig<T>& config) {
   const std::int64_t dim = config.integer("dim");
   const std::int64_t features = config.input_features("dim");

@@ -34,6 +34,8 @@ class TransformerBlock : public Layer<T> {
       "causal self-attention + feed-forward, residuals and LayerNorms (post- or pre-norm)";
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
+  // Attention + feed-forward + two LayerNorms, from the config alone (the memory budget).
+  static std::uint64_t parameter_count(const LayerConfig<T>& config);
 
   struct Options {
     std::size_t dim = 0, hidden = 0, heads = 1;

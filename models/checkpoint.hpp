@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -32,6 +33,7 @@ struct TrainingPosition {
   double epoch_loss_sum = 0;      // partial sums of the epoch in progress
   std::size_t epoch_sequences = 0;
   std::size_t epoch_tokens = 0;
+  std::size_t metrics_rows = 0;  // rows of DIR/metrics.csv that belong to this position
 };
 
 struct Checkpoint {
@@ -49,8 +51,18 @@ struct Checkpoint {
 
 std::string checkpoint_directory(const std::string& run_dir);  // DIR/checkpoint
 
+// Removes "<name>.tmp-<pid>" entries of `dir` left by a process that no longer runs (a
+// save or a metrics rewrite killed half way); those of live processes are theirs.
+// save_checkpoint and train() call it.
+void remove_stale_temporaries(const std::string& dir);
+
 void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint);
 // Throws Error naming the file for a missing, truncated or corrupted checkpoint.
 Checkpoint load_checkpoint(const std::string& run_dir);
+// The checkpoint whose files `read(name)` returns ("manifest.json", "model.npz", ...,
+// as in DIR/checkpoint/; `read` throws Error for a missing one). `dir` names the files
+// in errors. load_checkpoint reads from disk through it; the fuzzer from memory.
+Checkpoint parse_checkpoint(const std::function<std::string(const std::string&)>& read,
+                            const std::string& dir);
 
 }  // namespace strata

@@ -1,5 +1,6 @@
 #include "models/run_config.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -101,8 +102,10 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
       config.phases.push_back(std::move(p));
     }
     for (const auto& [name, path] : data_overrides) {
+      // Not captured directly: clang 14 (the fuzz build) cannot capture a structured binding.
+      const std::string& wanted = name;
       auto it = std::find_if(config.phases.begin(), config.phases.end(),
-                             [&](const PhaseConfig& p) { return p.name == name; });
+                             [&](const PhaseConfig& p) { return p.name == wanted; });
       if (it == config.phases.end())
         throw Error("--data " + name + "=" + path + ": no phase named \"" + name + "\"" +
                     did_you_mean(name, names) + "; phases: " + join(names, ", "));
@@ -124,6 +127,8 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
 
 RunConfig load_run_config(const std::string& path,
                           const std::map<std::string, std::string>& data_overrides) {
+  if (std::filesystem::is_directory(path))
+    throw Error(path + ": is a directory, not a config file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot read config file");
   std::ostringstream text;

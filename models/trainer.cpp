@@ -1,5 +1,6 @@
 #include "models/trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -46,9 +47,17 @@ std::vector<NamedArray> export_state(const Optimizer<float>& optimizer) {
   return out;
 }
 
-void import_state(Optimizer<float>& optimizer, const Checkpoint& checkpoint) {
+void import_state(Optimizer<float>& optimizer, const Checkpoint& checkpoint,
+                  const Model<float>& model, const std::string& what) {
   std::map<std::string, Tensor<float>> state;
   for (const NamedArray& a : checkpoint.optimizer_state) {
+    // "<parameter>/<slot>": the parameter must exist with the same shape.
+    const Parameter<float>* p = model.find_parameter(a.name.substr(0, a.name.rfind('/')));
+    if (!p || !std::equal(a.shape.begin(), a.shape.end(), p->value.shape().begin(),
+                          p->value.shape().end()))
+      throw Error(what + ": state \"" + a.name + "\" " +
+                  (p ? "has another shape than its parameter" : "names no parameter of the model") +
+                  " (checkpoint from a different architecture)");
     Tensor<float> t = Tensor<float>::from_shape(a.shape);
     std::copy(a.data.begin(), a.data.end(), t.begin());
     state.emplace(a.name, std::move(t));
@@ -56,8 +65,29 @@ void import_state(Optimizer<float>& optimizer, const Checkpoint& checkpoint) {
   optimizer.load_state(state, checkpoint.optimizer_steps);
 }
 
+// Keeps the header and the first `rows` rows of DIR/metrics.csv. Rows after them were
+// written after the checkpoint being resumed (or by an attempt that never saved one):
+// this run writes them again. A row torn by a kill is dropped with them.
+void trim_metrics(const std::string& out_dir, std::size_t rows) {
+  const std::string path = (std::filesystem::path(out_dir) / "metrics.csv").string();
+  if (!std::filesystem::exists(path)) return;
+  if (rows == 0) {
+    std::filesystem::remove(path);
+    return;
+  }
+  const std::string text = read_file(path);
+  std::size_t end = 0;
+  for (std::size_t line = 0; line <= rows; ++line) {  // the header, then `rows` rows
+    const std::size_t newline = text.find('\n', end);
+    if (newline == std::string::npos) break;
+    end = newline + 1;
+  }
+  if (end < text.size()) write_file_atomic(path, text.substr(0, end));
+}
+
 // Appends one row per epoch to DIR/metrics.csv (header on creation).
 void append_metrics(const std::string& out_dir, const EpochRecord& r) {
+  make_directories(out_dir);  // the first epochs may end before the first checkpoint
   const std::string path = (std::filesystem::path(out_dir) / "metrics.csv").string();
   const bool fresh = !std::filesystem::exists(path);
   std::ofstream out(path, std::ios::app);
@@ -65,7 +95,7 @@ void append_metrics(const std::string& out_dir, const EpochRecord& r) {
   out << r.phase << ',' << r.epoch << ',' << r.step << ',' << std::setprecision(9) << r.loss << ','
       << r.lr << ',' << r.tokens << ',' << r.seconds << ','
       << (r.seconds > 0 ? double(r.tokens) / r.seconds : 0.0) << '\n';
-  out.flush();
+  out.close();
   if (!out) throw Error(path + ": cannot write metrics");
 }
 
@@ -94,12 +124,30 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
   std::vector<std::vector<std::vector<std::int32_t>>> sequences(texts.size());
   for (std::size_t p = 0; p < texts.size(); ++p)
     for (const std::string& text : texts[p]) sequences[p].push_back(lm.encode(text, nullptr));
+  // Every phase's data must fit the model before the first step, not when its turn comes.
+  for (std::size_t p = 0; p < texts.size(); ++p) {
+    const PhaseConfig& phase = config.phases[p];
+    const std::string where = phase.data_mark.to_string() + ": training.phases \"" + phase.name +
+                              "\": " + phase.data + ": ";
+    const std::size_t fit = std::size_t(lm.model.max_seq_len) + 1;
+    for (std::size_t i = 0; i < sequences[p].size(); ++i)
+      if (sequences[p][i].size() > fit)
+        throw Error(where + "example " + std::to_string(i) + " has " +
+                    std::to_string(sequences[p][i].size()) + " tokens, more than the " +
+                    std::to_string(fit) + " that fit model.max_seq_len " +
+                    std::to_string(lm.model.max_seq_len) + " (+1 for the shifted targets)");
+    if (count_trainable(sequences[p]) == 0)
+      throw Error(where + "no example has two or more tokens: nothing to learn");
+  }
 
-  if (!options.out_dir.empty()) make_directories(options.out_dir);
   TrainingPosition at;
   if (resume) {
     at = resume->position;
-    import_state(optimizer, *resume);
+    import_state(optimizer, *resume, lm.model,
+                 options.out_dir.empty()
+                     ? "optimizer state"
+                     : checkpoint_directory(options.out_dir) + "/optimizer.npz");
+    if (!at.rng.empty()) lm.rng.load(at.rng);  // an epoch that starts now draws from here
   }
   TrainResult result;
   const auto start = Clock::now();
@@ -110,10 +158,46 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
            std::int64_t((count_trainable(sequences[p]) + batch - 1) / batch);
   };
   for (std::size_t p = 0; p < config.phases.size(); ++p) total_steps += steps_of_phase(p);
+  if (resume) {  // a position that does not fit the run: refuse rather than misbehave
+    const bool fits = at.phase < config.phases.size()
+                          ? at.epoch < config.phases[at.phase].epochs &&
+                                std::int64_t(at.next_batch) <=
+                                    steps_of_phase(at.phase) / config.phases[at.phase].epochs
+                          : at.phase == config.phases.size() && at.epoch == 0 && at.next_batch == 0;
+    if (!fits || at.step < 0)
+      throw Error("the checkpoint's training position (0-based: phase " + std::to_string(at.phase) +
+                  ", epoch " + std::to_string(at.epoch) + ", batch " +
+                  std::to_string(at.next_batch) + ") does not fit its config");
+  }
+  if (!options.out_dir.empty()) {
+    remove_stale_temporaries(options.out_dir);
+    trim_metrics(options.out_dir, at.metrics_rows);
+  }
 
-  auto checkpoint = [&](const TrainingPosition& position) {
-    if (!options.out_dir.empty())
-      save_checkpoint(options.out_dir, make_checkpoint(lm, optimizer, position));
+  // Divergence stops the run with the step and what is kept; the checkpoint on disk
+  // is never replaced by a non-finite state.
+  std::int64_t saved_step = resume ? resume->position.step : -1;
+  auto stop_diverged = [&](const std::string& what, const PhaseConfig& phase) {
+    std::string kept = "no checkpoint was saved";
+    if (options.out_dir.empty())
+      kept = "nothing is saved (no run directory)";
+    else if (saved_step >= 0)
+      kept = "the last good checkpoint, from step " + std::to_string(saved_step) + ", is kept in " +
+             checkpoint_directory(options.out_dir);
+    throw Error("training stopped at step " + std::to_string(at.step + 1) + " (phase \"" +
+                phase.name + "\", epoch " + std::to_string(at.epoch + 1) + "): " + what + "; " +
+                kept);
+  };
+  auto checkpoint = [&](const TrainingPosition& position, const PhaseConfig& phase) {
+    if (options.out_dir.empty()) return;
+    for (const Parameter<float>* p : lm.model.parameters())
+      if (!std::all_of(p->value.begin(), p->value.end(),
+                       [](float v) { return std::isfinite(v); })) {
+        --at.step;  // the step that made them so
+        stop_diverged("parameter " + p->name + " is not finite after the update", phase);
+      }
+    save_checkpoint(options.out_dir, make_checkpoint(lm, optimizer, position));
+    saved_step = position.step;
   };
 
   Tensor<float> input, dlogits;
@@ -141,11 +225,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
         const Tensor<float>& logits = lm.model.forward(input, Mode::train);
         const LossValue loss = softmax_cross_entropy(logits, batch.targets, dlogits);
         if (!std::isfinite(loss.mean))
-          throw Error("training stopped at step " + std::to_string(at.step + 1) + " (phase \"" +
-                      phase.name + "\", epoch " + std::to_string(at.epoch + 1) +
-                      "): the loss is not finite (" + std::to_string(loss.mean) +
-                      "); the last good checkpoint is kept" +
-                      (options.out_dir.empty() ? "" : " in " + options.out_dir));
+          stop_diverged("the loss is not finite (" + std::to_string(loss.mean) + ")", phase);
         lm.model.backward(dlogits);
         clip_grad_norm(lm.model.parameters(), optimizer.clip_norm());
         lr = phase.schedule.at(epoch_first_step + std::int64_t(at.next_batch), phase_steps);
@@ -161,7 +241,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
           ++saved.next_batch;
           saved.rng = lm.rng.save();
           if (config.checkpoint_every > 0 && at.step % config.checkpoint_every == 0)
-            checkpoint(saved);
+            checkpoint(saved, phase);
           if (stop) {
             result.steps = at.step;
             result.seconds = seconds_since(start);
@@ -169,6 +249,9 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
           }
         }
       }
+      // The epoch's last learning rate (also when a resume starts after its last batch).
+      if (!batches.empty())
+        lr = phase.schedule.at(epoch_first_step + std::int64_t(batches.size()) - 1, phase_steps);
       EpochRecord record{phase.name,
                          at.epoch + 1,
                          at.step,
@@ -178,6 +261,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
                          seconds_since(epoch_start)};
       result.epochs.push_back(record);
       if (!options.out_dir.empty()) append_metrics(options.out_dir, record);
+      ++at.metrics_rows;
       if (options.log) {
         const double elapsed = seconds_since(start);
         const double done = double(at.step - steps_done_before);
@@ -200,7 +284,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
     end_of_phase.phase = at.phase + 1;
     end_of_phase.epoch = 0;
     end_of_phase.rng = lm.rng.save();
-    checkpoint(end_of_phase);
+    checkpoint(end_of_phase, phase);
     if (options.log && options.progress_bar) *options.log << "\n";
   }
   result.steps = at.step;

@@ -1,0 +1,325 @@
+// Hardening: the memory budget refuses a model before allocating it, every built-in
+// layer's parameter_count() is exact, hostile checkpoint bytes (including what the
+// fuzzers found) are refused with an Error, and a resume from an end-of-phase
+// checkpoint continues the run's random stream. The end-to-end cases (the `strata`
+// binary on bad inputs, divergence, kill -9 and resume) are in tests/cli/.
+#include <array>
+#include <boost/test/unit_test.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "framework/files.hpp"
+#include "framework/model.hpp"
+#include "framework/npz.hpp"
+#include "framework/registry.hpp"
+#include "models/checkpoint.hpp"
+#include "models/language_model.hpp"
+#include "models/trainer.hpp"
+#include "optimizers/optimizer.hpp"
+#include "test_support.hpp"
+
+using namespace strata;
+using strata::testing::TempDir;
+
+namespace {
+
+// A test layer: one parameter of the input's width, and a parameter_count() that says
+// whatever its `claim` key says, so the budget and the consistency check can be seen
+// at work. `constructed` records whether the factory ran.
+template <class T>
+class Claims : public Layer<T> {
+ public:
+  static constexpr const char* kSummary = "test layer with a configurable parameter_count()";
+  static inline bool constructed = false;
+  static Schema schema() { return {integer_key("claim", kRequired, "claimed count", 0, 1e15)}; }
+  static std::uint64_t parameter_count(const LayerConfig<T>& config) {
+    return std::uint64_t(config.integer("claim"));
+  }
+  static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config) {
+    constructed = true;
+    return std::make_unique<Claims<T>>(config.name(), std::size_t(config.input_features("claim")));
+  }
+  Claims(std::string name, std::size_t dim)
+      : Layer<T>(name), w_(join_name(name, "w"), xt::zeros<T>({dim})) {}
+  std::string_view type() const override { return "TestClaims"; }
+  const Tensor<T>& forward(const Tensor<T>& x, Mode) override { return out_ = x; }
+  const Tensor<T>& backward(const Tensor<T>& dy) override { return grad_ = dy; }
+  std::vector<Parameter<T>*> parameters() override { return {&w_}; }
+  Shape output_shape(const Shape& in) const override { return in; }
+
+ private:
+  Parameter<T> w_;
+  Tensor<T> out_, grad_;
+};
+
+void register_test_layers() {
+  static const bool done = [] {
+    layer_registry().add(make_layer_info<Claims>("TestClaims"));
+    LayerInfo uncounted = make_layer_info<Claims>("TestUncounted");  // as a plugin without
+    uncounted.count_float = nullptr;                                 // parameter_count()
+    uncounted.count_double = nullptr;
+    layer_registry().add(std::move(uncounted));
+    return true;
+  }();
+  (void)done;
+}
+
+// Embedding dim 2 over 5 tokens and 4 positions: 18 parameters; then `layer`.
+Model<float> build(const std::string& layer, const std::string& max_parameters = "0") {
+  register_test_layers();
+  const std::string yaml =
+      "model:\n  max_seq_len: 4\n  vocab_size: 5\n  max_parameters: " + max_parameters +
+      "\n  layers:\n    - {type: Embedding, dim: 2}\n    - " + layer + "\n";
+  Rng rng(1);
+  return build_model<float>(ConfigNode::parse(yaml, "test.yaml").get("model"), 0, rng);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+struct EnvVar {  // sets a variable for one scope
+  std::string name;
+  EnvVar(std::string n, const char* value) : name(std::move(n)) {
+    ::setenv(name.c_str(), value, 1);
+  }
+  ~EnvVar() { ::unsetenv(name.c_str()); }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(hardening)
+
+BOOST_AUTO_TEST_CASE(builtin_parameter_counts_are_exact) {
+  // build_model compares every counted layer's parameter_count() with what it then
+  // allocates and throws on a difference; these configs cover every option that
+  // changes a count (biases, out_proj, tying, repeat).
+  const std::vector<std::string> models = {
+      "    - {type: Linear, out: 3}\n    - {type: Linear, out: 4, bias: false}\n"
+      "    - {type: LayerNorm}\n    - {type: OutputProjection}\n",
+      "    - {type: SelfAttention, dim: 4, heads: 2}\n"
+      "    - {type: SelfAttention, dim: 4, bias: true}\n"
+      "    - {type: SelfAttention, dim: 4, bias: true, out_proj: true}\n"
+      "    - {type: SelfAttention, dim: 4, out_proj: true}\n"
+      "    - {type: FeedForward, dim: 4, hidden: 6, activation: gelu}\n"
+      "    - {type: OutputProjection, bias: false}\n",
+      "    - {type: TransformerBlock, name: b, repeat: 2, dim: 4, hidden: 8, heads: 2,"
+      " bias: true, out_proj: true, norm: pre}\n"
+      "    - {type: TransformerBlock, dim: 4, hidden: 8}\n"
+      "    - {type: OutputProjection, tie: embedding.token}\n",
+  };
+  for (const std::string& layers : models) {
+    const std::string yaml =
+        "model:\n  max_seq_len: 5\n  vocab_size: 7\n  layers:\n"
+        "    - {type: Embedding, dim: 4}\n" +
+        layers;
+    Rng rng(3);
+    std::size_t count = 0;
+    BOOST_CHECK_NO_THROW(
+        count = build_model<double>(ConfigNode::parse(yaml, "t.yaml").get("model"), 0, rng)
+                    .parameter_count());
+    BOOST_TEST_MESSAGE("built " << count << " parameters");
+    BOOST_TEST(count > 28u);  // more than the Embedding
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_wrong_parameter_count_is_reported_as_a_layer_bug) {
+  BOOST_TEST(build("{type: TestClaims, claim: 2}").parameter_count() == 20u);
+  const std::string message = error_of([] { build("{type: TestClaims, claim: 3}"); });
+  BOOST_TEST(message.find("parameter_count() said 3 for test_claims but it allocated 2 (a bug in "
+                          "the layer)") != std::string::npos,
+             message);
+}
+
+BOOST_AUTO_TEST_CASE(an_oversized_model_is_refused_before_its_layer_is_built) {
+  Claims<float>::constructed = false;
+  const std::string message = error_of([] { build("{type: TestClaims, claim: 1000000000000}"); });
+  BOOST_TEST(message.find("test.yaml:7:7: model.layers[1] (TestClaims \"test_claims\"): model too "
+                          "large: layer test_claims has 1,000,000,000,000 parameters, bringing "
+                          "the model to 1,000,000,000,018") == 0,
+             message);
+  BOOST_TEST(!Claims<float>::constructed);  // refused before the factory allocated anything
+
+  // The real thing: 60000-wide blocks; the first is refused before allocation.
+  const std::string yaml =
+      "model:\n  max_seq_len: 16\n  vocab_size: 100\n  layers:\n"
+      "    - {type: Embedding, dim: 60000}\n"
+      "    - {type: TransformerBlock, name: blocks, repeat: 100, dim: 60000, hidden: 60000}\n";
+  Rng rng(1);
+  const std::string huge =
+      error_of([&] { build_model<float>(ConfigNode::parse(yaml, "t.yaml").get("model"), 0, rng); });
+  BOOST_TEST(huge.find("t.yaml:6:7: model.layers[1] (TransformerBlock \"blocks\"): model too "
+                       "large: layer blocks.0 has 18,000,360,000 parameters") == 0,
+             huge);
+}
+
+BOOST_AUTO_TEST_CASE(max_parameters_and_the_memory_budget_set_the_limit) {
+  BOOST_TEST(build("{type: TestClaims, claim: 2}", "20").parameter_count() == 20u);
+  std::string message = error_of([] { build("{type: TestClaims, claim: 2}", "19"); });
+  BOOST_TEST(message.find("over model.max_parameters (19)") != std::string::npos, message);
+  {
+    // 320 bytes at 16 per float parameter: 20 parameters.
+    EnvVar budget("STRATA_MEMORY_BUDGET", "320");
+    BOOST_TEST(memory_budget_bytes() == 320u);
+    BOOST_TEST(build("{type: TestClaims, claim: 2}").parameter_count() == 20u);
+    EnvVar smaller("STRATA_MEMORY_BUDGET", "0.3k");
+    message = error_of([] { build("{type: TestClaims, claim: 2}"); });
+    BOOST_TEST(message.find("over the memory budget of 300 bytes (STRATA_MEMORY_BUDGET)") !=
+                   std::string::npos,
+               message);
+  }
+  {
+    EnvVar budget("STRATA_MEMORY_BUDGET", "8G");
+    BOOST_TEST(memory_budget_bytes() == 8000000000u);
+  }
+  for (const char* bad : {"", "lots", "-1G", "8X", "0"}) {
+    EnvVar budget("STRATA_MEMORY_BUDGET", bad);
+    BOOST_TEST(error_of([] { memory_budget_bytes(); }).find("STRATA_MEMORY_BUDGET") == 0, bad);
+  }
+  BOOST_TEST(memory_budget_bytes() > (std::uint64_t(1) << 26));  // the machine's memory
+}
+
+BOOST_AUTO_TEST_CASE(a_layer_without_a_count_is_measured_after_it_is_built) {
+  BOOST_TEST(build("{type: TestUncounted, claim: 0}", "20").parameter_count() == 20u);
+  const std::string message = error_of([] { build("{type: TestUncounted, claim: 0}", "19"); });
+  BOOST_TEST(message.find("layer test_uncounted has 2 parameters, bringing the model to 20") !=
+                 std::string::npos,
+             message);
+}
+
+BOOST_AUTO_TEST_CASE(hostile_npy_shapes_are_refused) {
+  auto npy = [](const std::string& shape, std::size_t floats) {
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+    header.append(63 - (10 + header.size()) % 64, ' ');
+    header += '\n';
+    std::string out("\x93NUMPY\x01\x00", 8);
+    out += char(header.size() & 0xFF);
+    out += char(header.size() >> 8);
+    return out + header + std::string(floats * 4, '\0');
+  };
+  auto decode = [](const std::string& payload) {
+    return decode_npz(store_zip({{"a.npy", payload}}), "x.npz");
+  };
+  BOOST_TEST(decode(npy("(2, 3)", 6)).front().data.size() == 6u);
+  BOOST_TEST(decode(npy("(0, 5)", 0)).front().shape == (std::vector<std::size_t>{0, 5}));
+  for (const auto& [shape, floats] : std::vector<std::pair<std::string, std::size_t>>{
+           {"(4294967296, 4294967296)", 0},  // the product wraps to 0 in 64 bits
+           {"(99999999999999999999999,)", 1},
+           {"(3, 3)", 8},
+           {"(-1,)", 1},
+           {"(a,)", 1}}) {
+    const std::string message = error_of([&, s = shape, n = floats] { decode(npy(s, n)); });
+    BOOST_TEST(message.find("x.npz: member \"a\": ") == 0, shape << ": " << message);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(fuzzer_findings_in_manifests_are_errors) {
+  // fuzz_checkpoint found "crc32": 2e66 (a float cast to uint32: undefined behaviour);
+  // every numeric field now takes only an integer in range.
+  TempDir dir("hostile-manifest");
+  Checkpoint c;
+  c.config_text = "seed: 1\n";
+  c.vocabulary = "a\n";
+  save_checkpoint(dir.path.string(), c);
+  const std::string path = checkpoint_directory(dir.path.string()) + "/manifest.json";
+  const std::string good = read_file(path);
+  BOOST_CHECK_NO_THROW(load_checkpoint(dir.path.string()));
+  // The manifest with the first "key": value replaced by "key": `value`.
+  auto with = [&](const std::string& key, const std::string& value) {
+    std::string text = good;
+    const auto at = text.find("\"" + key + "\": ");
+    BOOST_REQUIRE(at != std::string::npos);
+    const auto from = at + key.size() + 4;
+    text.replace(from, text.find_first_of(",\n}", from) - from, value);
+    write_file_atomic(path, text);
+    return error_of([&] { load_checkpoint(dir.path.string()); });
+  };
+  for (const auto& [key, value, expected] : std::vector<std::array<std::string, 3>>{
+           {"crc32", "2e66",
+            "files.config.yaml.crc32 must be an integer in [0, 4294967295], got 2e+66"},
+           {"crc32", "-5", "crc32 must be an integer"},
+           {"crc32", "4294967296", "crc32 must be an integer"},
+           {"bytes", "1.5e300", "bytes must be an integer"},
+           {"optimizer_steps", "-3", "optimizer_steps must be"},
+           {"seed", "1e30", "seed must be an integer"},
+           {"step", "\"zero\"", "position.step must be"},
+           {"next_batch", "18446744073709551615", "position.next_batch must be"},
+           {"epoch_loss_sum", "null", "incomplete manifest"},
+           {"format", "\"strata-checkpoint-0\"", "not a strata-checkpoint-1 manifest"}}) {
+    const std::string message = with(key, value);
+    BOOST_TEST(message.find(path + ": ") == 0, message);
+    BOOST_TEST(message.find(expected) != std::string::npos,
+               key << ": " << value << " -> " << message);
+  }
+  write_file_atomic(path, "[1, 2]");
+  BOOST_TEST(error_of([&] {
+               load_checkpoint(dir.path.string());
+             }).find("not a strata-checkpoint-1") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(resume_from_an_end_of_phase_checkpoint_equals_an_uninterrupted_run) {
+  // Two shuffled phases; the cut run's last checkpoint is the end of phase one, so the
+  // resumed run must draw phase two's shuffles from the saved RNG state (not from the
+  // state a freshly restored model happens to have).
+  TempDir dir("phase-resume");
+  const std::string data =
+      dir.write("d.json",
+                "[\"the cat sat on the mat </s>\", \"a dog ran in the park </s>\","
+                " \"birds sing at dawn </s>\", \"rain falls from grey clouds </s>\"]");
+  const std::string yaml =
+      "seed: 11\nmodel:\n  max_seq_len: 16\n  layers:\n    - {type: Embedding, dim: 8}\n"
+      "    - {type: TransformerBlock, dim: 8, hidden: 16}\n    - {type: OutputProjection}\n"
+      "optimizer: {type: Adam, lr: 0.01}\ntraining:\n  phases:\n"
+      "    - {name: one, data: " +
+      data +
+      ", epochs: 2, shuffle: true}\n"
+      "    - {name: two, data: " +
+      data + ", epochs: 3, shuffle: true}\n";
+  auto run = [&](const std::string& out, std::int64_t stop_after) {
+    LanguageModel lm = LanguageModel::create(parse_run_config(yaml, "t.yaml"));
+    auto optimizer = make_optimizer<float>(lm.config.optimizer);
+    TrainOptions options;
+    options.out_dir = out;
+    options.stop_after_steps = stop_after;
+    return train(lm, *optimizer, options);
+  };
+  const TrainResult whole = run(dir.file("whole"), -1);
+  const TrainResult cut = run(dir.file("cut"), 9);  // phase one is 8 steps
+  BOOST_TEST(!cut.finished);
+  const Checkpoint checkpoint = load_checkpoint(dir.file("cut"));
+  BOOST_TEST(checkpoint.position.step == 8);
+  BOOST_TEST(checkpoint.position.phase == 1u);
+  LanguageModel lm = LanguageModel::restore(checkpoint, dir.file("cut"));
+  auto optimizer = make_optimizer<float>(lm.config.optimizer);
+  TrainOptions options;
+  options.out_dir = dir.file("cut");
+  const TrainResult rest = train(lm, *optimizer, options, &checkpoint);
+  BOOST_TEST(rest.finished);
+  const Checkpoint a = load_checkpoint(dir.file("whole"));
+  const Checkpoint b = load_checkpoint(dir.file("cut"));
+  for (std::size_t i = 0; i < a.parameters.size(); ++i)
+    BOOST_TEST(a.parameters[i].data == b.parameters[i].data, a.parameters[i].name);
+  // metrics.csv: the same rows (the cut run's own rows for phase one, then the rest).
+  auto rows = [](const std::string& path) {  // phase,epoch,step,loss,lr,tokens (no timings)
+    std::vector<std::string> out;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+      std::size_t end = 0;
+      for (int field = 0; field < 6 && end != std::string::npos; ++field)
+        end = line.find(',', end + 1);
+      out.push_back(line.substr(0, end));
+    }
+    return out;
+  };
+  BOOST_TEST(rows(dir.file("whole") + "/metrics.csv") == rows(dir.file("cut") + "/metrics.csv"));
+  BOOST_TEST(rows(dir.file("cut") + "/metrics.csv").size() == 6u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
