@@ -46,6 +46,17 @@ class LayerConfig : public ConfigSection {
       fail(key, "needs an input with a known feature size, got " + to_string(input_shape_));
     return input_shape_.back();
   }
+  // The integer at `key`, which must equal the input's feature size: where consecutive
+  // layers do not chain, the error points at `key`.
+  std::int64_t matching_features(std::string_view key) const {
+    const std::int64_t value = integer(key);
+    const std::int64_t features = input_features(key);
+    if (features != value)
+      fail(key, "shapes do not chain: " + std::string(key) + " is " + std::to_string(value) +
+                    " but the input has " + std::to_string(features) + " features " +
+                    to_string(input_shape_));
+    return value;
+  }
 
  private:
   std::string name_;

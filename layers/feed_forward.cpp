@@ -35,12 +35,7 @@ std::uint64_t FeedForward<T>::parameter_count(const LayerConfig<T>& config) {
 
 template <class T>
 std::unique_ptr<Layer<T>> FeedForward<T>::from_config(const LayerConfig<T>& config) {
-  const std::int64_t dim = config.integer("dim");
-  const std::int64_t features = config.input_features("dim");
-  if (features != dim)
-    config.fail("dim", "shapes do not chain: dim is " + std::to_string(dim) +
-                           " but the input has " + std::to_string(features) + " features " +
-                           to_string(config.input_shape()));
+  const std::int64_t dim = config.matching_features("dim");
   return std::make_unique<FeedForward<T>>(
       config.name(), std::size_t(dim), std::size_t(config.integer("hidden")),
       parse_activation(config.string("activation")), config.boolean("residual"), config.rng());

@@ -32,19 +32,20 @@ std::uint64_t SelfAttention<T>::parameter_count(const LayerConfig<T>& config) {
 }
 
 template <class T>
-std::unique_ptr<Layer<T>> SelfAttention<T>::from_config(const LayerConfig<T>& config) {
-  const std::int64_t dim = config.integer("dim");
-  const std::int64_t features = config.input_features("dim");
-  if (features != dim)
-    config.fail("dim", "shapes do not chain: dim is " + std::to_string(dim) +
-                           " but the input has " + std::to_string(features) + " features " +
-                           to_string(config.input_shape()));
+std::int64_t SelfAttention<T>::checked_heads(const LayerConfig<T>& config, std::int64_t dim) {
   const std::int64_t heads = config.integer("heads");
   if (dim % heads != 0)
     config.fail("heads", "dim " + std::to_string(dim) + " is not divisible by heads " +
                              std::to_string(heads));
   if (config.model().max_seq_len <= 0)
     config.fail("type", "needs the model's max_seq_len (for the KV cache)");
+  return heads;
+}
+
+template <class T>
+std::unique_ptr<Layer<T>> SelfAttention<T>::from_config(const LayerConfig<T>& config) {
+  const std::int64_t dim = config.matching_features("dim");
+  const std::int64_t heads = SelfAttention<T>::checked_heads(config, dim);
   return std::make_unique<SelfAttention<T>>(config.name(), std::size_t(dim), std::size_t(heads),
                                             config.boolean("bias"), config.boolean("out_proj"),
                                             config.boolean("residual"),

@@ -37,6 +37,9 @@ class SelfAttention : public Layer<T> {
       "causal multi-head self-attention (optional output projection, residual x + attn(x))";
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
+  // `heads` from the config, checked to divide dim (and the model to have a max_seq_len
+  // for the KV cache); shared with TransformerBlock.
+  static std::int64_t checked_heads(const LayerConfig<T>& config, std::int64_t dim);
   // 3 dim^2 (+ dim^2 with out_proj) (+ dim per bias), from the config alone.
   static std::uint64_t parameter_count(const LayerConfig<T>& config);
   static std::uint64_t parameter_count(std::uint64_t dim, bool bias, bool out_proj);

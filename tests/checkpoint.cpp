@@ -10,6 +10,7 @@
 
 using namespace strata;
 using strata::testing::TempDir;
+using strata::testing::error_of;
 
 namespace {
 
@@ -46,14 +47,6 @@ bool same(const std::vector<NamedArray>& a, const std::vector<NamedArray>& b) {
   return true;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

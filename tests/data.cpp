@@ -16,43 +16,19 @@
 #include "models/batch.hpp"
 #include "models/dataset.hpp"
 #include "models/tokenizer.hpp"
+#include "test_support.hpp"
 
 using namespace strata;
 namespace fs = std::filesystem;
 
 namespace {
 
+using strata::testing::TempDir;
+using strata::testing::error_of;
+
 using Ids = std::vector<std::int32_t>;
 using Texts = std::vector<std::string>;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "strata-data-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& contents) const {
-    const fs::path file = path / name;
-    std::ofstream(file, std::ios::binary) << contents;
-    return file.string();
-  }
-};
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  BOOST_FAIL("expected strata::Error");
-  return {};
-}
 
 // The order in which the sequences' first tokens come out of the batches.
 Ids first_tokens(const std::vector<Batch>& batches) {

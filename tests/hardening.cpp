@@ -22,6 +22,7 @@
 
 using namespace strata;
 using strata::testing::TempDir;
+using strata::testing::error_of;
 
 namespace {
 
@@ -76,14 +77,6 @@ Model<float> build(const std::string& layer, const std::string& max_parameters =
   return build_model<float>(ConfigNode::parse(yaml, "test.yaml").get("model"), 0, rng);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 struct EnvVar {  // sets a variable for one scope
   std::string name;

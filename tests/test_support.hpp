@@ -1,10 +1,13 @@
 // Shared helpers for the test suites: temporary directories and small configs.
 #pragma once
 
-#include <unistd.h>
+#include <stdlib.h>
 
+#include <boost/test/unit_test.hpp>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 
 #include "framework/tensor.hpp"
@@ -14,13 +17,14 @@ namespace strata::testing {
 // A fresh directory under the system temp dir, removed when the object dies.
 struct TempDir {
   std::filesystem::path path;
-  explicit TempDir(const std::string& tag) {
-    static int counter = 0;
-    path = std::filesystem::temp_directory_path() /
-           ("strata-test-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
+  explicit TempDir(const std::string& tag = "tmp") {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / ("strata-" + tag + "-XXXXXX")).string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = pattern;
   }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
   ~TempDir() {
     std::error_code ec;
     std::filesystem::remove_all(path, ec);
@@ -31,6 +35,18 @@ struct TempDir {
     return file(name);
   }
 };
+
+// Runs `f`, which must throw; returns the message (and fails the test if nothing was thrown).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  BOOST_ERROR("expected an error, none was thrown");
+  return {};
+}
 
 // A small transformer LM config (model section only) over `vocab` tokens.
 inline std::string tiny_model_yaml(int vocab, const std::string& norm = "post", int heads = 2) {

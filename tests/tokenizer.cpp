@@ -10,44 +10,18 @@
 #include <vector>
 
 #include "framework/errors.hpp"
+#include "test_support.hpp"
 
 using namespace strata;
 namespace fs = std::filesystem;
 
 namespace {
 
+using strata::testing::TempDir;
+using strata::testing::error_of;
+
 using Tokens = std::vector<std::string>;
 
-// A fresh directory per test, removed at the end.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "strata-tokenizer-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& contents) const {
-    const fs::path file = path / name;
-    std::ofstream(file, std::ios::binary) << contents;
-    return file.string();
-  }
-};
-
-// Runs `f`, expects a strata::Error, and returns its message.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  BOOST_FAIL("expected strata::Error");
-  return {};
-}
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
