@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "framework/parameter.hpp"
+#include "framework/rng.hpp"
 #include "framework/tensor.hpp"
 
 namespace strata {
@@ -53,6 +54,11 @@ class Layer {
   virtual const Tensor<T>& backward(const Tensor<T>& dy) = 0;
   virtual std::vector<Parameter<T>*> parameters() { return {}; }
   virtual Shape output_shape(const Shape& in) const = 0;
+
+  // Generators the layer draws from while training (Dropout's masks), in a fixed order,
+  // so that checkpoints save and restore them and a resumed run draws the same numbers.
+  // Composite layers append their sublayers' generators.
+  virtual void random_generators(std::vector<Rng*>& /*out*/) {}
 
   virtual void reset_cache() {}
   virtual const Tensor<T>& forward_cached(const Tensor<T>& x, std::size_t /*start*/) {

@@ -67,6 +67,13 @@ Parameter<T>* Model<T>::find_parameter(const std::string& name) const {
 }
 
 template <class T>
+std::vector<Rng*> Model<T>::random_generators() const {
+  std::vector<Rng*> out;
+  for (const auto& layer : layers_) layer->random_generators(out);
+  return out;
+}
+
+template <class T>
 void Model<T>::zero_grad() {
   for (Parameter<T>* p : parameters_) std::fill(p->grad.begin(), p->grad.end(), T(0));
 }

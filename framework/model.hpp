@@ -53,6 +53,8 @@ class Model {
   const std::vector<Parameter<T>*>& parameters() const { return parameters_; }
   Parameter<T>* find_parameter(const std::string& name) const;
   void zero_grad();
+  // Every layer's training-time generators, in layer order (see Layer::random_generators).
+  std::vector<Rng*> random_generators() const;
   std::size_t parameter_count() const;
 
   const std::vector<std::unique_ptr<Layer<T>>>& layers() const { return layers_; }

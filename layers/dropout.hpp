@@ -38,6 +38,7 @@ class Dropout : public Layer<T> {
   Shape output_shape(const Shape& in) const override { return in; }
 
   void reseed(std::uint64_t seed) { mask_rng_ = Rng(seed); }
+  void random_generators(std::vector<Rng*>& out) override { out.push_back(&mask_rng_); }
   double rate() const { return rate_; }
 
  private:

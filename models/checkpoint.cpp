@@ -65,6 +65,7 @@ void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
                           {"next_batch", p.next_batch},
                           {"epoch_rng", p.epoch_rng},
                           {"rng", p.rng},
+                          {"layer_rngs", p.layer_rngs},
                           {"epoch_loss_sum", p.epoch_loss_sum},
                           {"epoch_sequences", p.epoch_sequences},
                           {"epoch_tokens", p.epoch_tokens},
@@ -140,6 +141,8 @@ Checkpoint parse_checkpoint(const std::function<std::string(const std::string&)>
     c.position.next_batch = count("next_batch");
     c.position.epoch_rng = p.at("epoch_rng").get<std::string>();
     c.position.rng = p.at("rng").get<std::string>();
+    if (p.contains("layer_rngs"))
+      c.position.layer_rngs = p.at("layer_rngs").get<std::vector<std::string>>();
     c.position.epoch_loss_sum = p.at("epoch_loss_sum").get<double>();
     c.position.epoch_sequences = count("epoch_sequences");
     c.position.epoch_tokens = count("epoch_tokens");

@@ -30,6 +30,7 @@ struct TrainingPosition {
   std::size_t next_batch = 0;     // first batch of that epoch not yet trained on
   std::string epoch_rng;          // RNG state at the start of the epoch (replays its shuffle)
   std::string rng;                // RNG state now
+  std::vector<std::string> layer_rngs;  // states of the layers' own generators (dropout)
   double epoch_loss_sum = 0;      // partial sums of the epoch in progress
   std::size_t epoch_sequences = 0;
   std::size_t epoch_tokens = 0;

@@ -148,7 +148,20 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
                      ? "optimizer state"
                      : checkpoint_directory(options.out_dir) + "/optimizer.npz");
     if (!at.rng.empty()) lm.rng.load(at.rng);  // an epoch that starts now draws from here
+    const std::vector<Rng*> generators = lm.model.random_generators();
+    if (at.layer_rngs.size() != generators.size())
+      throw Error("the checkpoint holds " + std::to_string(at.layer_rngs.size()) +
+                  " layer random states, the model has " + std::to_string(generators.size()) +
+                  " (checkpoint from a different architecture)");
+    for (std::size_t i = 0; i < generators.size(); ++i) generators[i]->load(at.layer_rngs[i]);
   }
+  // The run's and the layers' generator states, saved with a checkpoint.
+  auto snapshot_random_state = [&lm](TrainingPosition& position) {
+    position.rng = lm.rng.save();
+    position.layer_rngs.clear();
+    for (const Rng* generator : lm.model.random_generators())
+      position.layer_rngs.push_back(generator->save());
+  };
   TrainResult result;
   const auto start = Clock::now();
   std::int64_t total_steps = 0, steps_done_before = at.step;
@@ -239,7 +252,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
         if ((config.checkpoint_every > 0 && at.step % config.checkpoint_every == 0) || stop) {
           TrainingPosition saved = at;
           ++saved.next_batch;
-          saved.rng = lm.rng.save();
+          snapshot_random_state(saved);
           if (config.checkpoint_every > 0 && at.step % config.checkpoint_every == 0)
             checkpoint(saved, phase);
           if (stop) {
@@ -283,7 +296,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
     TrainingPosition end_of_phase = at;
     end_of_phase.phase = at.phase + 1;
     end_of_phase.epoch = 0;
-    end_of_phase.rng = lm.rng.save();
+    snapshot_random_state(end_of_phase);
     checkpoint(end_of_phase, phase);
     if (options.log && options.progress_bar) *options.log << "\n";
   }

@@ -22,12 +22,13 @@ const char* kSentences =
     " \"birds sing at dawn </s>\", \"rain falls from grey clouds </s>\"]";
 
 std::string run_yaml(const std::string& data, int epochs, int batch, bool shuffle,
-                     int checkpoint_every = 0) {
+                     int checkpoint_every = 0, bool dropout = false) {
   return "seed: 7\n"
          "model:\n"
          "  max_seq_len: 16\n"
          "  layers:\n"
-         "    - {type: Embedding, dim: 16}\n"
+         "    - {type: Embedding, dim: 16}\n" +
+         std::string(dropout ? "    - {type: Dropout, rate: 0.2}\n" : "") +
          "    - {type: TransformerBlock, name: blocks, repeat: 1, dim: 16, hidden: 32}\n"
          "    - {type: OutputProjection}\n"
          "optimizer: {type: Adam, lr: 0.01, clip_norm: 5.0}\n"
@@ -52,6 +53,41 @@ std::vector<double> losses(const TrainResult& r) {
   std::vector<double> out;
   for (const auto& e : r.epochs) out.push_back(e.loss);
   return out;
+}
+
+void expect_resume_equals_uninterrupted(bool dropout) {
+  TempDir dir("resume");
+  const std::string data = dir.write("facts.json", kSentences);
+  // 4 sequences, batch 1, shuffled: 4 steps per epoch; checkpoints every 3 steps, so the
+  // interruption (after step 7, last checkpoint at step 6) falls inside an epoch.
+  const std::string yaml = run_yaml(data, 5, 1, true, 3, dropout);
+  const TrainResult whole = train_from_yaml(yaml, dir.file("whole"));
+
+  const TrainResult cut = train_from_yaml(yaml, dir.file("cut"), 7);
+  BOOST_TEST(!cut.finished);
+  const Checkpoint checkpoint = load_checkpoint(dir.file("cut"));
+  BOOST_TEST(checkpoint.position.step == 6);
+  LanguageModel lm = LanguageModel::restore(checkpoint, dir.file("cut"));
+  auto optimizer = make_optimizer<float>(lm.config.optimizer);
+  TrainOptions options;
+  options.out_dir = dir.file("cut");
+  const TrainResult rest = train(lm, *optimizer, options, &checkpoint);
+  BOOST_TEST(rest.finished);
+
+  // Epochs 2..5 completed after the resume; epoch 1 was logged before it.
+  std::vector<double> resumed = losses(cut);
+  for (double l : losses(rest)) resumed.push_back(l);
+  BOOST_TEST(resumed == losses(whole));  // bit for bit
+  // metrics.csv: a header and one row per epoch, from the first epoch on.
+  std::ifstream metrics(dir.file("whole") + "/metrics.csv");
+  std::string line;
+  std::size_t rows = 0;
+  while (std::getline(metrics, line)) ++rows;
+  BOOST_TEST(rows == 1 + whole.epochs.size());
+  const Checkpoint a = load_checkpoint(dir.file("whole"));
+  const Checkpoint b = load_checkpoint(dir.file("cut"));
+  for (std::size_t i = 0; i < a.parameters.size(); ++i)
+    BOOST_TEST(a.parameters[i].data == b.parameters[i].data, a.parameters[i].name);
 }
 
 }  // namespace
@@ -86,39 +122,11 @@ BOOST_AUTO_TEST_CASE(tiny_lm_memorises_its_sentences) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(resume_equals_uninterrupted_training) {
-  TempDir dir("resume");
-  const std::string data = dir.write("facts.json", kSentences);
-  // 4 sequences, batch 1, shuffled: 4 steps per epoch; checkpoints every 3 steps, so the
-  // interruption (after step 7, last checkpoint at step 6) falls inside an epoch.
-  const std::string yaml = run_yaml(data, 5, 1, true, 3);
-  const TrainResult whole = train_from_yaml(yaml, dir.file("whole"));
+BOOST_AUTO_TEST_CASE(resume_equals_uninterrupted_training) { expect_resume_equals_uninterrupted(false); }
 
-  const TrainResult cut = train_from_yaml(yaml, dir.file("cut"), 7);
-  BOOST_TEST(!cut.finished);
-  const Checkpoint checkpoint = load_checkpoint(dir.file("cut"));
-  BOOST_TEST(checkpoint.position.step == 6);
-  LanguageModel lm = LanguageModel::restore(checkpoint, dir.file("cut"));
-  auto optimizer = make_optimizer<float>(lm.config.optimizer);
-  TrainOptions options;
-  options.out_dir = dir.file("cut");
-  const TrainResult rest = train(lm, *optimizer, options, &checkpoint);
-  BOOST_TEST(rest.finished);
-
-  // Epochs 2..5 completed after the resume; epoch 1 was logged before it.
-  std::vector<double> resumed = losses(cut);
-  for (double l : losses(rest)) resumed.push_back(l);
-  BOOST_TEST(resumed == losses(whole));  // bit for bit
-  // metrics.csv: a header and one row per epoch, from the first epoch on.
-  std::ifstream metrics(dir.file("whole") + "/metrics.csv");
-  std::string line;
-  std::size_t rows = 0;
-  while (std::getline(metrics, line)) ++rows;
-  BOOST_TEST(rows == 1 + whole.epochs.size());
-  const Checkpoint a = load_checkpoint(dir.file("whole"));
-  const Checkpoint b = load_checkpoint(dir.file("cut"));
-  for (std::size_t i = 0; i < a.parameters.size(); ++i)
-    BOOST_TEST(a.parameters[i].data == b.parameters[i].data, a.parameters[i].name);
+// Dropout draws its masks from its own generator: its state travels with the checkpoint.
+BOOST_AUTO_TEST_CASE(resume_with_dropout_equals_uninterrupted_training) {
+  expect_resume_equals_uninterrupted(true);
 }
 
 BOOST_AUTO_TEST_CASE(metrics_csv_has_every_epoch_before_the_first_checkpoint) {
