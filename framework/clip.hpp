@@ -12,7 +12,12 @@ namespace strata {
 template <class T>
 double clip_grad_norm(const std::vector<Parameter<T>*>& parameters, double max_norm);
 
+// The gradients' global L2 norm, summed in double.
 template <class T>
 double grad_norm(const std::vector<Parameter<T>*>& parameters);
+
+// sum_i x[i]^2 in double (exact squares, 32 vectorised lanes combined in a fixed order).
+template <class T>
+double sum_of_squares(const T* x, std::size_t n);
 
 }  // namespace strata
