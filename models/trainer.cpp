@@ -10,6 +10,7 @@
 
 #include "framework/blas.hpp"
 #include "framework/clip.hpp"
+#include "framework/denormals.hpp"
 #include "framework/loss.hpp"
 #include "models/batch.hpp"
 
@@ -86,6 +87,7 @@ Checkpoint make_checkpoint(const LanguageModel& lm, const Optimizer<float>& opti
 TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOptions& options,
                   const Checkpoint* resume) {
   const RunConfig& config = lm.config;
+  const ScopedFlushDenormals flush_denormals;  // see denormals.hpp: same losses, no assists
   set_blas_threads(config.threads);
   const auto texts = load_phase_texts(config);
   std::vector<std::vector<std::vector<std::int32_t>>> sequences(texts.size());

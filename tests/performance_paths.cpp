@@ -6,8 +6,12 @@
 #include <cmath>
 #include <vector>
 
+#include <memory>
+
 #include "framework/clip.hpp"
+#include "framework/denormals.hpp"
 #include "framework/rng.hpp"
+#include "optimizers/adam.hpp"
 
 using namespace strata;
 
@@ -36,6 +40,30 @@ BOOST_AUTO_TEST_CASE(sum_of_squares_matches_sequential_sum) {
     BOOST_TEST_MESSAGE("sum_of_squares n=" << n << " relative error " << error);
     BOOST_TEST(error <= 1e-14);
   }
+}
+
+// A parameter whose gradient turns zero: Adam's m decays into subnormals (and would
+// stay at 2^-149 for ever). Flushing them to zero must not change the weights.
+BOOST_AUTO_TEST_CASE(flushing_subnormals_keeps_adam_weights) {
+  auto run = [](bool flush, float& m_end) {
+    std::unique_ptr<ScopedFlushDenormals> guard;
+    if (flush) guard = std::make_unique<ScopedFlushDenormals>();
+    Parameter<float> p("w", Tensor<float>{0.25f, -0.5f, 1e-3f, 0.0f});
+    Adam<float> adam(5e-4);
+    for (int step = 0; step < 1500; ++step) {
+      for (std::size_t i = 0; i < 4; ++i) p.grad(i) = step < 20 ? 0.01f * float(i + 1) : 0.0f;
+      adam.step({&p}, 5e-4);
+    }
+    m_end = adam.state().at("w/m")(0);
+    return Tensor<float>(p.value);
+  };
+  float m_plain = 0, m_flushed = 0;
+  const Tensor<float> plain = run(false, m_plain), flushed = run(true, m_flushed);
+  BOOST_TEST_MESSAGE("m after 1480 zero gradients: " << m_plain << " plain, " << m_flushed
+                                                     << " flushed");
+  BOOST_TEST(std::fpclassify(m_plain) == FP_SUBNORMAL);  // the slow case is exercised
+  BOOST_TEST(m_flushed == 0.0f);
+  for (std::size_t i = 0; i < 4; ++i) BOOST_TEST(plain(i) == flushed(i));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
