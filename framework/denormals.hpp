@@ -11,7 +11,8 @@
 // weights and losses are the same (the recipe's 200 epoch losses are bit-identical).
 //
 // The mode is per thread: ScopedFlushDenormals sets it for the calling thread and
-// restores the previous mode on destruction.
+// restores the previous mode on destruction; the thread pool (parallel.hpp) runs its
+// workers with the caller's mode.
 #pragma once
 
 #if defined(__SSE__) || defined(__x86_64__)

@@ -115,6 +115,8 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
   };
 
   Tensor<float> input, dlogits;
+  // The optimizer leaves the gradients zeroed after each step (step_scaled_and_zero).
+  lm.model.zero_grad();
   for (; at.phase < config.phases.size(); ++at.phase, at.epoch = 0) {
     const PhaseConfig& phase = config.phases[at.phase];
     const std::int64_t phase_steps = steps_of_phase(at.phase);
@@ -135,7 +137,6 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
         const Batch& batch = batches[at.next_batch];
         ensure_shape(input, std::vector<std::size_t>{batch.batch, batch.length});
         std::copy(batch.inputs.begin(), batch.inputs.end(), input.begin());
-        lm.model.zero_grad();
         const Tensor<float>& logits = lm.model.forward(input, Mode::train);
         const LossValue loss = softmax_cross_entropy(logits, batch.targets, dlogits);
         if (!std::isfinite(loss.mean))
@@ -145,9 +146,11 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
                       "); the last good checkpoint is kept" +
                       (options.out_dir.empty() ? "" : " in " + options.out_dir));
         lm.model.backward(dlogits);
-        clip_grad_norm(lm.model.parameters(), optimizer.clip_norm());
+        // Clip factor, scaling, Adam and zeroing the gradients: two passes over them.
+        const double norm = grad_norm(lm.model.parameters());
         lr = phase.schedule.at(epoch_first_step + std::int64_t(at.next_batch), phase_steps);
-        optimizer.step(lm.model.parameters(), lr);
+        optimizer.step_scaled_and_zero(lm.model.parameters(), lr,
+                                       clip_scale<float>(norm, optimizer.clip_norm()));
         ++at.step;
         at.epoch_loss_sum += loss.sum_of_sequence_means;
         at.epoch_sequences += batch.batch;

@@ -6,12 +6,19 @@
 #include <cmath>
 #include <vector>
 
-#include <memory>
+#include <atomic>
+#include <stdexcept>
 
 #include "framework/clip.hpp"
 #include "framework/denormals.hpp"
+#include "framework/parallel.hpp"
 #include "framework/rng.hpp"
+#include "models/language_model.hpp"
+#include "models/trainer.hpp"
 #include "optimizers/adam.hpp"
+#include "optimizers/adamw.hpp"
+#include "optimizers/sgd.hpp"
+#include "test_support.hpp"
 
 using namespace strata;
 
@@ -24,21 +31,122 @@ std::vector<float> random_floats(std::size_t n, double std, std::uint64_t seed) 
   return out;
 }
 
+// Parameters of sizes around and above the optimizers' 16K-element chunks.
+struct ParameterSet {
+  std::vector<std::unique_ptr<Parameter<float>>> owned;
+  std::vector<Parameter<float>*> list;
+  explicit ParameterSet(std::uint64_t seed) {
+    const std::size_t sizes[] = {3, 16384, 40000, 1000};
+    for (std::size_t i = 0; i < std::size(sizes); ++i) {
+      auto values = random_floats(sizes[i], 0.5, seed + i);
+      Tensor<float> t = Tensor<float>::from_shape({sizes[i]});
+      std::copy(values.begin(), values.end(), t.begin());
+      owned.push_back(std::make_unique<Parameter<float>>("p" + std::to_string(i), t));
+      list.push_back(owned.back().get());
+    }
+  }
+  void set_grads(std::uint64_t seed) {
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      auto g = random_floats(list[i]->grad.size(), 0.1, seed * 100 + i);
+      std::copy(g.begin(), g.end(), list[i]->grad.begin());
+    }
+  }
+};
+
+// Sets the global pool's thread count for one scope.
+struct PoolThreads {
+  int saved = ThreadPool::global().threads();
+  explicit PoolThreads(int n) { ThreadPool::global().set_threads(n); }
+  ~PoolThreads() { ThreadPool::global().set_threads(saved); }
+};
+
+// Steps `fused` with step_scaled_and_zero and `plain` with: scale the grads in their
+// own pass, step(), zero the grads; with clipping (scale != 1) on some steps. The
+// parameters must stay bit-identical and the fused path must leave zero gradients.
+void expect_fused_equals_plain(Optimizer<float>& fused, Optimizer<float>& plain, int threads) {
+  ParameterSet a(11), b(11);
+  for (int step = 0; step < 5; ++step) {
+    a.set_grads(step);
+    b.set_grads(step);
+    const float scale = step % 2 ? 0.37f : 1.0f;
+    {
+      const PoolThreads pool(threads);
+      fused.step_scaled_and_zero(a.list, 0.01, scale);
+    }
+    for (Parameter<float>* p : b.list)
+      for (float& g : p->grad) g *= scale;
+    plain.step(b.list, 0.01);
+    for (Parameter<float>* p : b.list) std::fill(p->grad.begin(), p->grad.end(), 0.0f);
+  }
+  std::size_t differ = 0, nonzero_grads = 0;
+  for (std::size_t i = 0; i < a.list.size(); ++i) {
+    for (std::size_t j = 0; j < a.list[i]->value.size(); ++j)
+      differ += a.list[i]->value(j) != b.list[i]->value(j);
+    for (float g : a.list[i]->grad) nonzero_grads += g != 0.0f;
+  }
+  BOOST_TEST_MESSAGE(fused.type() << " fused vs plain, " << threads << " thread(s): " << differ
+                                  << " values differ");
+  BOOST_TEST(differ == 0u);
+  BOOST_TEST(nonzero_grads == 0u);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(performance_paths)
 
-// The lane-wise vectorised sum of squares against a sequential long double sum, for
-// lengths around the lane count (tails) and a parameter-sized one.
-BOOST_AUTO_TEST_CASE(sum_of_squares_matches_sequential_sum) {
-  for (std::size_t n : {0, 1, 31, 32, 33, 95, 1000, 65537}) {
-    const std::vector<float> x = random_floats(n, 0.3, 7 + n);
-    long double reference = 0;
-    for (float v : x) reference += (long double)v * (long double)v;
-    const double fast = sum_of_squares(x.data(), n);
-    const double error = n ? std::abs(double(reference) - fast) / double(reference) : fast;
-    BOOST_TEST_MESSAGE("sum_of_squares n=" << n << " relative error " << error);
-    BOOST_TEST(error <= 1e-14);
+BOOST_AUTO_TEST_CASE(thread_pool_runs_every_task_once) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (std::size_t tasks : {1, 2, 7, 1000}) {
+      std::vector<std::atomic<int>> hits(tasks);
+      for (int round = 0; round < 50; ++round) pool.run(tasks, [&](std::size_t i) { ++hits[i]; });
+      std::size_t wrong = 0;
+      for (auto& h : hits) wrong += h.load() != 50;
+      BOOST_TEST(wrong == 0u, threads << " threads, " << tasks << " tasks");
+    }
+    // Nested use runs inline; an exception in a task reaches the caller after the job.
+    std::atomic<int> inner{0}, marked{0};
+    pool.run(4, [&](std::size_t) {
+      marked += ThreadPool::in_parallel_task();
+      pool.run(3, [&](std::size_t) { ++inner; });
+    });
+    BOOST_TEST(inner.load() == 12);
+    BOOST_TEST(marked.load() == 4);
+    BOOST_CHECK_THROW(pool.run(8,
+                               [](std::size_t i) {
+                                 if (i == 5) throw std::runtime_error("task 5");
+                               }),
+                      std::runtime_error);
+    BOOST_TEST(!ThreadPool::in_parallel_task());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(grad_norm_same_bits_with_one_and_two_threads) {
+  ParameterSet set(3);
+  set.set_grads(5);
+  long double reference = 0;
+  for (const Parameter<float>* p : set.list)
+    for (float g : p->grad) reference += (long double)g * g;
+  double norms[2];
+  for (int threads : {1, 2}) {
+    const PoolThreads pool(threads);
+    norms[threads - 1] = grad_norm(set.list);
+  }
+  BOOST_TEST(norms[0] == norms[1]);
+  BOOST_TEST(std::abs(norms[0] - std::sqrt(double(reference))) <= 1e-14 * norms[0]);
+}
+
+BOOST_AUTO_TEST_CASE(fused_optimizer_steps_equal_scale_step_zero) {
+  for (int threads : {1, 2}) {
+    Adam<float> adam_fused(1e-3), adam_plain(1e-3);
+    expect_fused_equals_plain(adam_fused, adam_plain, threads);
+    // L2 weight decay: the fused loop's fma must round like the separate passes.
+    Adam<float> l2_fused(1e-3, 0.9, 0.999, 1e-8, 0.1), l2_plain(1e-3, 0.9, 0.999, 1e-8, 0.1);
+    expect_fused_equals_plain(l2_fused, l2_plain, threads);
+    AdamW<float> adamw_fused(1e-3), adamw_plain(1e-3);
+    expect_fused_equals_plain(adamw_fused, adamw_plain, threads);
+    SGD<float> sgd_fused(0.1, 0.9), sgd_plain(0.1, 0.9);  // the default implementation
+    expect_fused_equals_plain(sgd_fused, sgd_plain, threads);
   }
 }
 
