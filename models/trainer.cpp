@@ -12,6 +12,7 @@
 #include "framework/clip.hpp"
 #include "framework/denormals.hpp"
 #include "framework/loss.hpp"
+#include "framework/parallel.hpp"
 #include "models/batch.hpp"
 
 namespace strata {
@@ -88,7 +89,15 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
                   const Checkpoint* resume) {
   const RunConfig& config = lm.config;
   const ScopedFlushDenormals flush_denormals;  // see denormals.hpp: same losses, no assists
-  set_blas_threads(config.threads);
+  // Strata's pool splits the step's work (Adam, the gradient norm, independent
+  // products); OpenBLAS's own threads would only contend with it for the same cores
+  // (at --threads 2 they made the batch-1 recipe 2x slower), so BLAS runs on one.
+  struct PoolThreads {  // restored on return: the pool is process-wide
+    int saved = ThreadPool::global().threads();
+    explicit PoolThreads(int n) { ThreadPool::global().set_threads(n); }
+    ~PoolThreads() { ThreadPool::global().set_threads(saved); }
+  } pool_threads(config.threads);
+  set_blas_threads(1);
   const auto texts = load_phase_texts(config);
   std::vector<std::vector<std::vector<std::int32_t>>> sequences(texts.size());
   for (std::size_t p = 0; p < texts.size(); ++p)

@@ -174,4 +174,54 @@ BOOST_AUTO_TEST_CASE(flushing_subnormals_keeps_adam_weights) {
   for (std::size_t i = 0; i < 4; ++i) BOOST_TEST(plain(i) == flushed(i));
 }
 
+// The whole trainer at 1 and 2 threads: the same epoch losses (the products that
+// run side by side on two threads are independent, and split reductions are cut at
+// fixed bounds; split matrix products may differ in the last bits).
+BOOST_AUTO_TEST_CASE(training_losses_same_with_one_and_two_threads) {
+  strata::testing::TempDir dir("threads");
+  const std::string data = dir.write(
+      "facts.json",
+      "[\"the cat sat on the mat </s>\", \"a dog ran in the park </s>\","
+      " \"birds sing at dawn while rain falls from grey clouds </s>\"]");
+  auto losses = [&](int threads, int batch) {
+    const std::string yaml =
+        "seed: 3\nthreads: " + std::to_string(threads) + "\n" +
+        "model:\n  max_seq_len: 16\n  layers:\n    - {type: Embedding, dim: 16}\n"
+        "    - {type: TransformerBlock, name: blocks, repeat: 2, dim: 16, hidden: 32, heads: 2}\n"
+        "    - {type: OutputProjection}\n"
+        "optimizer: {type: Adam, lr: 0.01, clip_norm: 1.0}\n"
+        "training:\n  phases:\n    - {name: a, data: " + data + ", epochs: 8, batch: " +
+        std::to_string(batch) + ", shuffle: true}\n";
+    LanguageModel lm = LanguageModel::create(parse_run_config(yaml, "t.yaml"));
+    auto optimizer = make_optimizer<float>(lm.config.optimizer);
+    std::vector<double> out;
+    for (const EpochRecord& e : train(lm, *optimizer, TrainOptions{}).epochs) out.push_back(e.loss);
+    return out;
+  };
+  for (int batch : {1, 2}) {
+    const std::vector<double> one = losses(1, batch), two = losses(2, batch);
+    BOOST_TEST(one.size() == two.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < one.size(); ++i)
+      worst = std::max(worst, std::abs(one[i] - two[i]) / one[i]);
+    BOOST_TEST_MESSAGE("batch " << batch << ": max relative loss difference 1 vs 2 threads "
+                                << worst);
+    BOOST_TEST(worst <= 1e-5);
+  }
+}
+
+// The lane-wise vectorised sum of squares against a sequential long double sum, for
+// lengths around the lane count (tails) and a parameter-sized one.
+BOOST_AUTO_TEST_CASE(sum_of_squares_matches_sequential_sum) {
+  for (std::size_t n : {0, 1, 31, 32, 33, 95, 1000, 65537}) {
+    const std::vector<float> x = random_floats(n, 0.3, 7 + n);
+    long double reference = 0;
+    for (float v : x) reference += (long double)v * (long double)v;
+    const double fast = sum_of_squares(x.data(), n);
+    const double error = n ? std::abs(double(reference) - fast) / double(reference) : fast;
+    BOOST_TEST_MESSAGE("sum_of_squares n=" << n << " relative error " << error);
+    BOOST_TEST(error <= 1e-14);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
