@@ -11,6 +11,7 @@
 
 #include "framework/clip.hpp"
 #include "framework/denormals.hpp"
+#include "framework/npz.hpp"
 #include "framework/parallel.hpp"
 #include "framework/rng.hpp"
 #include "models/language_model.hpp"
@@ -93,6 +94,27 @@ void expect_fused_equals_plain(Optimizer<float>& fused, Optimizer<float>& plain,
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(performance_paths)
+
+// Slicing-by-8 CRC-32 against the bit-at-a-time definition, for lengths around the
+// 8-byte step, with a running CRC carried between calls.
+BOOST_AUTO_TEST_CASE(crc32_slicing_matches_bitwise_definition) {
+  auto bitwise = [](const unsigned char* p, std::size_t n, std::uint32_t crc) {
+    crc = ~crc;
+    for (std::size_t i = 0; i < n; ++i) {
+      crc ^= p[i];
+      for (int k = 0; k < 8; ++k) crc = (crc & 1) ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+    }
+    return ~crc;
+  };
+  Rng rng(9);
+  std::vector<unsigned char> bytes(5000);
+  for (auto& b : bytes) b = static_cast<unsigned char>(rng.uniform() * 256);
+  for (std::size_t n : {0, 1, 7, 8, 9, 15, 16, 17, 1000, 4999}) {
+    BOOST_TEST(crc32(bytes.data(), n) == bitwise(bytes.data(), n, 0), "length " << n);
+    const std::uint32_t first = crc32(bytes.data(), n / 3);
+    BOOST_TEST(crc32(bytes.data() + n / 3, n - n / 3, first) == bitwise(bytes.data(), n, 0));
+  }
+}
 
 BOOST_AUTO_TEST_CASE(thread_pool_runs_every_task_once) {
   for (int threads : {1, 2, 3}) {
