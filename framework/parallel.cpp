@@ -24,26 +24,32 @@ inline void cpu_relax() {
 #endif
 }
 
-// How long an idle worker polls before it sleeps: longer than the gaps between the
-// parallel parts of a training step (a whole batch-1 step takes ~1 ms), so that the
-// worker is awake for every job while training runs; far shorter than anything a
-// person would notice as an idle CPU. Waking a sleeping worker takes tens of
-// microseconds on this VM (measured: a worker that slept after ~50 us of polling
-// joined 19 of 1000 back-to-back 70 us jobs).
-constexpr auto kSpinBeforeSleep = std::chrono::milliseconds(5);
+// How long an idle worker polls before it sleeps (C++20 atomic wait, a futex): long
+// enough to catch the next job of a burst (the gradient norm, then Adam; the products
+// of one backward pass), short enough that between bursts it leaves the core to
+// others. Waking a sleeping worker costs tens of microseconds on this VM; the caller
+// never waits for that, it runs the tasks itself meanwhile.
+constexpr auto kSpinBeforeSleep = std::chrono::microseconds(200);
+// A gap this long between two polls means the worker was descheduled: the machine
+// has more runnable threads than cores (other processes), and a polling worker would
+// take time slices from the caller it is meant to help (measured: a 2-thread recipe
+// ran 1.6x slower than 1 thread while another process kept one of the two cores
+// busy). The worker then sleeps at once.
+constexpr auto kPreemptedGap = std::chrono::microseconds(100);
 
-// Polls until `kSpinBeforeSleep` has passed since construction. Every 64 polls it
-// yields the CPU: when the machine has more runnable threads than cores, a worker
-// that only paused would take half the time slices of the core it shares with the
-// thread it waits for (measured: a 70 us job took 140 us); sched_yield returns at once
-// when nothing else wants the core.
+// Polls until kSpinBeforeSleep has passed or the thread was preempted. Every 64 polls
+// it also yields: with a runnable thread waiting for this core, that one runs.
 struct SpinBudget {
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point start = Clock::now(), last = start;
   unsigned calls = 0;
   bool exhausted() {
     if ((++calls & 63u) != 0) return false;
     std::this_thread::yield();
-    return std::chrono::steady_clock::now() - start > kSpinBeforeSleep;
+    const Clock::time_point now = Clock::now();
+    const bool preempted = now - last > kPreemptedGap;
+    last = now;
+    return preempted || now - start > kSpinBeforeSleep;
   }
 };
 
