@@ -9,6 +9,7 @@
 #include <atomic>
 #include <stdexcept>
 
+#include "framework/blas.hpp"
 #include "framework/clip.hpp"
 #include "framework/denormals.hpp"
 #include "framework/npz.hpp"
@@ -140,6 +141,57 @@ BOOST_AUTO_TEST_CASE(thread_pool_runs_every_task_once) {
                                }),
                       std::runtime_error);
     BOOST_TEST(!ThreadPool::in_parallel_task());
+  }
+}
+
+// Products big enough to be split over the pool (>= 2^19 multiply-adds), every
+// transpose combination, split by rows (m >= n) and by columns, with padded leading
+// dimensions and beta = 1: the 2-thread result against a plain triple loop and the
+// 1-thread result.
+BOOST_AUTO_TEST_CASE(split_gemm_matches_single_call) {
+  struct Case {
+    std::size_t m, n, k;
+  };
+  for (const Case& shape : {Case{300, 70, 40}, Case{24, 533, 128}, Case{128, 256, 21}}) {
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) {
+        const std::size_t m = shape.m, n = shape.n, k = shape.k, pad = 3;
+        const std::size_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+        const std::vector<float> a = random_floats((ta ? k : m) * lda, 1.0, 1);
+        const std::vector<float> b = random_floats((tb ? n : k) * ldb, 1.0, 2);
+        const std::vector<float> c0 = random_floats(m * ldc, 1.0, 3);
+        std::vector<float> c[2] = {c0, c0};
+        for (int threads : {1, 2}) {
+          const PoolThreads pool(threads);
+          gemm<float>(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 1.0f,
+                      c[threads - 1].data(), ldc);
+        }
+        double worst_ref = 0, worst_threads = 0;
+        for (std::size_t i = 0; i < m; ++i)
+          for (std::size_t j = 0; j < n; ++j) {
+            double sum = 0, size = 0;
+            for (std::size_t p = 0; p < k; ++p) {
+              const double term = double(ta ? a[p * lda + i] : a[i * lda + p]) *
+                                  double(tb ? b[j * ldb + p] : b[p * ldb + j]);
+              sum += term;
+              size += std::abs(term);
+            }
+            const double want = 0.5 * sum + c0[i * ldc + j];
+            worst_ref = std::max(worst_ref, std::abs(c[1][i * ldc + j] - want) / (0.5 * size + 1));
+            worst_threads = std::max(worst_threads,
+                                     double(std::abs(c[1][i * ldc + j] - c[0][i * ldc + j])) /
+                                         (0.5 * size + 1));
+          }
+        std::size_t padding_touched = 0;  // columns n..ldc of C must be left alone
+        for (std::size_t i = 0; i < m; ++i)
+          for (std::size_t j = n; j < ldc; ++j) padding_touched += c[1][i * ldc + j] != c0[i * ldc + j];
+        BOOST_TEST_MESSAGE("gemm " << m << "x" << n << "x" << k << " ta=" << ta << " tb=" << tb
+                                   << ": 2 threads vs reference " << worst_ref << ", vs 1 thread "
+                                   << worst_threads);
+        BOOST_TEST(worst_ref <= 1e-6);
+        BOOST_TEST(worst_threads <= 1e-6);
+        BOOST_TEST(padding_touched == 0u);
+      }
   }
 }
 
