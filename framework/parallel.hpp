@@ -44,7 +44,11 @@ class ThreadPool {
   template <class F>
   void run(std::size_t tasks, F&& fn) {
     if (tasks == 0) return;
-    if (threads_ <= 1 || tasks == 1 || in_parallel_task()) {
+    if (tasks == 1) {  // as if the caller ran it: products inside may still be shared
+      fn(0);
+      return;
+    }
+    if (threads_ <= 1 || in_parallel_task()) {
       const TaskScope scope;
       for (std::size_t i = 0; i < tasks; ++i) fn(i);
       return;

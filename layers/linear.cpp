@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "framework/blas.hpp"
+#include "framework/parallel.hpp"
 
 namespace strata {
 
@@ -72,17 +73,23 @@ template <class T>
 const Tensor<T>& Linear<T>::backward(const Tensor<T>& dy) {
   const std::size_t rows = leading_rows(input_);
   if (dy.size() != rows * out_) throw ShapeError(this->name() + ": gradient shape mismatch");
-  gemm<T>(true, false, in_, out_, rows, T(1), input_.data(), dy.data(), T(1),
-          weight_.grad.data());
-  if (bias_) {
-    T* db = bias_->grad.data();
-    const T* g = dy.data();
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t o = 0; o < out_; ++o) db[o] += g[r * out_ + o];
-  }
   ensure_shape(input_grad_, input_.shape());
-  gemm<T>(false, true, rows, in_, out_, T(1), dy.data(), weight_.value.data(), T(0),
-          input_grad_.data());
+  // dW and dx are independent products: with the thread pool they run side by side.
+  parallel_invoke(
+      [&] {
+        gemm<T>(true, false, in_, out_, rows, T(1), input_.data(), dy.data(), T(1),
+                weight_.grad.data());
+        if (bias_) {
+          T* db = bias_->grad.data();
+          const T* g = dy.data();
+          for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t o = 0; o < out_; ++o) db[o] += g[r * out_ + o];
+        }
+      },
+      [&] {
+        gemm<T>(false, true, rows, in_, out_, T(1), dy.data(), weight_.value.data(), T(0),
+                input_grad_.data());
+      });
   return input_grad_;
 }
 
