@@ -53,8 +53,7 @@ template <class T>
 const Tensor<T>& Linear<T>::forward(const Tensor<T>& x, Mode) {
   if (x.dimension() == 0 || x.shape().back() != in_)
     throw ShapeError(this->name() + ": expected input (..., " + std::to_string(in_) + ")");
-  ensure_shape(input_, x.shape());
-  std::copy(x.begin(), x.end(), input_.begin());
+  input_.set(x);
   auto out_shape = x.shape();
   out_shape.back() = out_;
   ensure_shape(output_, out_shape);
@@ -71,13 +70,14 @@ const Tensor<T>& Linear<T>::forward(const Tensor<T>& x, Mode) {
 
 template <class T>
 const Tensor<T>& Linear<T>::backward(const Tensor<T>& dy) {
-  const std::size_t rows = leading_rows(input_);
+  const Tensor<T>& input = input_.get(this->name());
+  const std::size_t rows = leading_rows(input);
   if (dy.size() != rows * out_) throw ShapeError(this->name() + ": gradient shape mismatch");
-  ensure_shape(input_grad_, input_.shape());
+  ensure_shape(input_grad_, input.shape());
   // dW and dx are independent products: with the thread pool they run side by side.
   parallel_invoke(
       [&] {
-        gemm<T>(true, false, in_, out_, rows, T(1), input_.data(), dy.data(), T(1),
+        gemm<T>(true, false, in_, out_, rows, T(1), input.data(), dy.data(), T(1),
                 weight_.grad.data());
         if (bias_) {
           T* db = bias_->grad.data();

@@ -135,8 +135,7 @@ const Tensor<T>& SelfAttention<T>::forward(const Tensor<T>& x, Mode) {
   check_input(x);
   const std::size_t batch = x.shape()[0], seq = x.shape()[1], rows = batch * seq;
   const std::size_t D = dim_, hd = head_dim_;
-  ensure_shape(input_, x.shape());
-  std::copy(x.begin(), x.end(), input_.begin());
+  input_.set(x);
   ensure_shape(q_, x.shape());
   ensure_shape(k_, x.shape());
   ensure_shape(v_, x.shape());
@@ -175,13 +174,14 @@ const Tensor<T>& SelfAttention<T>::forward(const Tensor<T>& x, Mode) {
 
 template <class T>
 const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
-  if (dy.size() != input_.size() || input_.dimension() != 3)
+  const Tensor<T>& input = input_.get(this->name());
+  if (dy.size() != input.size() || input.dimension() != 3)
     throw ShapeError(this->name() + ": gradient shape mismatch");
-  const std::size_t batch = input_.shape()[0], seq = input_.shape()[1], rows = batch * seq;
+  const std::size_t batch = input.shape()[0], seq = input.shape()[1], rows = batch * seq;
   const std::size_t D = dim_, hd = head_dim_;
-  const T* x = input_.data();
+  const T* x = input.data();
 
-  ensure_shape(input_grad_, input_.shape());
+  ensure_shape(input_grad_, input.shape());
   if (residual_)
     std::copy(dy.begin(), dy.end(), input_grad_.begin());
   else
@@ -195,14 +195,14 @@ const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
       for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t c = 0; c < D; ++c) db[c] += dy.data()[r * D + c];
     }
-    ensure_shape(d_context_, input_.shape());
+    ensure_shape(d_context_, input.shape());
     gemm<T>(false, true, rows, D, D, T(1), dy.data(), w_o_->value.data(), T(0), d_context_.data());
     d_ctx = d_context_.data();
   }
 
-  ensure_shape(d_q_, input_.shape());
-  ensure_shape(d_k_, input_.shape());
-  ensure_shape(d_v_, input_.shape());
+  ensure_shape(d_q_, input.shape());
+  ensure_shape(d_k_, input.shape());
+  ensure_shape(d_v_, input.shape());
   ensure_shape(d_scores_, std::vector<std::size_t>{batch * heads_, seq, seq});
   // Each (sequence, head) pair has its own dS and writes its own columns of dQ, dK, dV;
   // within one, dP || dV and then dQ || dK are independent products.
