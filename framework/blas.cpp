@@ -36,13 +36,13 @@ void blas(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, double 
 constexpr double kSplitMacs = 1 << 19;
 
 template <class T>
-void gemm_impl(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha,
-               const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c,
-               std::size_t ldc) {
+void gemm_impl(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+               std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
   if (m == 0 || n == 0) return;
   ThreadPool& pool = ThreadPool::global();
   const std::size_t parts = std::size_t(pool.threads());
-  if (parts < 2 || ThreadPool::in_parallel_task() || double(m) * double(n) * double(k) < kSplitMacs) {
+  if (parts < 2 || ThreadPool::in_parallel_task() ||
+      double(m) * double(n) * double(k) < kSplitMacs) {
     blas(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }

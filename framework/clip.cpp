@@ -47,7 +47,8 @@ double grad_norm(const std::vector<Parameter<T>*>& parameters) {
   // executing worker's own (empty) instance.
   const Chunk* in = chunks.data();
   double* out = sums.data();
-  parallel_for(chunks.size(), [in, out](std::size_t i) { out[i] = sum_of_squares(in[i].x, in[i].n); });
+  parallel_for(chunks.size(),
+               [in, out](std::size_t i) { out[i] = sum_of_squares(in[i].x, in[i].n); });
   double sum = 0;
   for (double s : sums) sum += s;
   return std::sqrt(sum);

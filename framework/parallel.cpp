@@ -180,8 +180,10 @@ void ThreadPool::dispatch(std::size_t tasks, void (*call)(void*, std::size_t), v
 
   s.work(gen, call, context, tasks);
   for (SpinBudget spin; s.done.load(std::memory_order_acquire) < tasks;)
-    if (!spin.exhausted()) cpu_relax();
-    else std::this_thread::yield();  // the worker holding a task was descheduled
+    if (!spin.exhausted())
+      cpu_relax();
+    else
+      std::this_thread::yield();  // the worker holding a task was descheduled
   if (s.error) {
     std::exception_ptr error;
     std::swap(error, s.error);

@@ -53,8 +53,9 @@ class ThreadPool {
       for (std::size_t i = 0; i < tasks; ++i) fn(i);
       return;
     }
-    dispatch(tasks, [](void* f, std::size_t i) { (*static_cast<std::remove_reference_t<F>*>(f))(i); },
-             const_cast<void*>(static_cast<const void*>(&fn)));
+    dispatch(
+        tasks, [](void* f, std::size_t i) { (*static_cast<std::remove_reference_t<F>*>(f))(i); },
+        const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
   // Runs a() and b() concurrently (b on a worker when there is one); returns when both
@@ -62,8 +63,10 @@ class ThreadPool {
   template <class A, class B>
   void run2(A&& a, B&& b) {
     run(2, [&](std::size_t i) {
-      if (i == 0) a();
-      else b();
+      if (i == 0)
+        a();
+      else
+        b();
     });
   }
 

@@ -36,8 +36,8 @@ namespace {
 // one row at a time would, but the G rows' chains of dependent double adds interleave
 // (one row alone waits ~4 cycles per element on the previous add).
 template <std::size_t G, class T>
-void normalize_rows(const T* x, T* xhat, T* y, T* rstd, const T* g, const T* b,
-                    std::size_t dim, double eps) {
+void normalize_rows(const T* x, T* xhat, T* y, T* rstd, const T* g, const T* b, std::size_t dim,
+                    double eps) {
   double mean[G] = {}, var[G] = {};
   for (std::size_t i = 0; i < dim; ++i)
     for (std::size_t r = 0; r < G; ++r) mean[r] += x[r * dim + i];
@@ -74,11 +74,11 @@ const Tensor<T>& LayerNorm<T>::forward(const Tensor<T>& x, Mode) {
   const T* b = beta_.value.data();
   std::size_t r = 0;
   for (; r + 4 <= rows; r += 4)
-    normalize_rows<4>(x.data() + r * dim_, normalized_.data() + r * dim_,
-                      output_.data() + r * dim_, rstd_.data() + r, g, b, dim_, eps_);
+    normalize_rows<4>(x.data() + r * dim_, normalized_.data() + r * dim_, output_.data() + r * dim_,
+                      rstd_.data() + r, g, b, dim_, eps_);
   for (; r < rows; ++r)
-    normalize_rows<1>(x.data() + r * dim_, normalized_.data() + r * dim_,
-                      output_.data() + r * dim_, rstd_.data() + r, g, b, dim_, eps_);
+    normalize_rows<1>(x.data() + r * dim_, normalized_.data() + r * dim_, output_.data() + r * dim_,
+                      rstd_.data() + r, g, b, dim_, eps_);
   return output_;
 }
 

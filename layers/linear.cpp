@@ -36,8 +36,7 @@ std::unique_ptr<Layer<T>> Linear<T>::from_config(const LayerConfig<T>& config) {
 }
 
 template <class T>
-Linear<T>::Linear(std::string name, std::size_t in, std::size_t out, bool bias, Init init,
-                  Rng& rng)
+Linear<T>::Linear(std::string name, std::size_t in, std::size_t out, bool bias, Init init, Rng& rng)
     : Layer<T>(name),
       in_(in),
       out_(out),

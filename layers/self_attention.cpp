@@ -218,8 +218,8 @@ const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
                   seq);
         },
         [&] {
-          gemm<T>(true, false, seq, hd, seq, T(1), p, seq, d_ctx + off, D, T(0),
-                  d_v_.data() + off, D);
+          gemm<T>(true, false, seq, hd, seq, T(1), p, seq, d_ctx + off, D, T(0), d_v_.data() + off,
+                  D);
         });
     // Softmax backward per row: dS = P * (dP - sum(P * dP)); masked entries have P = 0.
     for (std::size_t i = 0; i < seq; ++i) {
@@ -255,8 +255,7 @@ const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
   parallel_for(4, [&](std::size_t task) {
     if (task == 0) {
       for (const auto& pr : projections)
-        gemm<T>(false, true, rows, D, D, T(1), pr.dz, pr.w->value.data(), T(1),
-                input_grad_.data());
+        gemm<T>(false, true, rows, D, D, T(1), pr.dz, pr.w->value.data(), T(1), input_grad_.data());
       return;
     }
     const auto& pr = projections[task - 1];

@@ -89,7 +89,8 @@ void adam_kernel(T* w, T* g, T* m, T* v, std::size_t n, const AdamConstants<T>& 
     const T gi = std::fma(c.l2, w[i], kScale ? g[i] * c.scale : g[i]);
     m[i] = c.b1 * m[i] + c.one_minus_b1 * gi;
     v[i] = c.b2 * v[i] + c.one_minus_b2 * gi * gi;
-    w[i] = c.shrink * w[i] - c.step_size * m[i] / (std::sqrt(v[i]) * c.inv_sqrt_correction2 + c.eps);
+    w[i] =
+        c.shrink * w[i] - c.step_size * m[i] / (std::sqrt(v[i]) * c.inv_sqrt_correction2 + c.eps);
     if constexpr (kZero) g[i] = T(0);
   }
 }
