@@ -5,6 +5,11 @@
 //    The returned tensor is owned by the layer and stays valid until its next
 //    forward/forward_cached call (buffers are reused across steps, never reallocated
 //    for the same shape).
+//  - forward may keep a reference to x instead of copying it (CachedInput below;
+//    Linear, OutputProjection and SelfAttention do), so x must stay alive and
+//    unchanged until the matching backward. Model::forward/backward guarantee it: each
+//    layer's input is the previous layer's own output, valid until that layer's next
+//    forward. (Before, these layers copied x on every forward.)
 //  - backward(dy) takes dL/dy for the last forward's output and returns dL/dx (owned
 //    by the layer, valid until the next backward). It ADDS dL/dtheta into every
 //    parameter's grad: the trainer zeroes grads once per step, so weight tying and
@@ -37,6 +42,28 @@ enum class Mode { train, eval };
 
 struct ShapeError : std::runtime_error {
   using std::runtime_error::runtime_error;
+};
+
+// The input of a layer's last forward, kept by reference for backward (see the
+// contract above). get() refuses a backward without a forward, or after the tensor
+// changed shape, with a ShapeError naming the layer.
+template <class T>
+class CachedInput {
+ public:
+  void set(const Tensor<T>& x) {
+    x_ = &x;
+    shape_ = x.shape();
+  }
+  const Tensor<T>& get(const std::string& layer) const {
+    if (!x_) throw ShapeError(layer + ": backward called before forward");
+    if (x_->shape() != shape_)
+      throw ShapeError(layer + ": the input of the last forward changed before backward");
+    return *x_;
+  }
+
+ private:
+  const Tensor<T>* x_ = nullptr;
+  typename Tensor<T>::shape_type shape_;
 };
 
 template <class T>

@@ -35,6 +35,38 @@ LayerNorm<T>::LayerNorm(std::string name, std::size_t dim, double eps)
   if (!(eps > 0)) throw Error(this->name() + ": LayerNorm needs eps > 0");
 }
 
+namespace {
+
+// Normalises G rows at once. Each row's sums run over its elements in order, exactly as
+// one row at a time would, but the G rows' chains of dependent double adds interleave
+// (one row alone waits ~4 cycles per element on the previous add).
+template <std::size_t G, class T>
+void normalize_rows(const T* x, T* xhat, T* y, T* rstd, const T* g, const T* b, std::size_t dim,
+                    double eps) {
+  double mean[G] = {}, var[G] = {};
+  for (std::size_t i = 0; i < dim; ++i)
+    for (std::size_t r = 0; r < G; ++r) mean[r] += x[r * dim + i];
+  for (std::size_t r = 0; r < G; ++r) mean[r] /= double(dim);
+  // Two passes in double: the one-pass E[x^2] - E[x]^2 loses digits when |mu| >> std.
+  for (std::size_t i = 0; i < dim; ++i)
+    for (std::size_t r = 0; r < G; ++r)
+      var[r] += (x[r * dim + i] - mean[r]) * (x[r * dim + i] - mean[r]);
+  for (std::size_t r = 0; r < G; ++r) {
+    var[r] /= double(dim);
+    const T s = T(1.0 / std::sqrt(var[r] + eps));
+    rstd[r] = s;
+    const T* xr = x + r * dim;
+    T* nr = xhat + r * dim;
+    T* yr = y + r * dim;
+    for (std::size_t i = 0; i < dim; ++i) {
+      nr[i] = T(xr[i] - mean[r]) * s;
+      yr[i] = g[i] * nr[i] + b[i];
+    }
+  }
+}
+
+}  // namespace
+
 template <class T>
 const Tensor<T>& LayerNorm<T>::forward(const Tensor<T>& x, Mode) {
   if (x.dimension() == 0 || x.shape().back() != dim_)
@@ -45,24 +77,13 @@ const Tensor<T>& LayerNorm<T>::forward(const Tensor<T>& x, Mode) {
   ensure_shape(rstd_, std::vector<std::size_t>{rows});
   const T* g = gamma_.value.data();
   const T* b = beta_.value.data();
-  for (std::size_t r = 0; r < rows; ++r) {
-    const T* xr = x.data() + r * dim_;
-    T* nr = normalized_.data() + r * dim_;
-    T* yr = output_.data() + r * dim_;
-    // Two passes in double: the one-pass E[x^2] - E[x]^2 loses digits when |mu| >> std.
-    double mean = 0;
-    for (std::size_t i = 0; i < dim_; ++i) mean += xr[i];
-    mean /= double(dim_);
-    double var = 0;
-    for (std::size_t i = 0; i < dim_; ++i) var += (xr[i] - mean) * (xr[i] - mean);
-    var /= double(dim_);
-    const T rstd = T(1.0 / std::sqrt(var + eps_));
-    rstd_.data()[r] = rstd;
-    for (std::size_t i = 0; i < dim_; ++i) {
-      nr[i] = T(xr[i] - mean) * rstd;
-      yr[i] = g[i] * nr[i] + b[i];
-    }
-  }
+  std::size_t r = 0;
+  for (; r + 4 <= rows; r += 4)
+    normalize_rows<4>(x.data() + r * dim_, normalized_.data() + r * dim_, output_.data() + r * dim_,
+                      rstd_.data() + r, g, b, dim_, eps_);
+  for (; r < rows; ++r)
+    normalize_rows<1>(x.data() + r * dim_, normalized_.data() + r * dim_, output_.data() + r * dim_,
+                      rstd_.data() + r, g, b, dim_, eps_);
   return output_;
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "framework/blas.hpp"
+#include "framework/parallel.hpp"
 
 namespace strata {
 
@@ -42,8 +43,7 @@ std::unique_ptr<Layer<T>> Linear<T>::from_config(const LayerConfig<T>& config) {
 }
 
 template <class T>
-Linear<T>::Linear(std::string name, std::size_t in, std::size_t out, bool bias, Init init,
-                  Rng& rng)
+Linear<T>::Linear(std::string name, std::size_t in, std::size_t out, bool bias, Init init, Rng& rng)
     : Layer<T>(name),
       in_(in),
       out_(out),
@@ -59,8 +59,7 @@ template <class T>
 const Tensor<T>& Linear<T>::forward(const Tensor<T>& x, Mode) {
   if (x.dimension() == 0 || x.shape().back() != in_)
     throw ShapeError(this->name() + ": expected input (..., " + std::to_string(in_) + ")");
-  ensure_shape(input_, x.shape());
-  std::copy(x.begin(), x.end(), input_.begin());
+  input_.set(x);
   auto out_shape = x.shape();
   out_shape.back() = out_;
   ensure_shape(output_, out_shape);
@@ -77,19 +76,26 @@ const Tensor<T>& Linear<T>::forward(const Tensor<T>& x, Mode) {
 
 template <class T>
 const Tensor<T>& Linear<T>::backward(const Tensor<T>& dy) {
-  const std::size_t rows = leading_rows(input_);
+  const Tensor<T>& input = input_.get(this->name());
+  const std::size_t rows = leading_rows(input);
   if (dy.size() != rows * out_) throw ShapeError(this->name() + ": gradient shape mismatch");
-  gemm<T>(true, false, in_, out_, rows, T(1), input_.data(), dy.data(), T(1),
-          weight_.grad.data());
-  if (bias_) {
-    T* db = bias_->grad.data();
-    const T* g = dy.data();
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t o = 0; o < out_; ++o) db[o] += g[r * out_ + o];
-  }
-  ensure_shape(input_grad_, input_.shape());
-  gemm<T>(false, true, rows, in_, out_, T(1), dy.data(), weight_.value.data(), T(0),
-          input_grad_.data());
+  ensure_shape(input_grad_, input.shape());
+  // dW and dx are independent products: with the thread pool they run side by side.
+  parallel_invoke(
+      [&] {
+        gemm<T>(true, false, in_, out_, rows, T(1), input.data(), dy.data(), T(1),
+                weight_.grad.data());
+        if (bias_) {
+          T* db = bias_->grad.data();
+          const T* g = dy.data();
+          for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t o = 0; o < out_; ++o) db[o] += g[r * out_ + o];
+        }
+      },
+      [&] {
+        gemm<T>(false, true, rows, in_, out_, T(1), dy.data(), weight_.value.data(), T(0),
+                input_grad_.data());
+      });
   return input_grad_;
 }
 

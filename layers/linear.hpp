@@ -1,7 +1,7 @@
 // Linear: y = x W + b over the last axis.
 //
 // Shapes: x (..., in) -> y (..., out); W is (in, out), b is (out).
-// Cached: a reference-free copy of x (needed for dW).
+// Cached: a reference to x (needed for dW; see CachedInput in framework/layer.hpp).
 // Accumulates: W.grad += x^T dy, b.grad += column sums of dy. Returns dx = dy W^T.
 // Config: {type: Linear, out: N, bias: true, init: he}; `in` comes from the input.
 #pragma once
@@ -36,7 +36,8 @@ class Linear : public Layer<T> {
   std::size_t in_, out_;
   Parameter<T> weight_;
   std::unique_ptr<Parameter<T>> bias_;  // absent with bias: false
-  Tensor<T> input_, output_, input_grad_;
+  CachedInput<T> input_;
+  Tensor<T> output_, input_grad_;
 };
 
 // Fills `t` with N(0, std) draws from rng (in row-major order).

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "framework/blas.hpp"
+#include "framework/parallel.hpp"
 #include "layers/linear.hpp"
 
 namespace strata {
@@ -85,8 +86,7 @@ template <class T>
 const Tensor<T>& OutputProjection<T>::forward(const Tensor<T>& x, Mode) {
   if (x.dimension() == 0 || x.shape().back() != dim_)
     throw ShapeError(this->name() + ": expected input (..., " + std::to_string(dim_) + ")");
-  ensure_shape(input_, x.shape());
-  std::copy(x.begin(), x.end(), input_.begin());
+  input_.set(x);
   auto out_shape = x.shape();
   out_shape.back() = vocab_;
   ensure_shape(output_, out_shape);
@@ -107,27 +107,34 @@ const Tensor<T>& OutputProjection<T>::forward(const Tensor<T>& x, Mode) {
 
 template <class T>
 const Tensor<T>& OutputProjection<T>::backward(const Tensor<T>& dy) {
-  const std::size_t rows = leading_rows(input_);
+  const Tensor<T>& input = input_.get(this->name());
+  const std::size_t rows = leading_rows(input);
   if (dy.size() != rows * vocab_) throw ShapeError(this->name() + ": gradient shape mismatch");
-  ensure_shape(input_grad_, input_.shape());
-  if (tied_) {
-    // dE (vocab, dim) += dy^T x; dx = dy E.
-    gemm<T>(true, false, vocab_, dim_, rows, T(1), dy.data(), vocab_, input_.data(), dim_, T(1),
-            tied_->grad.data(), dim_);
-    gemm<T>(false, false, rows, dim_, vocab_, T(1), dy.data(), tied_->value.data(), T(0),
-            input_grad_.data());
-  } else {
-    gemm<T>(true, false, dim_, vocab_, rows, T(1), input_.data(), dy.data(), T(1),
-            weight_->grad.data());
-    gemm<T>(false, true, rows, dim_, vocab_, T(1), dy.data(), weight_->value.data(), T(0),
-            input_grad_.data());
-  }
-  if (bias_) {
-    T* db = bias_->grad.data();
-    const T* g = dy.data();
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t o = 0; o < vocab_; ++o) db[o] += g[r * vocab_ + o];
-  }
+  ensure_shape(input_grad_, input.shape());
+  // dW (with the bias) and dx are independent products: side by side on the pool.
+  parallel_invoke(
+      [&] {
+        if (tied_)  // dE (vocab, dim) += dy^T x
+          gemm<T>(true, false, vocab_, dim_, rows, T(1), dy.data(), vocab_, input.data(), dim_,
+                  T(1), tied_->grad.data(), dim_);
+        else
+          gemm<T>(true, false, dim_, vocab_, rows, T(1), input.data(), dy.data(), T(1),
+                  weight_->grad.data());
+        if (bias_) {
+          T* db = bias_->grad.data();
+          const T* g = dy.data();
+          for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t o = 0; o < vocab_; ++o) db[o] += g[r * vocab_ + o];
+        }
+      },
+      [&] {
+        if (tied_)  // dx = dy E
+          gemm<T>(false, false, rows, dim_, vocab_, T(1), dy.data(), tied_->value.data(), T(0),
+                  input_grad_.data());
+        else
+          gemm<T>(false, true, rows, dim_, vocab_, T(1), dy.data(), weight_->value.data(), T(0),
+                  input_grad_.data());
+      });
   return input_grad_;
 }
 

@@ -3,7 +3,7 @@
 //
 // Shapes: x (..., dim) -> y (..., vocab). Own W is (dim, vocab), He init N(0, 2/dim) as
 // RustGPT's output layer; b is (vocab), zeros.
-// Cached: a copy of x.
+// Cached: a reference to x (see CachedInput in framework/layer.hpp).
 // Accumulates: W.grad += x^T dy (tied: E.grad += dy^T x, added to the shared parameter,
 // so the embedding's own gradient and this one simply sum), b.grad += column sums of dy.
 // Returns dx = dy W^T (tied: dy E).
@@ -46,7 +46,8 @@ class OutputProjection : public Layer<T> {
   std::unique_ptr<Parameter<T>> weight_;  // (dim, vocab); absent when tied
   Parameter<T>* tied_ = nullptr;          // (vocab, dim); owned by the embedding
   std::unique_ptr<Parameter<T>> bias_;
-  Tensor<T> input_, output_, input_grad_;
+  CachedInput<T> input_;
+  Tensor<T> output_, input_grad_;
 };
 
 }  // namespace strata

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "framework/blas.hpp"
+#include "framework/parallel.hpp"
 #include "layers/linear.hpp"
 
 namespace strata {
@@ -147,16 +148,18 @@ const Tensor<T>& SelfAttention<T>::forward(const Tensor<T>& x, Mode) {
   check_input(x);
   const std::size_t batch = x.shape()[0], seq = x.shape()[1], rows = batch * seq;
   const std::size_t D = dim_, hd = head_dim_;
-  ensure_shape(input_, x.shape());
-  std::copy(x.begin(), x.end(), input_.begin());
+  input_.set(x);
   ensure_shape(q_, x.shape());
   ensure_shape(k_, x.shape());
   ensure_shape(v_, x.shape());
   ensure_shape(output_, x.shape());
-  project(x.data(), rows, w_q_, b_q_.get(), q_.data());
-  project(x.data(), rows, w_k_, b_k_.get(), k_.data());
-  project(x.data(), rows, w_v_, b_v_.get(), v_.data());
   ensure_shape(probs_, std::vector<std::size_t>{batch, heads_, seq, seq});
+  // The three projections are independent products (side by side on the pool).
+  parallel_for(3, [&](std::size_t i) {
+    if (i == 0) project(x.data(), rows, w_q_, b_q_.get(), q_.data());
+    if (i == 1) project(x.data(), rows, w_k_, b_k_.get(), k_.data());
+    if (i == 2) project(x.data(), rows, w_v_, b_v_.get(), v_.data());
+  });
 
   // Without out_proj the heads write their context straight into the output.
   T* ctx = output_.data();
@@ -168,28 +171,30 @@ const Tensor<T>& SelfAttention<T>::forward(const Tensor<T>& x, Mode) {
     std::copy(x.begin(), x.end(), output_.begin());
     ctx_beta = T(1);
   }
-  for (std::size_t b = 0; b < batch; ++b)
-    for (std::size_t h = 0; h < heads_; ++h) {
-      const std::size_t off = b * seq * D + h * hd;
-      T* p = probs_.data() + (b * heads_ + h) * seq * seq;
-      gemm<T>(false, true, seq, seq, hd, scale_, q_.data() + off, D, k_.data() + off, D, T(0), p,
-              seq);
-      causal_softmax(p, seq, seq, seq, 0);
-      gemm<T>(false, false, seq, hd, seq, T(1), p, seq, v_.data() + off, D, ctx_beta, ctx + off, D);
-    }
+  // Each (sequence, head) pair writes its own probabilities and context columns.
+  parallel_for(batch * heads_, [&](std::size_t task) {
+    const std::size_t b = task / heads_, h = task % heads_;
+    const std::size_t off = b * seq * D + h * hd;
+    T* p = probs_.data() + task * seq * seq;
+    gemm<T>(false, true, seq, seq, hd, scale_, q_.data() + off, D, k_.data() + off, D, T(0), p,
+            seq);
+    causal_softmax(p, seq, seq, seq, 0);
+    gemm<T>(false, false, seq, hd, seq, T(1), p, seq, v_.data() + off, D, ctx_beta, ctx + off, D);
+  });
   finish_output(x.data(), ctx, rows, output_.data());
   return output_;
 }
 
 template <class T>
 const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
-  if (dy.size() != input_.size() || input_.dimension() != 3)
+  const Tensor<T>& input = input_.get(this->name());
+  if (dy.size() != input.size() || input.dimension() != 3)
     throw ShapeError(this->name() + ": gradient shape mismatch");
-  const std::size_t batch = input_.shape()[0], seq = input_.shape()[1], rows = batch * seq;
+  const std::size_t batch = input.shape()[0], seq = input.shape()[1], rows = batch * seq;
   const std::size_t D = dim_, hd = head_dim_;
-  const T* x = input_.data();
+  const T* x = input.data();
 
-  ensure_shape(input_grad_, input_.shape());
+  ensure_shape(input_grad_, input.shape());
   if (residual_)
     std::copy(dy.begin(), dy.end(), input_grad_.begin());
   else
@@ -203,40 +208,56 @@ const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
       for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t c = 0; c < D; ++c) db[c] += dy.data()[r * D + c];
     }
-    ensure_shape(d_context_, input_.shape());
+    ensure_shape(d_context_, input.shape());
     gemm<T>(false, true, rows, D, D, T(1), dy.data(), w_o_->value.data(), T(0), d_context_.data());
     d_ctx = d_context_.data();
   }
 
-  ensure_shape(d_q_, input_.shape());
-  ensure_shape(d_k_, input_.shape());
-  ensure_shape(d_v_, input_.shape());
-  ensure_shape(d_scores_, std::vector<std::size_t>{seq, seq});
-  T* ds = d_scores_.data();
-  for (std::size_t b = 0; b < batch; ++b)
-    for (std::size_t h = 0; h < heads_; ++h) {
-      const std::size_t off = b * seq * D + h * hd;
-      const T* p = probs_.data() + (b * heads_ + h) * seq * seq;
-      // dP = dC V^T and dV = P^T dC.
-      gemm<T>(false, true, seq, seq, hd, T(1), d_ctx + off, D, v_.data() + off, D, T(0), ds, seq);
-      gemm<T>(true, false, seq, hd, seq, T(1), p, seq, d_ctx + off, D, T(0), d_v_.data() + off, D);
-      // Softmax backward per row: dS = P * (dP - sum(P * dP)); masked entries have P = 0.
-      for (std::size_t i = 0; i < seq; ++i) {
-        const T* pr = p + i * seq;
-        T* dr = ds + i * seq;
-        T dot = 0;
-        for (std::size_t j = 0; j <= i; ++j) dot += pr[j] * dr[j];
-        for (std::size_t j = 0; j <= i; ++j) dr[j] = pr[j] * (dr[j] - dot);
-        std::fill(dr + i + 1, dr + seq, T(0));
-      }
-      // S = scale Q K^T, so dQ = scale dS K and dK = scale dS^T Q.
-      gemm<T>(false, false, seq, hd, seq, scale_, ds, seq, k_.data() + off, D, T(0),
-              d_q_.data() + off, D);
-      gemm<T>(true, false, seq, hd, seq, scale_, ds, seq, q_.data() + off, D, T(0),
-              d_k_.data() + off, D);
+  ensure_shape(d_q_, input.shape());
+  ensure_shape(d_k_, input.shape());
+  ensure_shape(d_v_, input.shape());
+  ensure_shape(d_scores_, std::vector<std::size_t>{batch * heads_, seq, seq});
+  // Each (sequence, head) pair has its own dS and writes its own columns of dQ, dK, dV;
+  // within one, dP || dV and then dQ || dK are independent products.
+  parallel_for(batch * heads_, [&](std::size_t task) {
+    const std::size_t b = task / heads_, h = task % heads_;
+    const std::size_t off = b * seq * D + h * hd;
+    const T* p = probs_.data() + task * seq * seq;
+    T* ds = d_scores_.data() + task * seq * seq;
+    // dP = dC V^T and dV = P^T dC.
+    parallel_invoke(
+        [&] {
+          gemm<T>(false, true, seq, seq, hd, T(1), d_ctx + off, D, v_.data() + off, D, T(0), ds,
+                  seq);
+        },
+        [&] {
+          gemm<T>(true, false, seq, hd, seq, T(1), p, seq, d_ctx + off, D, T(0), d_v_.data() + off,
+                  D);
+        });
+    // Softmax backward per row: dS = P * (dP - sum(P * dP)); masked entries have P = 0.
+    for (std::size_t i = 0; i < seq; ++i) {
+      const T* pr = p + i * seq;
+      T* dr = ds + i * seq;
+      T dot = 0;
+      for (std::size_t j = 0; j <= i; ++j) dot += pr[j] * dr[j];
+      for (std::size_t j = 0; j <= i; ++j) dr[j] = pr[j] * (dr[j] - dot);
+      std::fill(dr + i + 1, dr + seq, T(0));
     }
+    // S = scale Q K^T, so dQ = scale dS K and dK = scale dS^T Q.
+    parallel_invoke(
+        [&] {
+          gemm<T>(false, false, seq, hd, seq, scale_, ds, seq, k_.data() + off, D, T(0),
+                  d_q_.data() + off, D);
+        },
+        [&] {
+          gemm<T>(true, false, seq, hd, seq, scale_, ds, seq, q_.data() + off, D, T(0),
+                  d_k_.data() + off, D);
+        });
+  });
 
   // Back through the three projections: W.grad += x^T dZ, b.grad += sum dZ, dx += dZ W^T.
+  // The three dW are independent; the three dx products add into one buffer in a fixed
+  // order, so they stay one task (task 0, which the calling thread takes first).
   const struct {
     Parameter<T>* w;
     Parameter<T>* b;
@@ -244,15 +265,20 @@ const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
   } projections[] = {{&w_q_, b_q_.get(), d_q_.data()},
                      {&w_k_, b_k_.get(), d_k_.data()},
                      {&w_v_, b_v_.get(), d_v_.data()}};
-  for (const auto& pr : projections) {
+  parallel_for(4, [&](std::size_t task) {
+    if (task == 0) {
+      for (const auto& pr : projections)
+        gemm<T>(false, true, rows, D, D, T(1), pr.dz, pr.w->value.data(), T(1), input_grad_.data());
+      return;
+    }
+    const auto& pr = projections[task - 1];
     gemm<T>(true, false, D, D, rows, T(1), x, pr.dz, T(1), pr.w->grad.data());
     if (pr.b) {
       T* db = pr.b->grad.data();
       for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t c = 0; c < D; ++c) db[c] += pr.dz[r * D + c];
     }
-    gemm<T>(false, true, rows, D, D, T(1), pr.dz, pr.w->value.data(), T(1), input_grad_.data());
-  }
+  });
   return input_grad_;
 }
 

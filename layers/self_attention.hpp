@@ -11,7 +11,7 @@
 // correct backward, including the 1/sqrt(hd) factor on dQ and dK.
 // Heads are column slices of Q, K, V addressed through gemm's lda/ldb/ldc strides:
 // no per-head or transposed copies are made.
-// Cached by forward: a copy of x, Q, K, V, the attention probabilities
+// Cached by forward: a reference to x, and Q, K, V, the attention probabilities
 // (batch, heads, seq, seq) and, with out_proj, the context C.
 // Accumulates: grads of w_q, w_k, w_v (dim, dim), b_q/b_k/b_v (dim) with bias, w_o (dim, dim)
 // and b_o (dim) with out_proj (b_o only with bias). Returns dx.
@@ -78,7 +78,8 @@ class SelfAttention : public Layer<T> {
   std::unique_ptr<Parameter<T>> b_q_, b_k_, b_v_, w_o_, b_o_;
 
   // Training-path buffers (reused while shapes stay the same).
-  Tensor<T> input_, q_, k_, v_, probs_, context_, output_;
+  CachedInput<T> input_;  // x itself, by reference (framework/layer.hpp)
+  Tensor<T> q_, k_, v_, probs_, context_, output_;
   Tensor<T> d_context_, d_scores_, d_q_, d_k_, d_v_, input_grad_;
 
   // Decoding-path buffers: the KV cache (batch, max_seq_len, dim) and per-step scratch.

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "framework/errors.hpp"
+#include "framework/parallel.hpp"
 
 namespace strata {
 
@@ -72,35 +73,80 @@ typename Adam<T>::Moments& Adam<T>::moments_for(const Parameter<T>& p) {
   return s;
 }
 
+namespace {
+
+template <class T>
+struct AdamConstants {
+  T step_size, inv_sqrt_correction2, b1, one_minus_b1, b2, one_minus_b2, eps, l2, shrink, scale;
+};
+
+// The element-wise update of n entries. The L2 term is an explicit fma of the
+// (optionally clip-scaled and rounded) gradient, so the scaled path gives the same bits
+// as scaling the gradients in a pass of their own and then stepping.
+template <class T, bool kScale, bool kZero>
+void adam_kernel(T* w, T* g, T* m, T* v, std::size_t n, const AdamConstants<T>& c) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const T gi = std::fma(c.l2, w[i], kScale ? g[i] * c.scale : g[i]);
+    m[i] = c.b1 * m[i] + c.one_minus_b1 * gi;
+    v[i] = c.b2 * v[i] + c.one_minus_b2 * gi * gi;
+    w[i] =
+        c.shrink * w[i] - c.step_size * m[i] / (std::sqrt(v[i]) * c.inv_sqrt_correction2 + c.eps);
+    if constexpr (kZero) g[i] = T(0);
+  }
+}
+
+// 16K elements (64 KB of floats per stream): enough work per task to hide the pool's
+// hand-off, small enough to balance two threads over the RustGPT model's 40 tensors.
+constexpr std::size_t kAdamChunk = 16384;
+
+}  // namespace
+
 template <class T>
 void Adam<T>::step(const std::vector<Parameter<T>*>& parameters, double lr) {
+  update(parameters, lr, T(1), false);
+}
+
+template <class T>
+void Adam<T>::step_scaled_and_zero(const std::vector<Parameter<T>*>& parameters, double lr,
+                                   T grad_scale) {
+  update(parameters, lr, grad_scale, true);
+}
+
+template <class T>
+void Adam<T>::update(const std::vector<Parameter<T>*>& parameters, double lr, T grad_scale,
+                     bool zero) {
   const std::int64_t t = ++this->steps_;  // one tick per call, not per parameter
   // Per-step constants, in double then rounded once to T.
   const double correction1 = 1 - std::pow(beta1_, double(t));
   const double correction2 = 1 - std::pow(beta2_, double(t));
-  const T step_size = T(lr / correction1);
-  const T inv_sqrt_correction2 = T(1 / std::sqrt(correction2));
-  const T b1 = T(beta1_), one_minus_b1 = T(1 - beta1_);
-  const T b2 = T(beta2_), one_minus_b2 = T(1 - beta2_);
-  const T eps = T(eps_);
+  AdamConstants<T> c;
+  c.step_size = T(lr / correction1);
+  c.inv_sqrt_correction2 = T(1 / std::sqrt(correction2));
+  c.b1 = T(beta1_), c.one_minus_b1 = T(1 - beta1_);
+  c.b2 = T(beta2_), c.one_minus_b2 = T(1 - beta2_);
+  c.eps = T(eps_);
   // Adam adds l2 * p to g; AdamW multiplies p by `shrink` first. Both in one loop,
   // the unused one being the identity (0 or 1), so the loop has no branch.
-  const T l2 = decoupled_ ? T(0) : T(weight_decay_);
-  const T shrink = decoupled_ ? T(1 - lr * weight_decay_) : T(1);
+  c.l2 = decoupled_ ? T(0) : T(weight_decay_);
+  c.shrink = decoupled_ ? T(1 - lr * weight_decay_) : T(1);
+  c.scale = grad_scale;
 
+  // Chunks are cut per parameter at fixed offsets (not per thread).
+  chunks_.clear();
   for (Parameter<T>* p : parameters) {
     Moments& s = moments_for(*p);
-    T* w = p->value.data();
-    const T* g = p->grad.data();
-    T* m = s.m.data();
-    T* v = s.v.data();
-    for (std::size_t i = 0, n = p->value.size(); i < n; ++i) {
-      const T gi = g[i] + l2 * w[i];
-      m[i] = b1 * m[i] + one_minus_b1 * gi;
-      v[i] = b2 * v[i] + one_minus_b2 * gi * gi;
-      w[i] = shrink * w[i] - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_correction2 + eps);
-    }
+    const std::size_t n = p->value.size();
+    for (std::size_t first = 0; first < n; first += kAdamChunk)
+      chunks_.push_back({p->value.data() + first, p->grad.data() + first, s.m.data() + first,
+                         s.v.data() + first, std::min(kAdamChunk, n - first)});
   }
+  const bool scale = grad_scale != T(1);
+  auto* kernel = scale ? (zero ? &adam_kernel<T, true, true> : &adam_kernel<T, true, false>)
+                       : (zero ? &adam_kernel<T, false, true> : &adam_kernel<T, false, false>);
+  parallel_for(chunks_.size(), [&](std::size_t i) {
+    const Chunk& k = chunks_[i];
+    kernel(k.w, k.g, k.m, k.v, k.n, c);
+  });
 }
 
 template <class T>

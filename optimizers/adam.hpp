@@ -6,8 +6,11 @@
 // AdamW (adamw.hpp) reuses this update with decoupled weight decay instead of L2.
 //
 // State: {m, v} per parameter NAME, created as zeros on the parameter's first step;
-// state() exports them as "<name>/m" and "<name>/v". One fused loop per parameter
-// reads g and p once and writes m, v and p in the same pass (the step is memory-bound).
+// state() exports them as "<name>/m" and "<name>/v". One fused loop reads g and p once
+// and writes m, v and p in the same pass (with step_scaled_and_zero it also applies
+// the clip factor to g and zeroes g); the loop runs over fixed chunks of the
+// parameters on the thread pool (parallel.hpp): element-wise, so any split gives the
+// same bits.
 // Config: {type: Adam, lr: 1.0e-3, betas: [0.9, 0.999], eps: 1.0e-8, weight_decay: 0,
 //          clip_norm: 0}.
 #pragma once
@@ -30,6 +33,9 @@ class Adam : public Optimizer<T> {
 
   std::string_view type() const override { return "Adam"; }
   void step(const std::vector<Parameter<T>*>& parameters, double lr) override;
+  // One pass per element: scale g, update m, v, p, zero g (see Optimizer).
+  void step_scaled_and_zero(const std::vector<Parameter<T>*>& parameters, double lr,
+                            T grad_scale) override;
   std::map<std::string, Tensor<T>> state() const override;
   void load_state(const std::map<std::string, Tensor<T>>& state, std::int64_t steps) override;
 
@@ -52,10 +58,17 @@ class Adam : public Optimizer<T> {
     Tensor<T> m, v;
   };
   Moments& moments_for(const Parameter<T>& p);
+  // step() (scale 1, keep grads) and step_scaled_and_zero() share this.
+  void update(const std::vector<Parameter<T>*>& parameters, double lr, T grad_scale, bool zero);
 
   double beta1_, beta2_, eps_, weight_decay_;
   bool decoupled_;
   std::unordered_map<std::string, Moments> moments_;
+  struct Chunk {  // a run of one parameter's elements, updated as one pool task
+    T *w, *g, *m, *v;
+    std::size_t n;
+  };
+  std::vector<Chunk> chunks_;  // rebuilt each step, its storage reused
 };
 
 }  // namespace strata

@@ -4,6 +4,7 @@
 // to step() is one tick of its clock whatever the number of parameters.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -25,6 +26,21 @@ class Optimizer {
   // Updates every parameter from its grad at learning rate `lr` (the schedule's value
   // for this step); advances the clock by one.
   virtual void step(const std::vector<Parameter<T>*>& parameters, double lr) = 0;
+
+  // The trainer's fused update, with the same result as
+  //   every grad *= grad_scale (the clip factor; 1 = none); step(parameters, lr);
+  //   every grad = 0 (ready for the next backward, which adds into it).
+  // Optimizers may do it in one pass over the memory (Adam does, spread over the
+  // thread pool in chunks whose bounds do not depend on the number of threads). The
+  // default does the three things in turn.
+  virtual void step_scaled_and_zero(const std::vector<Parameter<T>*>& parameters, double lr,
+                                    T grad_scale) {
+    if (grad_scale != T(1))
+      for (Parameter<T>* p : parameters)
+        for (T& g : p->grad) g *= grad_scale;
+    step(parameters, lr);
+    for (Parameter<T>* p : parameters) std::fill(p->grad.begin(), p->grad.end(), T(0));
+  }
 
   std::int64_t steps() const { return steps_; }
   double default_lr() const { return default_lr_; }  // the config's `lr`

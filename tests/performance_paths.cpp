@@ -1,0 +1,303 @@
+// The fast paths against their plain counterparts: every place where an optimisation
+// could make results diverge from the straightforward implementation (vectorised
+// reductions, fused loops, threads) is checked here against a reference computed the
+// plain way. No timings: these tests only check results.
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "framework/blas.hpp"
+#include "framework/clip.hpp"
+#include "framework/denormals.hpp"
+#include "framework/npz.hpp"
+#include "framework/parallel.hpp"
+#include "framework/rng.hpp"
+#include "models/language_model.hpp"
+#include "models/trainer.hpp"
+#include "optimizers/adam.hpp"
+#include "optimizers/adamw.hpp"
+#include "optimizers/sgd.hpp"
+#include "test_support.hpp"
+
+using namespace strata;
+
+namespace {
+
+std::vector<float> random_floats(std::size_t n, double std, std::uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> out(n);
+  for (float& v : out) v = float(rng.normal(0.0, std));
+  return out;
+}
+
+// Parameters of sizes around and above the optimizers' 16K-element chunks.
+struct ParameterSet {
+  std::vector<std::unique_ptr<Parameter<float>>> owned;
+  std::vector<Parameter<float>*> list;
+  explicit ParameterSet(std::uint64_t seed) {
+    const std::size_t sizes[] = {3, 16384, 40000, 1000};
+    for (std::size_t i = 0; i < std::size(sizes); ++i) {
+      auto values = random_floats(sizes[i], 0.5, seed + i);
+      Tensor<float> t = Tensor<float>::from_shape({sizes[i]});
+      std::copy(values.begin(), values.end(), t.begin());
+      const std::string name(1, char('a' + i));  // ("p" + to_string(i) trips GCC 12's
+                                                 // -Warray-bounds false positive at -O3)
+      owned.push_back(std::make_unique<Parameter<float>>(name, t));
+      list.push_back(owned.back().get());
+    }
+  }
+  void set_grads(std::uint64_t seed) {
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      auto g = random_floats(list[i]->grad.size(), 0.1, seed * 100 + i);
+      std::copy(g.begin(), g.end(), list[i]->grad.begin());
+    }
+  }
+};
+
+// Sets the global pool's thread count for one scope.
+struct PoolThreads {
+  int saved = ThreadPool::global().threads();
+  explicit PoolThreads(int n) { ThreadPool::global().set_threads(n); }
+  ~PoolThreads() { ThreadPool::global().set_threads(saved); }
+};
+
+// Steps `fused` with step_scaled_and_zero and `plain` with: scale the grads in their
+// own pass, step(), zero the grads; with clipping (scale != 1) on some steps. The
+// parameters must stay bit-identical and the fused path must leave zero gradients.
+void expect_fused_equals_plain(Optimizer<float>& fused, Optimizer<float>& plain, int threads) {
+  ParameterSet a(11), b(11);
+  for (int step = 0; step < 5; ++step) {
+    a.set_grads(step);
+    b.set_grads(step);
+    const float scale = step % 2 ? 0.37f : 1.0f;
+    {
+      const PoolThreads pool(threads);
+      fused.step_scaled_and_zero(a.list, 0.01, scale);
+    }
+    for (Parameter<float>* p : b.list)
+      for (float& g : p->grad) g *= scale;
+    plain.step(b.list, 0.01);
+    for (Parameter<float>* p : b.list) std::fill(p->grad.begin(), p->grad.end(), 0.0f);
+  }
+  std::size_t differ = 0, nonzero_grads = 0;
+  for (std::size_t i = 0; i < a.list.size(); ++i) {
+    for (std::size_t j = 0; j < a.list[i]->value.size(); ++j)
+      differ += a.list[i]->value(j) != b.list[i]->value(j);
+    for (float g : a.list[i]->grad) nonzero_grads += g != 0.0f;
+  }
+  BOOST_TEST_MESSAGE(fused.type() << " fused vs plain, " << threads << " thread(s): " << differ
+                                  << " values differ");
+  BOOST_TEST(differ == 0u);
+  BOOST_TEST(nonzero_grads == 0u);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(performance_paths)
+
+// Slicing-by-8 CRC-32 against the bit-at-a-time definition, for lengths around the
+// 8-byte step, with a running CRC carried between calls.
+BOOST_AUTO_TEST_CASE(crc32_slicing_matches_bitwise_definition) {
+  auto bitwise = [](const unsigned char* p, std::size_t n, std::uint32_t crc) {
+    crc = ~crc;
+    for (std::size_t i = 0; i < n; ++i) {
+      crc ^= p[i];
+      for (int k = 0; k < 8; ++k) crc = (crc & 1) ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+    }
+    return ~crc;
+  };
+  Rng rng(9);
+  std::vector<unsigned char> bytes(5000);
+  for (auto& b : bytes) b = static_cast<unsigned char>(rng.uniform() * 256);
+  for (std::size_t n : {0, 1, 7, 8, 9, 15, 16, 17, 1000, 4999}) {
+    BOOST_TEST(crc32(bytes.data(), n) == bitwise(bytes.data(), n, 0), "length " << n);
+    const std::uint32_t first = crc32(bytes.data(), n / 3);
+    BOOST_TEST(crc32(bytes.data() + n / 3, n - n / 3, first) == bitwise(bytes.data(), n, 0));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(thread_pool_runs_every_task_once) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (std::size_t tasks : {1, 2, 7, 1000}) {
+      std::vector<std::atomic<int>> hits(tasks);
+      for (int round = 0; round < 50; ++round) pool.run(tasks, [&](std::size_t i) { ++hits[i]; });
+      std::size_t wrong = 0;
+      for (auto& h : hits) wrong += h.load() != 50;
+      BOOST_TEST(wrong == 0u, threads << " threads, " << tasks << " tasks");
+    }
+    // Nested use runs inline; an exception in a task reaches the caller after the job.
+    std::atomic<int> inner{0}, marked{0};
+    pool.run(4, [&](std::size_t) {
+      marked += ThreadPool::in_parallel_task();
+      pool.run(3, [&](std::size_t) { ++inner; });
+    });
+    BOOST_TEST(inner.load() == 12);
+    BOOST_TEST(marked.load() == 4);
+    BOOST_CHECK_THROW(pool.run(8,
+                               [](std::size_t i) {
+                                 if (i == 5) throw std::runtime_error("task 5");
+                               }),
+                      std::runtime_error);
+    BOOST_TEST(!ThreadPool::in_parallel_task());
+  }
+}
+
+// Products big enough to be split over the pool (>= 2^19 multiply-adds), every
+// transpose combination, split by rows (m >= n) and by columns, with padded leading
+// dimensions and beta = 1: the 2-thread result against a plain triple loop and the
+// 1-thread result.
+BOOST_AUTO_TEST_CASE(split_gemm_matches_single_call) {
+  struct Case {
+    std::size_t m, n, k;
+  };
+  for (const Case& shape : {Case{300, 70, 40}, Case{24, 533, 128}, Case{128, 256, 21}}) {
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) {
+        const std::size_t m = shape.m, n = shape.n, k = shape.k, pad = 3;
+        const std::size_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+        const std::vector<float> a = random_floats((ta ? k : m) * lda, 1.0, 1);
+        const std::vector<float> b = random_floats((tb ? n : k) * ldb, 1.0, 2);
+        const std::vector<float> c0 = random_floats(m * ldc, 1.0, 3);
+        std::vector<float> c[2] = {c0, c0};
+        for (int threads : {1, 2}) {
+          const PoolThreads pool(threads);
+          gemm<float>(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 1.0f,
+                      c[threads - 1].data(), ldc);
+        }
+        double worst_ref = 0, worst_threads = 0;
+        for (std::size_t i = 0; i < m; ++i)
+          for (std::size_t j = 0; j < n; ++j) {
+            double sum = 0, size = 0;
+            for (std::size_t p = 0; p < k; ++p) {
+              const double term = double(ta ? a[p * lda + i] : a[i * lda + p]) *
+                                  double(tb ? b[j * ldb + p] : b[p * ldb + j]);
+              sum += term;
+              size += std::abs(term);
+            }
+            const double want = 0.5 * sum + c0[i * ldc + j];
+            worst_ref = std::max(worst_ref, std::abs(c[1][i * ldc + j] - want) / (0.5 * size + 1));
+            worst_threads =
+                std::max(worst_threads, double(std::abs(c[1][i * ldc + j] - c[0][i * ldc + j])) /
+                                            (0.5 * size + 1));
+          }
+        std::size_t padding_touched = 0;  // columns n..ldc of C must be left alone
+        for (std::size_t i = 0; i < m; ++i)
+          for (std::size_t j = n; j < ldc; ++j)
+            padding_touched += c[1][i * ldc + j] != c0[i * ldc + j];
+        BOOST_TEST_MESSAGE("gemm " << m << "x" << n << "x" << k << " ta=" << ta << " tb=" << tb
+                                   << ": 2 threads vs reference " << worst_ref << ", vs 1 thread "
+                                   << worst_threads);
+        BOOST_TEST(worst_ref <= 1e-6);
+        BOOST_TEST(worst_threads <= 1e-6);
+        BOOST_TEST(padding_touched == 0u);
+      }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(grad_norm_same_bits_with_one_and_two_threads) {
+  ParameterSet set(3);
+  set.set_grads(5);
+  long double reference = 0;
+  for (const Parameter<float>* p : set.list)
+    for (float g : p->grad) reference += (long double)g * g;
+  double norms[2];
+  for (int threads : {1, 2}) {
+    const PoolThreads pool(threads);
+    norms[threads - 1] = grad_norm(set.list);
+  }
+  BOOST_TEST(norms[0] == norms[1]);
+  BOOST_TEST(std::abs(norms[0] - std::sqrt(double(reference))) <= 1e-14 * norms[0]);
+}
+
+BOOST_AUTO_TEST_CASE(fused_optimizer_steps_equal_scale_step_zero) {
+  for (int threads : {1, 2}) {
+    Adam<float> adam_fused(1e-3), adam_plain(1e-3);
+    expect_fused_equals_plain(adam_fused, adam_plain, threads);
+    // L2 weight decay: the fused loop's fma must round like the separate passes.
+    Adam<float> l2_fused(1e-3, 0.9, 0.999, 1e-8, 0.1), l2_plain(1e-3, 0.9, 0.999, 1e-8, 0.1);
+    expect_fused_equals_plain(l2_fused, l2_plain, threads);
+    AdamW<float> adamw_fused(1e-3), adamw_plain(1e-3);
+    expect_fused_equals_plain(adamw_fused, adamw_plain, threads);
+    SGD<float> sgd_fused(0.1, 0.9), sgd_plain(0.1, 0.9);  // the default implementation
+    expect_fused_equals_plain(sgd_fused, sgd_plain, threads);
+  }
+}
+
+// A parameter whose gradient turns zero: Adam's m decays into subnormals (and would
+// stay at 2^-149 for ever). Flushing them to zero must not change the weights.
+BOOST_AUTO_TEST_CASE(flushing_subnormals_keeps_adam_weights) {
+  auto run = [](bool flush, float& m_end) {
+    std::unique_ptr<ScopedFlushDenormals> guard;
+    if (flush) guard = std::make_unique<ScopedFlushDenormals>();
+    Parameter<float> p("w", Tensor<float>{0.25f, -0.5f, 1e-3f, 0.0f});
+    Adam<float> adam(5e-4);
+    for (int step = 0; step < 1500; ++step) {
+      for (std::size_t i = 0; i < 4; ++i) p.grad(i) = step < 20 ? 0.01f * float(i + 1) : 0.0f;
+      adam.step({&p}, 5e-4);
+    }
+    m_end = adam.state().at("w/m")(0);
+    return Tensor<float>(p.value);
+  };
+  float m_plain = 0, m_flushed = 0;
+  const Tensor<float> plain = run(false, m_plain), flushed = run(true, m_flushed);
+  BOOST_TEST_MESSAGE("m after 1480 zero gradients: " << m_plain << " plain, " << m_flushed
+                                                     << " flushed");
+  BOOST_TEST(std::fpclassify(m_plain) == FP_SUBNORMAL);  // the slow case is exercised
+  BOOST_TEST(m_flushed == 0.0f);
+  for (std::size_t i = 0; i < 4; ++i) BOOST_TEST(plain(i) == flushed(i));
+}
+
+// The whole trainer at 1 and 2 threads: the same epoch losses (the products that
+// run side by side on two threads are independent, and split reductions are cut at
+// fixed bounds; split matrix products may differ in the last bits).
+BOOST_AUTO_TEST_CASE(training_losses_same_with_one_and_two_threads) {
+  strata::testing::TempDir dir("threads");
+  const std::string data =
+      dir.write("facts.json",
+                "[\"the cat sat on the mat </s>\", \"a dog ran in the park </s>\","
+                " \"birds sing at dawn while rain falls from grey clouds </s>\"]");
+  auto losses = [&](int threads, int batch) {
+    const std::string yaml =
+        "seed: 3\nthreads: " + std::to_string(threads) + "\n" +
+        "model:\n  max_seq_len: 16\n  layers:\n    - {type: Embedding, dim: 16}\n"
+        "    - {type: TransformerBlock, name: blocks, repeat: 2, dim: 16, hidden: 32, heads: 2}\n"
+        "    - {type: OutputProjection}\n"
+        "optimizer: {type: Adam, lr: 0.01, clip_norm: 1.0}\n"
+        "training:\n  phases:\n    - {name: a, data: " +
+        data + ", epochs: 8, batch: " + std::to_string(batch) + ", shuffle: true}\n";
+    LanguageModel lm = LanguageModel::create(parse_run_config(yaml, "t.yaml"));
+    auto optimizer = make_optimizer<float>(lm.config.optimizer);
+    std::vector<double> out;
+    for (const EpochRecord& e : train(lm, *optimizer, TrainOptions{}).epochs) out.push_back(e.loss);
+    return out;
+  };
+  for (int batch : {1, 2}) {
+    const std::vector<double> one = losses(1, batch), two = losses(2, batch);
+    BOOST_TEST(one.size() == two.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < one.size(); ++i)
+      worst = std::max(worst, std::abs(one[i] - two[i]) / one[i]);
+    BOOST_TEST_MESSAGE("batch " << batch << ": max relative loss difference 1 vs 2 threads "
+                                << worst);
+    BOOST_TEST(worst <= 1e-5);
+  }
+}
+
+// The lane-wise vectorised sum of squares against a sequential long double sum, for
+// lengths around the lane count (tails) and a parameter-sized one.
+BOOST_AUTO_TEST_CASE(sum_of_squares_matches_sequential_sum) {
+  for (std::size_t n : {0, 1, 31, 32, 33, 95, 1000, 65537}) {
+    const std::vector<float> x = random_floats(n, 0.3, 7 + n);
+    long double reference = 0;
+    for (float v : x) reference += (long double)v * (long double)v;
+    const double fast = sum_of_squares(x.data(), n);
+    const double error = n ? std::abs(double(reference) - fast) / double(reference) : fast;
+    BOOST_TEST_MESSAGE("sum_of_squares n=" << n << " relative error " << error);
+    BOOST_TEST(error <= 1e-14);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
