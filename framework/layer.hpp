@@ -9,7 +9,7 @@
 //    Linear, OutputProjection and SelfAttention do), so x must stay alive and
 //    unchanged until the matching backward. Model::forward/backward guarantee it: each
 //    layer's input is the previous layer's own output, valid until that layer's next
-//    forward. (Before, these layers copied x on every forward.)
+//    forward.
 //  - backward(dy) takes dL/dy for the last forward's output and returns dL/dx (owned
 //    by the layer, valid until the next backward). It ADDS dL/dtheta into every
 //    parameter's grad: the trainer zeroes grads once per step, so weight tying and
