@@ -275,16 +275,8 @@ BOOST_AUTO_TEST_CASE(resume_from_an_end_of_phase_checkpoint_equals_an_uninterrup
       ", epochs: 2, shuffle: true}\n"
       "    - {name: two, data: " +
       data + ", epochs: 3, shuffle: true}\n";
-  auto run = [&](const std::string& out, std::int64_t stop_after) {
-    LanguageModel lm = LanguageModel::create(parse_run_config(yaml, "t.yaml"));
-    auto optimizer = make_optimizer<float>(lm.config.optimizer);
-    TrainOptions options;
-    options.out_dir = out;
-    options.stop_after_steps = stop_after;
-    return train(lm, *optimizer, options);
-  };
-  const TrainResult whole = run(dir.file("whole"), -1);
-  const TrainResult cut = run(dir.file("cut"), 9);  // phase one is 8 steps
+  const TrainResult whole = strata::testing::train_from_yaml(yaml, dir.file("whole"));
+  const TrainResult cut = strata::testing::train_from_yaml(yaml, dir.file("cut"), 9);  // phase one is 8 steps
   BOOST_TEST(!cut.finished);
   const Checkpoint checkpoint = load_checkpoint(dir.file("cut"));
   BOOST_TEST(checkpoint.position.step == 8);

@@ -11,6 +11,9 @@
 #include <string>
 
 #include "framework/tensor.hpp"
+#include "models/language_model.hpp"
+#include "models/trainer.hpp"
+#include "optimizers/optimizer.hpp"
 
 namespace strata::testing {
 
@@ -46,6 +49,18 @@ std::string error_of(F&& f) {
   }
   BOOST_ERROR("expected an error, none was thrown");
   return {};
+}
+
+// Trains the run described by `yaml` from scratch (its optimizer included); stops
+// after `stop_after` steps as if killed when >= 0.
+inline TrainResult train_from_yaml(const std::string& yaml, const std::string& out_dir = "",
+                                   std::int64_t stop_after = -1) {
+  LanguageModel lm = LanguageModel::create(parse_run_config(yaml, "test.yaml"));
+  auto optimizer = make_optimizer<float>(lm.config.optimizer);
+  TrainOptions options;
+  options.out_dir = out_dir;
+  options.stop_after_steps = stop_after;
+  return train(lm, *optimizer, options);
 }
 
 // A small transformer LM config (model section only) over `vocab` tokens.

@@ -14,6 +14,7 @@
 
 using namespace strata;
 using strata::testing::TempDir;
+using strata::testing::train_from_yaml;
 
 namespace {
 
@@ -37,16 +38,6 @@ std::string run_yaml(const std::string& data, int epochs, int batch, bool shuffl
          "  phases:\n"
          "    - {name: facts, data: " + data + ", epochs: " + std::to_string(epochs) +
          ", batch: " + std::to_string(batch) + ", shuffle: " + (shuffle ? "true" : "false") + "}\n";
-}
-
-TrainResult train_from_yaml(const std::string& yaml, const std::string& out_dir = "",
-                            std::int64_t stop_after = -1) {
-  LanguageModel lm = LanguageModel::create(parse_run_config(yaml, "test.yaml"));
-  auto optimizer = make_optimizer<float>(lm.config.optimizer);
-  TrainOptions options;
-  options.out_dir = out_dir;
-  options.stop_after_steps = stop_after;
-  return train(lm, *optimizer, options);
 }
 
 std::vector<double> losses(const TrainResult& r) {
