@@ -96,11 +96,7 @@ int command_check(const std::string& config_path, const std::vector<std::string>
   // give vocab_size itself.
   Rng rng(config.seed);
   std::int64_t vocab_size = 0;
-  if (!config.phases.empty()) {
-    std::vector<std::string> all;
-    for (auto& texts : load_phase_texts(config)) all.insert(all.end(), texts.begin(), texts.end());
-    vocab_size = std::int64_t(Tokenizer::build(all).size());
-  }
+  if (!config.phases.empty()) vocab_size = std::int64_t(build_vocabulary(config).size());
   const Model<float> model = build_model<float>(config.model, vocab_size, rng);
   auto optimizer = make_optimizer<float>(config.optimizer);
   std::cout << config_path << ": OK\n";
@@ -191,9 +187,7 @@ struct GenerateArgs {
 };
 
 LanguageModel load_model(const std::string& dir) {
-  const Checkpoint checkpoint = load_checkpoint(dir);
-  LanguageModel lm = LanguageModel::restore(checkpoint, dir);
-  return lm;
+  return LanguageModel::restore(load_checkpoint(dir), dir);
 }
 
 SamplingOptions sampling_from(const LanguageModel& lm, const GenerateArgs& args, Rng& rng) {
@@ -282,11 +276,8 @@ int command_gradcheck(const GradcheckArgs& args) {
   load_config_plugins(config);
   // The vocabulary as `strata train` would build it, unless the model gives its own size.
   std::int64_t vocab_size = 0;
-  if (!config.model.get("vocab_size").valid() && !config.phases.empty()) {
-    std::vector<std::string> all;
-    for (auto& texts : load_phase_texts(config)) all.insert(all.end(), texts.begin(), texts.end());
-    vocab_size = std::int64_t(Tokenizer::build(all).size());
-  }
+  if (!config.model.get("vocab_size").valid() && !config.phases.empty())
+    vocab_size = std::int64_t(build_vocabulary(config).size());
   const std::uint64_t seed = args.seed >= 0 ? std::uint64_t(args.seed) : config.seed;
   Rng rng(seed);
   Model<double> model = build_model<double>(config.model, vocab_size, rng);

@@ -41,11 +41,16 @@ void load_config_plugins(const RunConfig& config) {
   }
 }
 
-LanguageModel LanguageModel::create(RunConfig config) {
-  load_config_plugins(config);
+Tokenizer build_vocabulary(const RunConfig& config) {
   std::vector<std::string> all;
   for (auto& texts : load_phase_texts(config)) all.insert(all.end(), texts.begin(), texts.end());
-  LanguageModel lm{std::move(config), Tokenizer::build(all), Rng(0), {}};
+  return Tokenizer::build(all);
+}
+
+LanguageModel LanguageModel::create(RunConfig config) {
+  load_config_plugins(config);
+  Tokenizer tokenizer = build_vocabulary(config);
+  LanguageModel lm{std::move(config), std::move(tokenizer), Rng(0), {}};
   lm.rng = Rng(lm.config.seed);
   lm.model = build_model<float>(lm.config.model, std::int64_t(lm.tokenizer.size()), lm.rng);
   return lm;

@@ -44,4 +44,7 @@ void load_config_plugins(const RunConfig& config);
 // The training texts of every phase, loaded with the phase's format.
 std::vector<std::vector<std::string>> load_phase_texts(const RunConfig& config);
 
+// The vocabulary `strata train` builds: every phase's data together.
+Tokenizer build_vocabulary(const RunConfig& config);
+
 }  // namespace strata

@@ -281,11 +281,7 @@ BOOST_AUTO_TEST_CASE(resume_from_an_end_of_phase_checkpoint_equals_an_uninterrup
   const Checkpoint checkpoint = load_checkpoint(dir.file("cut"));
   BOOST_TEST(checkpoint.position.step == 8);
   BOOST_TEST(checkpoint.position.phase == 1u);
-  LanguageModel lm = LanguageModel::restore(checkpoint, dir.file("cut"));
-  auto optimizer = make_optimizer<float>(lm.config.optimizer);
-  TrainOptions options;
-  options.out_dir = dir.file("cut");
-  const TrainResult rest = train(lm, *optimizer, options, &checkpoint);
+  const TrainResult rest = strata::testing::resume_training(dir.file("cut"));
   BOOST_TEST(rest.finished);
   const Checkpoint a = load_checkpoint(dir.file("whole"));
   const Checkpoint b = load_checkpoint(dir.file("cut"));

@@ -63,6 +63,16 @@ inline TrainResult train_from_yaml(const std::string& yaml, const std::string& o
   return train(lm, *optimizer, options);
 }
 
+// Continues the run in `run_dir` from its checkpoint, as `strata train --resume` does.
+inline TrainResult resume_training(const std::string& run_dir) {
+  const Checkpoint checkpoint = load_checkpoint(run_dir);
+  LanguageModel lm = LanguageModel::restore(checkpoint, run_dir);
+  auto optimizer = make_optimizer<float>(lm.config.optimizer);
+  TrainOptions options;
+  options.out_dir = run_dir;
+  return train(lm, *optimizer, options, &checkpoint);
+}
+
 // A small transformer LM config (model section only) over `vocab` tokens.
 inline std::string tiny_model_yaml(int vocab, const std::string& norm = "post", int heads = 2) {
   return "model:\n"

@@ -58,11 +58,7 @@ void expect_resume_equals_uninterrupted(bool dropout) {
   BOOST_TEST(!cut.finished);
   const Checkpoint checkpoint = load_checkpoint(dir.file("cut"));
   BOOST_TEST(checkpoint.position.step == 6);
-  LanguageModel lm = LanguageModel::restore(checkpoint, dir.file("cut"));
-  auto optimizer = make_optimizer<float>(lm.config.optimizer);
-  TrainOptions options;
-  options.out_dir = dir.file("cut");
-  const TrainResult rest = train(lm, *optimizer, options, &checkpoint);
+  const TrainResult rest = strata::testing::resume_training(dir.file("cut"));
   BOOST_TEST(rest.finished);
 
   // Epochs 2..5 completed after the resume; epoch 1 was logged before it.
