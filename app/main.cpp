@@ -53,7 +53,8 @@ std::string readable(const Tokenizer& tokenizer, const std::vector<std::int32_t>
   std::string out;
   for (std::int32_t id : ids) {
     const std::string token = tokenizer.token(id);
-    const bool attach = token.size() == 1 && std::string(".,:;!?)'").find(token[0]) != std::string::npos;
+    const bool attach =
+        token.size() == 1 && std::string(".,:;!?)'").find(token[0]) != std::string::npos;
     if (!out.empty() && !attach && out.back() != '(') out += ' ';
     out += token;
   }
@@ -65,8 +66,7 @@ std::vector<std::int32_t> encode_prompt(const LanguageModel& lm, const std::stri
   std::vector<std::int32_t> ids = lm.encode(prompt, &unknown);
   if (ids.empty()) throw Error("the prompt is empty: give at least one word");
   if (unknown.size() == ids.size())
-    throw Error("none of the prompt's words are in the model's vocabulary: " +
-                join(unknown, ", "));
+    throw Error("none of the prompt's words are in the model's vocabulary: " + join(unknown, ", "));
   if (!unknown.empty())
     std::cerr << "note: not in the vocabulary, read as <unk>: " << join(unknown, ", ") << "\n";
   return ids;
@@ -116,10 +116,10 @@ int command_layers() {
     std::cout << "\n";
     for (const KeySpec& key : info->schema) {
       std::cout << "    " << std::left << std::setw(12) << key.name << std::setw(20)
-                << std::string(to_string(key.type)).substr(0, 19)
-                << std::setw(18)
-                << (key.default_value ? "= " + (key.default_value->empty() ? "\"\"" : *key.default_value)
-                                      : "(required)")
+                << std::string(to_string(key.type)).substr(0, 19) << std::setw(18)
+                << (key.default_value
+                        ? "= " + (key.default_value->empty() ? "\"\"" : *key.default_value)
+                        : "(required)")
                 << key.help << "\n";
     }
   }
@@ -142,8 +142,9 @@ int command_train(const TrainArgs& args) {
   std::string out = args.out;
   if (!args.resume.empty()) {
     if (!args.config.empty() || args.seed >= 0 || !args.data.empty())
-      throw Error("--resume continues a run with its own config, seed and data: drop the CONFIG, "
-                  "--seed and --data arguments");
+      throw Error(
+          "--resume continues a run with its own config, seed and data: drop the CONFIG, "
+          "--seed and --data arguments");
     resume = std::make_unique<Checkpoint>(load_checkpoint(args.resume));
     lm = std::make_unique<LanguageModel>(LanguageModel::restore(*resume, args.resume));
     out = args.resume;
@@ -358,7 +359,8 @@ int main(int argc, char** argv) {
   train_cmd->add_option("CONFIG", train_args.config, "YAML config");
   train_cmd->add_option("--out", train_args.out, "run directory (default runs/<config name>)");
   train_cmd->add_option("--resume", train_args.resume, "continue the run in this directory");
-  train_cmd->add_option("--seed", train_args.seed, "override the config's seed")->check(CLI::NonNegativeNumber);
+  train_cmd->add_option("--seed", train_args.seed, "override the config's seed")
+      ->check(CLI::NonNegativeNumber);
   train_cmd->add_option("--threads", train_args.threads, "threads")->check(CLI::Range(1, 64));
   train_cmd->add_option("--data", train_args.data, "replace a phase's data: PHASE=PATH");
   add_plugin_option(train_cmd);
@@ -367,9 +369,11 @@ int main(int argc, char** argv) {
   auto add_sampling = [&gen, &add_plugin_option](CLI::App* cmd) {
     cmd->add_option("DIR", gen.dir, "run directory with a checkpoint")->required();
     add_plugin_option(cmd);
-    cmd->add_option("--max-tokens", gen.max_tokens, "most new tokens")->check(CLI::Range(1, 1 << 20));
+    cmd->add_option("--max-tokens", gen.max_tokens, "most new tokens")
+        ->check(CLI::Range(1, 1 << 20));
     cmd->add_option("--temperature", gen.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
-    cmd->add_option("--top-k", gen.top_k, "sample among the k most likely")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--top-k", gen.top_k, "sample among the k most likely")
+        ->check(CLI::NonNegativeNumber);
     cmd->add_option("--top-p", gen.top_p, "nucleus mass")->check(CLI::Range(0.0, 1.0));
     cmd->add_option("--seed", gen.seed, "sampling seed")->check(CLI::NonNegativeNumber);
     cmd->add_flag("--no-cache", gen.no_cache, "recompute the whole sequence for every token");

@@ -56,6 +56,38 @@ Linear<T>::Linear(std::string name, std::size_t in, std::size_t out, bool bias, 
 }
 
 template <class T>
+void affine_forward(const T* x, std::size_t rows, std::size_t in, std::size_t out,
+                    const Parameter<T>& w, bool transposed, const Parameter<T>* b, T* y) {
+  if (b) {
+    const T* bias = b->value.data();
+    for (std::size_t r = 0; r < rows; ++r) std::copy(bias, bias + out, y + r * out);
+  }
+  gemm<T>(false, transposed, rows, out, in, T(1), x, in, w.value.data(), transposed ? in : out,
+          b ? T(1) : T(0), y, out);
+}
+
+template <class T>
+void affine_backward(const T* x, const T* dy, std::size_t rows, std::size_t in, std::size_t out,
+                     Parameter<T>& w, bool transposed, Parameter<T>* b, T* dx) {
+  parallel_invoke(
+      [&] {
+        if (transposed)  // dW (out, in) += dy^T x
+          gemm<T>(true, false, out, in, rows, T(1), dy, x, T(1), w.grad.data());
+        else  // dW (in, out) += x^T dy
+          gemm<T>(true, false, in, out, rows, T(1), x, dy, T(1), w.grad.data());
+        if (b) {
+          T* db = b->grad.data();
+          for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t o = 0; o < out; ++o) db[o] += dy[r * out + o];
+        }
+      },
+      [&] {  // dx = dy W^T (W stored (in, out)) or dy W (stored (out, in))
+        gemm<T>(false, !transposed, rows, in, out, T(1), dy, out, w.value.data(),
+                transposed ? in : out, T(0), dx, in);
+      });
+}
+
+template <class T>
 const Tensor<T>& Linear<T>::forward(const Tensor<T>& x, Mode) {
   if (x.dimension() == 0 || x.shape().back() != in_)
     throw ShapeError(this->name() + ": expected input (..., " + std::to_string(in_) + ")");
@@ -63,14 +95,7 @@ const Tensor<T>& Linear<T>::forward(const Tensor<T>& x, Mode) {
   auto out_shape = x.shape();
   out_shape.back() = out_;
   ensure_shape(output_, out_shape);
-  const std::size_t rows = leading_rows(x);
-  T* y = output_.data();
-  if (bias_) {
-    const T* b = bias_->value.data();
-    for (std::size_t r = 0; r < rows; ++r) std::copy(b, b + out_, y + r * out_);
-  }
-  gemm<T>(false, false, rows, out_, in_, T(1), x.data(), weight_.value.data(), bias_ ? T(1) : T(0),
-          y);
+  affine_forward(x.data(), leading_rows(x), in_, out_, weight_, false, bias_.get(), output_.data());
   return output_;
 }
 
@@ -80,22 +105,8 @@ const Tensor<T>& Linear<T>::backward(const Tensor<T>& dy) {
   const std::size_t rows = leading_rows(input);
   if (dy.size() != rows * out_) throw ShapeError(this->name() + ": gradient shape mismatch");
   ensure_shape(input_grad_, input.shape());
-  // dW and dx are independent products: with the thread pool they run side by side.
-  parallel_invoke(
-      [&] {
-        gemm<T>(true, false, in_, out_, rows, T(1), input.data(), dy.data(), T(1),
-                weight_.grad.data());
-        if (bias_) {
-          T* db = bias_->grad.data();
-          const T* g = dy.data();
-          for (std::size_t r = 0; r < rows; ++r)
-            for (std::size_t o = 0; o < out_; ++o) db[o] += g[r * out_ + o];
-        }
-      },
-      [&] {
-        gemm<T>(false, true, rows, in_, out_, T(1), dy.data(), weight_.value.data(), T(0),
-                input_grad_.data());
-      });
+  affine_backward(input.data(), dy.data(), rows, in_, out_, weight_, false, bias_.get(),
+                  input_grad_.data());
   return input_grad_;
 }
 
@@ -119,5 +130,16 @@ template class Linear<float>;
 template class Linear<double>;
 template void fill_normal<float>(Tensor<float>&, double, Rng&);
 template void fill_normal<double>(Tensor<double>&, double, Rng&);
+template void affine_forward<float>(const float*, std::size_t, std::size_t, std::size_t,
+                                    const Parameter<float>&, bool, const Parameter<float>*, float*);
+template void affine_forward<double>(const double*, std::size_t, std::size_t, std::size_t,
+                                     const Parameter<double>&, bool, const Parameter<double>*,
+                                     double*);
+template void affine_backward<float>(const float*, const float*, std::size_t, std::size_t,
+                                     std::size_t, Parameter<float>&, bool, Parameter<float>*,
+                                     float*);
+template void affine_backward<double>(const double*, const double*, std::size_t, std::size_t,
+                                      std::size_t, Parameter<double>&, bool, Parameter<double>*,
+                                      double*);
 
 }  // namespace strata

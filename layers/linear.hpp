@@ -44,4 +44,16 @@ class Linear : public Layer<T> {
 template <class T>
 void fill_normal(Tensor<T>& t, double std, Rng& rng);
 
+// The affine map shared by Linear and OutputProjection, on row-major buffers:
+// y (rows, out) = x (rows, in) W + b, with W stored (in, out), or stored (out, in) and
+// used through a transpose flag when `transposed` (a tied embedding table).
+template <class T>
+void affine_forward(const T* x, std::size_t rows, std::size_t in, std::size_t out,
+                    const Parameter<T>& w, bool transposed, const Parameter<T>* b, T* y);
+// Adds dW and db into w.grad and b->grad and writes dx (rows, in); the parameter
+// gradients and dx are independent products, run side by side on the thread pool.
+template <class T>
+void affine_backward(const T* x, const T* dy, std::size_t rows, std::size_t in, std::size_t out,
+                     Parameter<T>& w, bool transposed, Parameter<T>* b, T* dx);
+
 }  // namespace strata

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "framework/blas.hpp"
-#include "framework/parallel.hpp"
 #include "layers/linear.hpp"
 
 namespace strata {
@@ -90,18 +88,8 @@ const Tensor<T>& OutputProjection<T>::forward(const Tensor<T>& x, Mode) {
   auto out_shape = x.shape();
   out_shape.back() = vocab_;
   ensure_shape(output_, out_shape);
-  const std::size_t rows = leading_rows(x);
-  T* y = output_.data();
-  if (bias_) {
-    const T* b = bias_->value.data();
-    for (std::size_t r = 0; r < rows; ++r) std::copy(b, b + vocab_, y + r * vocab_);
-  }
-  const T beta = bias_ ? T(1) : T(0);
-  if (tied_)  // x (rows, dim) times E^T, E stored (vocab, dim): a transpose flag, no copy.
-    gemm<T>(false, true, rows, vocab_, dim_, T(1), x.data(), dim_, tied_->value.data(), dim_, beta,
-            y, vocab_);
-  else
-    gemm<T>(false, false, rows, vocab_, dim_, T(1), x.data(), weight_->value.data(), beta, y);
+  affine_forward(x.data(), leading_rows(x), dim_, vocab_, tied_ ? *tied_ : *weight_,
+                 tied_ != nullptr, bias_.get(), output_.data());
   return output_;
 }
 
@@ -111,30 +99,8 @@ const Tensor<T>& OutputProjection<T>::backward(const Tensor<T>& dy) {
   const std::size_t rows = leading_rows(input);
   if (dy.size() != rows * vocab_) throw ShapeError(this->name() + ": gradient shape mismatch");
   ensure_shape(input_grad_, input.shape());
-  // dW (with the bias) and dx are independent products: side by side on the pool.
-  parallel_invoke(
-      [&] {
-        if (tied_)  // dE (vocab, dim) += dy^T x
-          gemm<T>(true, false, vocab_, dim_, rows, T(1), dy.data(), vocab_, input.data(), dim_,
-                  T(1), tied_->grad.data(), dim_);
-        else
-          gemm<T>(true, false, dim_, vocab_, rows, T(1), input.data(), dy.data(), T(1),
-                  weight_->grad.data());
-        if (bias_) {
-          T* db = bias_->grad.data();
-          const T* g = dy.data();
-          for (std::size_t r = 0; r < rows; ++r)
-            for (std::size_t o = 0; o < vocab_; ++o) db[o] += g[r * vocab_ + o];
-        }
-      },
-      [&] {
-        if (tied_)  // dx = dy E
-          gemm<T>(false, false, rows, dim_, vocab_, T(1), dy.data(), tied_->value.data(), T(0),
-                  input_grad_.data());
-        else
-          gemm<T>(false, true, rows, dim_, vocab_, T(1), dy.data(), weight_->value.data(), T(0),
-                  input_grad_.data());
-      });
+  affine_backward(input.data(), dy.data(), rows, dim_, vocab_, tied_ ? *tied_ : *weight_,
+                  tied_ != nullptr, bias_.get(), input_grad_.data());
   return input_grad_;
 }
 

@@ -57,14 +57,16 @@ LanguageModel LanguageModel::create(RunConfig config) {
 }
 
 LanguageModel LanguageModel::restore(const Checkpoint& checkpoint, const std::string& run_dir) {
-  RunConfig config = parse_run_config(checkpoint.config_text,
-                                      checkpoint_directory(run_dir) + "/config.yaml",
-                                      checkpoint.data_overrides);
+  RunConfig config =
+      parse_run_config(checkpoint.config_text, checkpoint_directory(run_dir) + "/config.yaml",
+                       checkpoint.data_overrides);
   config.seed = checkpoint.seed;
   load_config_plugins(config);  // before the model: its layers may come from them
-  LanguageModel lm{std::move(config),
-                   Tokenizer::parse(checkpoint.vocabulary, checkpoint_directory(run_dir) + "/vocab.txt"),
-                   Rng(0), {}};
+  LanguageModel lm{
+      std::move(config),
+      Tokenizer::parse(checkpoint.vocabulary, checkpoint_directory(run_dir) + "/vocab.txt"),
+      Rng(0),
+      {}};
   lm.rng = Rng(lm.config.seed);
   lm.model = build_model<float>(lm.config.model, std::int64_t(lm.tokenizer.size()), lm.rng);
   lm.import_parameters(checkpoint.parameters, checkpoint_directory(run_dir) + "/model.npz");

@@ -31,7 +31,8 @@ struct LanguageModel {
   void import_parameters(const std::vector<NamedArray>& arrays, const std::string& what);
 
   // Token ids of `text`; unknown words become <unk> and are listed in `unknown`.
-  std::vector<std::int32_t> encode(const std::string& text, std::vector<std::string>* unknown) const;
+  std::vector<std::int32_t> encode(const std::string& text,
+                                   std::vector<std::string>* unknown) const;
 };
 
 // Loads the config's `plugins:` (create() and restore() do it before building the

@@ -77,11 +77,14 @@ inline TrainResult resume_training(const std::string& run_dir) {
 inline std::string tiny_model_yaml(int vocab, const std::string& norm = "post", int heads = 2) {
   return "model:\n"
          "  max_seq_len: 16\n"
-         "  vocab_size: " + std::to_string(vocab) + "\n"
+         "  vocab_size: " +
+         std::to_string(vocab) +
+         "\n"
          "  layers:\n"
          "    - {type: Embedding, dim: 8}\n"
          "    - {type: TransformerBlock, name: blocks, repeat: 2, dim: 8, hidden: 16, heads: " +
-         std::to_string(heads) + ", norm: " + norm + "}\n"
+         std::to_string(heads) + ", norm: " + norm +
+         "}\n"
          "    - {type: OutputProjection}\n";
 }
 
