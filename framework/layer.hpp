@@ -24,8 +24,19 @@
 //    cached from earlier positions since the last reset_cache(). The default (plain
 //    eval forward) is right for position-wise layers; layers that look at other
 //    positions or at absolute positions must override both.
+//  - Memory: whoever runs a chain of layers (Model, and composites for their
+//    sublayers, through forward_chain/backward_chain below) tells each layer when a
+//    buffer it returned is dead, so large activations and gradients live only while
+//    needed; layers free them with release_if_large (framework/tensor.hpp), so small
+//    models keep every buffer and never allocate per step.
+//      keeps_input(): forward keeps a reference to x for backward (CachedInput), so x's
+//        producer must keep it. Default true, which is always safe.
+//      release_output(): the caller is done with the last forward's output. Free it
+//        unless this layer's own backward reads it (ReLU's mask is its output).
+//      release_input_grad(): the caller has consumed the last backward's dx.
 #pragma once
 
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -87,6 +98,10 @@ class Layer {
   // Composite layers append their sublayers' generators.
   virtual void random_generators(std::vector<Rng*>& /*out*/) {}
 
+  virtual bool keeps_input() const { return true; }
+  virtual void release_output() {}
+  virtual void release_input_grad() {}
+
   virtual void reset_cache() {}
   virtual const Tensor<T>& forward_cached(const Tensor<T>& x, std::size_t /*start*/) {
     return forward(x, Mode::eval);
@@ -95,5 +110,30 @@ class Layer {
  private:
   std::string name_;
 };
+
+// Runs `layers` (pointers, raw or owning) in order on x and returns the last output.
+// Each intermediate output is released as soon as the layer after it has run, unless
+// that layer kept a reference to it.
+template <class T, class Layers>
+const Tensor<T>& forward_chain(const Layers& layers, const Tensor<T>& x, Mode mode) {
+  const Tensor<T>* h = &x;
+  for (std::size_t i = 0; i < std::size(layers); ++i) {
+    h = &layers[i]->forward(*h, mode);
+    if (i > 0 && !layers[i]->keeps_input()) layers[i - 1]->release_output();
+  }
+  return *h;
+}
+
+// Runs the layers' backward in reverse order from dy and returns dL/d(input of the
+// first). Each intermediate dx is released once the layer before has consumed it.
+template <class T, class Layers>
+const Tensor<T>& backward_chain(const Layers& layers, const Tensor<T>& dy) {
+  const Tensor<T>* g = &dy;
+  for (std::size_t i = std::size(layers); i-- > 0;) {
+    g = &layers[i]->backward(*g);
+    if (i + 1 < std::size(layers)) layers[i + 1]->release_input_grad();
+  }
+  return *g;
+}
 
 }  // namespace strata

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -13,6 +14,15 @@
 #include "framework/registry.hpp"
 
 namespace strata {
+
+namespace {
+std::atomic<std::size_t> release_threshold{std::size_t(4) << 20};
+}  // namespace
+
+std::size_t release_threshold_bytes() { return release_threshold.load(std::memory_order_relaxed); }
+ScopedReleaseThreshold::ScopedReleaseThreshold(std::size_t bytes)
+    : previous_(release_threshold.exchange(bytes)) {}
+ScopedReleaseThreshold::~ScopedReleaseThreshold() { release_threshold.store(previous_); }
 
 std::string to_string(const Shape& shape) {
   std::string out = "(";
@@ -35,16 +45,17 @@ void Model<T>::add(std::unique_ptr<Layer<T>> layer) {
 
 template <class T>
 const Tensor<T>& Model<T>::forward(const Tensor<T>& x, Mode mode) {
-  const Tensor<T>* h = &x;
-  for (auto& layer : layers_) h = &layer->forward(*h, mode);
-  return *h;
+  return forward_chain(layers_, x, mode);
 }
 
 template <class T>
 const Tensor<T>& Model<T>::backward(const Tensor<T>& dy) {
-  const Tensor<T>* g = &dy;
-  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) g = &(*it)->backward(*g);
-  return *g;
+  return backward_chain(layers_, dy);
+}
+
+template <class T>
+void Model<T>::release_output() {
+  if (!layers_.empty()) layers_.back()->release_output();
 }
 
 template <class T>
@@ -89,15 +100,16 @@ template <class T>
 std::string Model<T>::summary() const {
   std::ostringstream out;
   out << std::left << std::setw(22) << "layer" << std::setw(18) << "type" << std::setw(18)
-      << "output shape" << std::right << std::setw(12) << "parameters" << "\n";
+      << "output shape" << std::right << std::setw(12) << "parameters"
+      << "\n";
   std::set<const Parameter<T>*> counted;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     std::size_t n = 0;
     for (const Parameter<T>* p : layers_[i]->parameters())
       if (counted.insert(p).second) n += p->value.size();  // tied weights count once
-    out << std::left << std::setw(22) << layers_[i]->name() << std::setw(18)
-        << layers_[i]->type() << std::setw(18) << to_string(output_shapes_[i]) << std::right
-        << std::setw(12) << n << "\n";
+    out << std::left << std::setw(22) << layers_[i]->name() << std::setw(18) << layers_[i]->type()
+        << std::setw(18) << to_string(output_shapes_[i]) << std::right << std::setw(12) << n
+        << "\n";
   }
   out << "total parameters: " << parameter_count() << "\n";
   return out.str();
@@ -223,7 +235,8 @@ Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng&
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const ConfigNode entry = entries[i];
     const std::string where = "model.layers[" + std::to_string(i) + "]";
-    if (!entry.is_map()) throw ConfigError(entry.mark(), where, "expected a mapping with a \"type\"");
+    if (!entry.is_map())
+      throw ConfigError(entry.mark(), where, "expected a mapping with a \"type\"");
     const ConfigNode type_node = entry.get("type");
     if (!type_node.is_scalar())
       throw ConfigError(entry.mark(), where, "missing required key \"type\" (a layer type name)");
@@ -234,15 +247,13 @@ Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng&
     } catch (const UnknownName& e) {
       throw ConfigError(type_node.mark(), where, e.what());
     }
-    const Schema generic = {
-        string_key("name", "", "layer name (default: the type in snake_case)"),
-        integer_key("repeat", "1", "expand into this many copies", 1, 1000)};
-    const ConfigSection common(entry, where + " (" + type + ")", generic,
-                               [&] {
-                                 std::vector<std::string> keys{"type"};
-                                 for (const auto& s : info->schema) keys.push_back(s.name);
-                                 return keys;
-                               }());
+    const Schema generic = {string_key("name", "", "layer name (default: the type in snake_case)"),
+                            integer_key("repeat", "1", "expand into this many copies", 1, 1000)};
+    const ConfigSection common(entry, where + " (" + type + ")", generic, [&] {
+      std::vector<std::string> keys{"type"};
+      for (const auto& s : info->schema) keys.push_back(s.name);
+      return keys;
+    }());
     std::string name = common.string("name");
     if (name.empty()) name = snake_case(type);
     if (!used_names.insert(name).second) {

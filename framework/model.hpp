@@ -44,6 +44,9 @@ class Model {
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode);
   // dy: dL/d(output). Adds every parameter's gradient; returns dL/d(input).
   const Tensor<T>& backward(const Tensor<T>& dy);
+  // The caller is done with forward's output (the trainer, once the loss has its
+  // gradient): large logits are freed before backward allocates its gradients.
+  void release_output();
 
   // Incremental decoding with the layers' caches (KV cache in attention).
   void reset_cache();
@@ -59,7 +62,9 @@ class Model {
 
   const std::vector<std::unique_ptr<Layer<T>>>& layers() const { return layers_; }
   Shape input_shape() const { return {kAnyDim, kAnyDim}; }
-  Shape output_shape_of_last() const { return output_shapes_.empty() ? input_shape() : output_shapes_.back(); }
+  Shape output_shape_of_last() const {
+    return output_shapes_.empty() ? input_shape() : output_shapes_.back();
+  }
   // A table: name, type, output shape, parameters per layer, and the total.
   std::string summary() const;
 

@@ -56,26 +56,36 @@ FeedForward<T>::FeedForward(std::string name, std::size_t dim, std::size_t hidde
 
 template <class T>
 const Tensor<T>& FeedForward<T>::forward(const Tensor<T>& x, Mode mode) {
-  const Tensor<T>& y = fc2_->forward(act_->forward(fc1_->forward(x, mode), mode), mode);
+  const Tensor<T>& y = forward_chain(chain(), x, mode);
   if (!residual_) return y;
-  ensure_shape(output_, y.shape());
-  const T* a = x.data();
-  const T* b = y.data();
-  T* out = output_.data();
-  for (std::size_t i = 0, n = y.size(); i < n; ++i) out[i] = a[i] + b[i];
+  add_into(output_, y, x);
+  fc2_->release_output();
   return output_;
 }
 
 template <class T>
 const Tensor<T>& FeedForward<T>::backward(const Tensor<T>& dy) {
-  const Tensor<T>& dx = fc1_->backward(act_->backward(fc2_->backward(dy)));
+  const Tensor<T>& dx = backward_chain(chain(), dy);
   if (!residual_) return dx;
-  ensure_shape(input_grad_, dx.shape());
-  const T* a = dx.data();
-  const T* b = dy.data();
-  T* out = input_grad_.data();
-  for (std::size_t i = 0, n = dx.size(); i < n; ++i) out[i] = a[i] + b[i];
+  add_into(input_grad_, dx, dy);
+  fc1_->release_input_grad();
   return input_grad_;
+}
+
+template <class T>
+void FeedForward<T>::release_output() {
+  if (residual_)
+    release_if_large(output_);
+  else
+    fc2_->release_output();
+}
+
+template <class T>
+void FeedForward<T>::release_input_grad() {
+  if (residual_)
+    release_if_large(input_grad_);
+  else
+    fc1_->release_input_grad();
 }
 
 template <class T>

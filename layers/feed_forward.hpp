@@ -11,6 +11,8 @@
 // dim must equal the input's features.
 #pragma once
 
+#include <array>
+
 #include "framework/layer.hpp"
 #include "framework/layer_config.hpp"
 #include "layers/linear.hpp"
@@ -39,8 +41,12 @@ class FeedForward : public Layer<T> {
   const Tensor<T>& backward(const Tensor<T>& dy) override;
   std::vector<Parameter<T>*> parameters() override;
   Shape output_shape(const Shape& in) const override;
+  void release_output() override;
+  void release_input_grad() override;
 
  private:
+  std::array<Layer<T>*, 3> chain() const { return {fc1_.get(), act_.get(), fc2_.get()}; }
+
   std::size_t dim_;
   bool residual_;
   std::unique_ptr<Linear<T>> fc1_;

@@ -27,6 +27,9 @@ class GELU : public Layer<T> {
   std::string_view type() const override { return "GELU"; }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
   const Tensor<T>& backward(const Tensor<T>& dy) override;
+  bool keeps_input() const override { return false; }
+  void release_output() override { release_if_large(output_); }
+  void release_input_grad() override { release_if_large(input_grad_); }
   Shape output_shape(const Shape& in) const override { return in; }
 
  private:

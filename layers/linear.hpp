@@ -27,6 +27,8 @@ class Linear : public Layer<T> {
   std::string_view type() const override { return "Linear"; }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
   const Tensor<T>& backward(const Tensor<T>& dy) override;
+  void release_output() override { release_if_large(output_); }
+  void release_input_grad() override { release_if_large(input_grad_); }
   std::vector<Parameter<T>*> parameters() override;
   Shape output_shape(const Shape& in) const override;
 

@@ -24,6 +24,9 @@ class ReLU : public Layer<T> {
   std::string_view type() const override { return "ReLU"; }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
   const Tensor<T>& backward(const Tensor<T>& dy) override;
+  bool keeps_input() const override { return false; }
+  // release_output() keeps the output: backward's mask is read from it.
+  void release_input_grad() override { release_if_large(input_grad_); }
   Shape output_shape(const Shape& in) const override { return in; }
 
  private:

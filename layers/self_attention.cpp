@@ -279,6 +279,8 @@ const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
         for (std::size_t c = 0; c < D; ++c) db[c] += pr.dz[r * D + c];
     }
   });
+  for (Tensor<T>* scratch : {&d_context_, &d_scores_, &d_q_, &d_k_, &d_v_})
+    release_if_large(*scratch);
   return input_grad_;
 }
 

@@ -50,6 +50,8 @@ class SelfAttention : public Layer<T> {
   std::string_view type() const override { return "SelfAttention"; }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
   const Tensor<T>& backward(const Tensor<T>& dy) override;
+  void release_output() override { release_if_large(output_); }
+  void release_input_grad() override { release_if_large(input_grad_); }
   std::vector<Parameter<T>*> parameters() override;
   Shape output_shape(const Shape& in) const override;
 
@@ -80,7 +82,8 @@ class SelfAttention : public Layer<T> {
   // Training-path buffers (reused while shapes stay the same).
   CachedInput<T> input_;  // x itself, by reference (framework/layer.hpp)
   Tensor<T> q_, k_, v_, probs_, context_, output_;
-  Tensor<T> d_context_, d_scores_, d_q_, d_k_, d_v_, input_grad_;
+  Tensor<T> d_context_, d_scores_, d_q_, d_k_, d_v_;  // backward's own: released when it ends
+  Tensor<T> input_grad_;
 
   // Decoding-path buffers: the KV cache (batch, max_seq_len, dim) and per-step scratch.
   Tensor<T> k_cache_, v_cache_, step_q_, step_scores_, step_context_, step_output_;

@@ -58,47 +58,70 @@ TransformerBlock<T>::TransformerBlock(std::string name, const Options& options, 
   ln2_ = std::make_unique<LayerNorm<T>>(join_name(name, "ln2"), options.dim, options.eps);
 }
 
-namespace {
 template <class T>
-void add(const Tensor<T>& a, const Tensor<T>& b, Tensor<T>& out) {
-  ensure_shape(out, a.shape());
-  const T* pa = a.data();
-  const T* pb = b.data();
-  T* po = out.data();
-  for (std::size_t i = 0, n = a.size(); i < n; ++i) po[i] = pa[i] + pb[i];
-}
-}  // namespace
-
-template <class T>
-const Tensor<T>& TransformerBlock<T>::run(const Tensor<T>& x, Mode mode, const std::size_t* start) {
-  auto call = [&](Layer<T>& layer, const Tensor<T>& in) -> const Tensor<T>& {
-    return start ? layer.forward_cached(in, *start) : layer.forward(in, mode);
-  };
+const Tensor<T>& TransformerBlock<T>::forward(const Tensor<T>& x, Mode mode) {
   if (options_.norm == NormPlacement::post)
-    return call(*ln2_, call(*ffn_, call(*ln1_, call(*attn_, x))));
-  add(x, call(*attn_, call(*ln1_, x)), a_);
-  add(a_, call(*ffn_, call(*ln2_, a_)), output_);
+    return forward_chain(std::array<Layer<T>*, 4>{attn_.get(), ln1_.get(), ffn_.get(), ln2_.get()},
+                         x, mode);
+  // Each branch's output is dead once added to its residual; a_ once ln2 and the second
+  // residual have read it (ln2 keeps its own x-hat, the residual needs nothing).
+  add_into(a_, x, forward_chain(std::array<Layer<T>*, 2>{ln1_.get(), attn_.get()}, x, mode));
+  attn_->release_output();
+  add_into(output_, a_, forward_chain(std::array<Layer<T>*, 2>{ln2_.get(), ffn_.get()}, a_, mode));
+  ffn_->release_output();
+  release_if_large(a_);
   return output_;
 }
 
 template <class T>
-const Tensor<T>& TransformerBlock<T>::forward(const Tensor<T>& x, Mode mode) {
-  return run(x, mode, nullptr);
-}
-
-template <class T>
 const Tensor<T>& TransformerBlock<T>::forward_cached(const Tensor<T>& x, std::size_t start) {
-  return run(x, Mode::eval, &start);
+  // Decoding works on a few positions at a time: nothing here is large enough to release.
+  auto call = [start](Layer<T>& layer, const Tensor<T>& in) -> const Tensor<T>& {
+    return layer.forward_cached(in, start);
+  };
+  if (options_.norm == NormPlacement::post)
+    return call(*ln2_, call(*ffn_, call(*ln1_, call(*attn_, x))));
+  add_into(a_, x, call(*attn_, call(*ln1_, x)));
+  add_into(output_, a_, call(*ffn_, call(*ln2_, a_)));
+  return output_;
 }
 
 template <class T>
 const Tensor<T>& TransformerBlock<T>::backward(const Tensor<T>& dy) {
   if (options_.norm == NormPlacement::post)
-    return attn_->backward(ln1_->backward(ffn_->backward(ln2_->backward(dy))));
+    return backward_chain(std::array<Layer<T>*, 4>{attn_.get(), ln1_.get(), ffn_.get(), ln2_.get()},
+                          dy);
   // out = a + ffn(ln2(a)): da = dy + ln2'(ffn'(dy)); a = x + attn(ln1(x)): dx = da + ...
-  add(dy, ln2_->backward(ffn_->backward(dy)), d_a_);
-  add(d_a_, ln1_->backward(attn_->backward(d_a_)), input_grad_);
+  add_into(d_a_, dy, backward_chain(std::array<Layer<T>*, 2>{ln2_.get(), ffn_.get()}, dy));
+  ln2_->release_input_grad();
+  add_into(input_grad_, d_a_,
+           backward_chain(std::array<Layer<T>*, 2>{ln1_.get(), attn_.get()}, d_a_));
+  ln1_->release_input_grad();
+  release_if_large(d_a_);
   return input_grad_;
+}
+
+template <class T>
+bool TransformerBlock<T>::keeps_input() const {
+  // Post-norm: the attention keeps x for dW_q/k/v. Pre-norm: x goes into ln1 (which
+  // keeps its own x-hat) and into the residual, which backward does not need.
+  return options_.norm == NormPlacement::post ? attn_->keeps_input() : ln1_->keeps_input();
+}
+
+template <class T>
+void TransformerBlock<T>::release_output() {
+  if (options_.norm == NormPlacement::post)
+    ln2_->release_output();
+  else
+    release_if_large(output_);
+}
+
+template <class T>
+void TransformerBlock<T>::release_input_grad() {
+  if (options_.norm == NormPlacement::post)
+    attn_->release_input_grad();
+  else
+    release_if_large(input_grad_);
 }
 
 template <class T>

@@ -17,6 +17,8 @@
 //          activation: relu, bias: false, out_proj: false, eps: 1e-5}.
 #pragma once
 
+#include <array>
+
 #include "framework/layer.hpp"
 #include "framework/layer_config.hpp"
 #include "layers/feed_forward.hpp"
@@ -54,13 +56,14 @@ class TransformerBlock : public Layer<T> {
   std::vector<Parameter<T>*> parameters() override;
   Shape output_shape(const Shape& in) const override;
 
+  bool keeps_input() const override;
+  void release_output() override;
+  void release_input_grad() override;
+
   void reset_cache() override;
   const Tensor<T>& forward_cached(const Tensor<T>& x, std::size_t start) override;
 
  private:
-  // One pass through the sublayers: forward(x, mode), or forward_cached(x, *start).
-  const Tensor<T>& run(const Tensor<T>& x, Mode mode, const std::size_t* start);
-
   Options options_;
   std::unique_ptr<SelfAttention<T>> attn_;
   std::unique_ptr<LayerNorm<T>> ln1_;

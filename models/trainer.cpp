@@ -108,7 +108,7 @@ void append_metrics(const std::string& out_dir, const EpochRecord& r) {
 
 void keep_freed_memory() {
   static const bool done = [] {
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the largest fixed threshold glibc accepts
+    mallopt(M_MMAP_MAX, 0);  // every block from the heap (a threshold stops at 32 MiB)
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
     return true;
   }();
@@ -145,12 +145,14 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
     ~PoolThreads() { ThreadPool::global().set_threads(saved); }
   } pool_threads(config.threads);
   set_blas_threads(1);
-  // Batches of different lengths resize the layers' buffers every step. glibc would
-  // serve the larger ones with fresh mmaps (and trim the heap top after frees), each
-  // page faulted in again: ~9% of batch-16 training was page faults and unmaps. Kept
-  // in the heap instead, freed buffers are reused at once; peak RSS is unchanged (the
-  // heap never holds more than the largest step needed). Process-wide, like the BLAS
-  // and pool settings above.
+  // Batches of different lengths resize the layers' buffers every step, and large
+  // models release dead buffers (Layer::release_output) for the next layer to take.
+  // glibc would serve large blocks with fresh mmaps (and trim the heap top after
+  // frees), each page faulted in again: ~9% of batch-16 training was page faults and
+  // unmaps, and at d=512 the released 32 MiB FFN buffers cost more. Kept in the heap
+  // instead, freed blocks are reused at once; peak RSS is unchanged (the heap never
+  // holds more than the largest step needed). Process-wide, like the BLAS and pool
+  // settings above.
   keep_freed_memory();
   const auto texts = load_phase_texts(config);
   std::vector<std::vector<std::vector<std::int32_t>>> sequences(texts.size());
@@ -254,8 +256,10 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
     for (; at.epoch < phase.epochs; ++at.epoch) {
       // The epoch's shuffle is drawn from the run's Rng; its state at the epoch start
       // is saved so that a resumed run replays the same order.
-      if (at.next_batch == 0) at.epoch_rng = lm.rng.save();
-      else lm.rng.load(at.epoch_rng);
+      if (at.next_batch == 0)
+        at.epoch_rng = lm.rng.save();
+      else
+        lm.rng.load(at.epoch_rng);
       const std::vector<Batch> batches =
           make_batches(sequences[at.phase], phase.batch, std::size_t(lm.model.max_seq_len),
                        lm.tokenizer.pad_id(), phase.shuffle ? &lm.rng : nullptr);
@@ -272,6 +276,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
         const LossValue loss = softmax_cross_entropy(logits, batch.targets, dlogits);
         if (!std::isfinite(loss.mean))
           stop_diverged("the loss is not finite (" + std::to_string(loss.mean) + ")", phase);
+        lm.model.release_output();  // the logits are dead once dlogits holds their gradient
         lm.model.backward(dlogits);
         // Clip factor, scaling, Adam and zeroing the gradients: two passes over them.
         const double norm = grad_norm(lm.model.parameters());
@@ -315,13 +320,14 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
         const double done = double(at.step - steps_done_before);
         const double eta = done > 0 ? elapsed / done * double(total_steps - at.step) : 0;
         std::ostringstream line;
-        line << "[" << phase.name << "] epoch " << record.epoch << "/" << phase.epochs
-             << "  loss " << std::fixed << std::setprecision(4) << record.loss << "  "
-             << std::setprecision(0)
+        line << "[" << phase.name << "] epoch " << record.epoch << "/" << phase.epochs << "  loss "
+             << std::fixed << std::setprecision(4) << record.loss << "  " << std::setprecision(0)
              << (record.seconds > 0 ? double(record.tokens) / record.seconds : 0.0)
              << " tok/s  ETA " << format_duration(eta);
-        if (options.progress_bar) *options.log << "\r\033[K" << line.str() << std::flush;
-        else *options.log << line.str() << "\n" << std::flush;
+        if (options.progress_bar)
+          *options.log << "\r\033[K" << line.str() << std::flush;
+        else
+          *options.log << line.str() << "\n" << std::flush;
       }
       at.next_batch = 0;
       at.epoch_loss_sum = 0;
