@@ -10,8 +10,8 @@
 #include <iostream>
 #include <map>
 
-#include "framework/blas.hpp"
 #include "framework/grad_check.hpp"
+#include "framework/parallel.hpp"
 #include "framework/plugin.hpp"
 #include "framework/registry.hpp"
 #include "framework/text.hpp"
@@ -204,6 +204,7 @@ SamplingOptions sampling_from(const LanguageModel& lm, const GenerateArgs& args,
 
 int command_generate(const GenerateArgs& args) {
   LanguageModel lm = load_model(args.dir);
+  const ThreadingScope threading(lm.config.threads);
   Rng rng;
   const SamplingOptions options = sampling_from(lm, args, rng);
   std::cout << answer(lm, args.prompt, options, rng) << "\n";
@@ -212,6 +213,7 @@ int command_generate(const GenerateArgs& args) {
 
 int command_chat(const GenerateArgs& args) {
   LanguageModel lm = load_model(args.dir);
+  const ThreadingScope threading(lm.config.threads);
   Rng rng;
   const SamplingOptions options = sampling_from(lm, args, rng);
   const bool interactive = ::isatty(STDIN_FILENO);
@@ -235,6 +237,7 @@ int command_chat(const GenerateArgs& args) {
 // token for token with the training answer.
 int command_evaluate(const std::string& dir, const std::string& data_path, bool verbose) {
   LanguageModel lm = load_model(dir);
+  const ThreadingScope threading(lm.config.threads);
   std::string path = data_path;
   if (path.empty()) {
     if (lm.config.phases.empty()) throw Error("no --data given and the run has no phases");

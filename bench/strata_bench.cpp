@@ -18,8 +18,9 @@
 // layers' token and position tables). Training goes through strata::train(), the code
 // `strata train` runs, so the numbers move with the trainer's optimisations.
 //
-// Threads: --threads is a comma list; each entry is one run with config.threads = n (the
-// trainer sets the BLAS pool from it) and set_blas_threads(n) for the other modes.
+// Threads: --threads is a comma list; each entry is one run at n threads: training and
+// generation as strata runs them (config.threads = n, or a ThreadingScope: Strata's pool
+// at n, BLAS at 1), the SGEMM ceiling with OpenBLAS itself at n.
 
 #include <dlfcn.h>
 #include <sys/resource.h>
@@ -43,6 +44,7 @@
 
 #include "framework/blas.hpp"
 #include "framework/errors.hpp"
+#include "framework/parallel.hpp"
 #include "models/generator.hpp"
 #include "models/language_model.hpp"
 #include "models/trainer.hpp"
@@ -90,7 +92,7 @@ std::string blas_core() {
   return fn ? std::string(fn()) : std::string("unknown");
 }
 
-// The one place where a thread count reaches the library outside the trainer.
+// The SGEMM ceiling is OpenBLAS's own: its threads, not Strata's pool.
 void apply_threads(int n) { strata::set_blas_threads(n); }
 
 double seconds_since(Clock::time_point t0) {
@@ -347,7 +349,7 @@ Json run_scale(const Args& a, int threads) {
 // generate: greedy, batch 1, `gen_tokens` new tokens (never stopping at </s>), untrained
 // RustGPT model; the median over reps after one warm-up, with and without the KV cache.
 Json run_generate(const Args& a, int threads) {
-  apply_threads(threads);
+  const strata::ThreadingScope threading(threads);  // as strata generate runs
   LanguageModel lm = rustgpt_model(a);
   std::vector<std::string> unknown;
   const std::vector<std::int32_t> prompt = lm.encode(a.prompt, &unknown);

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "framework/blas.hpp"
 #include "framework/denormals.hpp"
 
 namespace strata {
@@ -189,6 +190,17 @@ void ThreadPool::dispatch(std::size_t tasks, void (*call)(void*, std::size_t), v
     std::swap(error, s.error);
     std::rethrow_exception(error);
   }
+}
+
+ThreadingScope::ThreadingScope(int threads)
+    : saved_pool_(ThreadPool::global().threads()), saved_blas_(blas_threads()) {
+  ThreadPool::global().set_threads(threads);
+  set_blas_threads(1);
+}
+
+ThreadingScope::~ThreadingScope() {
+  ThreadPool::global().set_threads(saved_pool_);
+  set_blas_threads(saved_blas_);
 }
 
 }  // namespace strata

@@ -86,6 +86,21 @@ class ThreadPool {
   State* state_ = nullptr;
 };
 
+// For one scope, work runs on `threads` threads the way Strata splits it: the global
+// pool at `threads`, OpenBLAS at one (its own threads would only contend with the pool
+// for the same cores: at 2 threads they made the batch-1 recipe 2x slower). Both are
+// restored on exit. Training, generation and the benchmarks run under one.
+class ThreadingScope {
+ public:
+  explicit ThreadingScope(int threads);
+  ~ThreadingScope();
+  ThreadingScope(const ThreadingScope&) = delete;
+  ThreadingScope& operator=(const ThreadingScope&) = delete;
+
+ private:
+  int saved_pool_, saved_blas_;
+};
+
 // Shorthands for the global pool.
 inline int parallel_threads() { return ThreadPool::global().threads(); }
 template <class F>

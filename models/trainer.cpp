@@ -11,7 +11,6 @@
 #include <ostream>
 #include <sstream>
 
-#include "framework/blas.hpp"
 #include "framework/clip.hpp"
 #include "framework/denormals.hpp"
 #include "framework/files.hpp"
@@ -137,22 +136,15 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
   const RunConfig& config = lm.config;
   const ScopedFlushDenormals flush_denormals;  // see denormals.hpp: same losses, no assists
   // Strata's pool splits the step's work (Adam, the gradient norm, independent
-  // products); OpenBLAS's own threads would only contend with it for the same cores
-  // (at --threads 2 they made the batch-1 recipe 2x slower), so BLAS runs on one.
-  struct PoolThreads {  // restored on return: the pool is process-wide
-    int saved = ThreadPool::global().threads();
-    explicit PoolThreads(int n) { ThreadPool::global().set_threads(n); }
-    ~PoolThreads() { ThreadPool::global().set_threads(saved); }
-  } pool_threads(config.threads);
-  set_blas_threads(1);
+  // products); BLAS runs on one thread (see ThreadingScope).
+  const ThreadingScope threading(config.threads);
   // Batches of different lengths resize the layers' buffers every step, and large
   // models release dead buffers (Layer::release_output) for the next layer to take.
   // glibc would serve large blocks with fresh mmaps (and trim the heap top after
   // frees), each page faulted in again: ~9% of batch-16 training was page faults and
   // unmaps, and at d=512 the released 32 MiB FFN buffers cost more. Kept in the heap
   // instead, freed blocks are reused at once; peak RSS is unchanged (the heap never
-  // holds more than the largest step needed). Process-wide, like the BLAS and pool
-  // settings above.
+  // holds more than the largest step needed). Process-wide.
   keep_freed_memory();
   const auto texts = load_phase_texts(config);
   std::vector<std::vector<std::vector<std::int32_t>>> sequences(texts.size());

@@ -75,13 +75,6 @@ struct ParameterSet {
   }
 };
 
-// Sets the global pool's thread count for one scope.
-struct PoolThreads {
-  int saved = ThreadPool::global().threads();
-  explicit PoolThreads(int n) { ThreadPool::global().set_threads(n); }
-  ~PoolThreads() { ThreadPool::global().set_threads(saved); }
-};
-
 // Steps `fused` with step_scaled_and_zero and `plain` with: scale the grads in their
 // own pass, step(), zero the grads; with clipping (scale != 1) on some steps. The
 // parameters must stay bit-identical and the fused path must leave zero gradients.
@@ -92,7 +85,7 @@ void expect_fused_equals_plain(Optimizer<float>& fused, Optimizer<float>& plain,
     b.set_grads(step);
     const float scale = step % 2 ? 0.37f : 1.0f;
     {
-      const PoolThreads pool(threads);
+      const ThreadingScope pool(threads);
       fused.step_scaled_and_zero(a.list, 0.01, scale);
     }
     for (Parameter<float>* p : b.list)
@@ -182,7 +175,7 @@ BOOST_AUTO_TEST_CASE(split_gemm_matches_single_call) {
         const std::vector<float> c0 = random_floats(m * ldc, 1.0, 3);
         std::vector<float> c[2] = {c0, c0};
         for (int threads : {1, 2}) {
-          const PoolThreads pool(threads);
+          const ThreadingScope pool(threads);
           gemm<float>(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 1.0f,
                       c[threads - 1].data(), ldc);
         }
@@ -224,7 +217,7 @@ BOOST_AUTO_TEST_CASE(grad_norm_same_bits_with_one_and_two_threads) {
     for (float g : p->grad) reference += (long double)g * g;
   double norms[2];
   for (int threads : {1, 2}) {
-    const PoolThreads pool(threads);
+    const ThreadingScope pool(threads);
     norms[threads - 1] = grad_norm(set.list);
   }
   BOOST_TEST(norms[0] == norms[1]);
