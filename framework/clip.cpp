@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #include "framework/parallel.hpp"
 
@@ -17,6 +21,22 @@ double sum_of_squares(const T* x, std::size_t n) {
   constexpr std::size_t kLanes = 32;
   double lane[kLanes] = {};
   std::size_t i = 0;
+#ifdef __AVX512F__
+  // The same 32 lanes as the loop below, in four 512-bit registers. The loop is bound by
+  // float -> double conversions, which GCC's 256-bit code for this CPU does in three
+  // instructions per 8 floats and this in one: 3x fewer cycles per element. An exact
+  // square plus one rounding is the same in an fma: the bits do not change.
+  if constexpr (std::is_same_v<T, float>) {
+    __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(),
+                      _mm512_setzero_pd()};
+    for (; i + kLanes <= n; i += kLanes)
+      for (int a = 0; a < 4; ++a) {
+        const __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8 * a));
+        acc[a] = _mm512_fmadd_pd(v, v, acc[a]);
+      }
+    for (int a = 0; a < 4; ++a) _mm512_storeu_pd(lane + 8 * a, acc[a]);
+  }
+#endif
   for (; i + kLanes <= n; i += kLanes)
     for (std::size_t j = 0; j < kLanes; ++j) lane[j] += double(x[i + j]) * double(x[i + j]);
   for (std::size_t j = 0; i < n; ++i, ++j) lane[j] += double(x[i]) * double(x[i]);
@@ -30,7 +50,7 @@ constexpr std::size_t kNormChunk = 16384;  // as Adam's chunks: ~5 us of work pe
 }  // namespace
 
 template <class T>
-double grad_norm(const std::vector<Parameter<T>*>& parameters) {
+double squared_grad_sum(const std::vector<Parameter<T>*>& parameters) {
   struct Chunk {
     const T* x;
     std::size_t n;
@@ -51,7 +71,12 @@ double grad_norm(const std::vector<Parameter<T>*>& parameters) {
                [in, out](std::size_t i) { out[i] = sum_of_squares(in[i].x, in[i].n); });
   double sum = 0;
   for (double s : sums) sum += s;
-  return std::sqrt(sum);
+  return sum;
+}
+
+template <class T>
+double grad_norm(const std::vector<Parameter<T>*>& parameters) {
+  return std::sqrt(squared_grad_sum(parameters));
 }
 
 template <class T>
@@ -69,6 +94,8 @@ double clip_grad_norm(const std::vector<Parameter<T>*>& parameters, double max_n
 
 template double sum_of_squares<float>(const float*, std::size_t);
 template double sum_of_squares<double>(const double*, std::size_t);
+template double squared_grad_sum<float>(const std::vector<Parameter<float>*>&);
+template double squared_grad_sum<double>(const std::vector<Parameter<double>*>&);
 template double grad_norm<float>(const std::vector<Parameter<float>*>&);
 template double grad_norm<double>(const std::vector<Parameter<double>*>&);
 template double clip_grad_norm<float>(const std::vector<Parameter<float>*>&, double);

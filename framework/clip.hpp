@@ -17,6 +17,10 @@ double clip_grad_norm(const std::vector<Parameter<T>*>& parameters, double max_n
 // depend on the number of threads).
 template <class T>
 double grad_norm(const std::vector<Parameter<T>*>& parameters);
+// The same sum before the square root: the trainer adds it up layer by layer during
+// backward (Model::backward's completed hook).
+template <class T>
+double squared_grad_sum(const std::vector<Parameter<T>*>& parameters);
 
 // The factor clip_grad_norm scales the gradients by: max_norm / (norm + 1e-6) when
 // max_norm > 0 and norm > max_norm, else exactly 1.

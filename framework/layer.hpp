@@ -126,12 +126,17 @@ const Tensor<T>& forward_chain(const Layers& layers, const Tensor<T>& x, Mode mo
 
 // Runs the layers' backward in reverse order from dy and returns dL/d(input of the
 // first). Each intermediate dx is released once the layer before has consumed it.
-template <class T, class Layers>
-const Tensor<T>& backward_chain(const Layers& layers, const Tensor<T>& dy) {
+// after_layer(i), if given, runs right after layer i's backward.
+struct NoHook {
+  void operator()(std::size_t) const {}
+};
+template <class T, class Layers, class Hook = NoHook>
+const Tensor<T>& backward_chain(const Layers& layers, const Tensor<T>& dy, Hook&& after_layer = {}) {
   const Tensor<T>* g = &dy;
   for (std::size_t i = std::size(layers); i-- > 0;) {
     g = &layers[i]->backward(*g);
     if (i + 1 < std::size(layers)) layers[i + 1]->release_input_grad();
+    after_layer(i);
   }
   return *g;
 }

@@ -37,9 +37,12 @@ template <class T>
 void Model<T>::add(std::unique_ptr<Layer<T>> layer) {
   const Shape in = output_shapes_.empty() ? input_shape() : output_shapes_.back();
   output_shapes_.push_back(layer->output_shape(in));
+  first_used_by_.emplace_back();
   for (Parameter<T>* p : layer->parameters())
-    if (std::find(parameters_.begin(), parameters_.end(), p) == parameters_.end())
+    if (std::find(parameters_.begin(), parameters_.end(), p) == parameters_.end()) {
       parameters_.push_back(p);
+      first_used_by_.back().push_back(p);
+    }
   layers_.push_back(std::move(layer));
 }
 
@@ -51,6 +54,13 @@ const Tensor<T>& Model<T>::forward(const Tensor<T>& x, Mode mode) {
 template <class T>
 const Tensor<T>& Model<T>::backward(const Tensor<T>& dy) {
   return backward_chain(layers_, dy);
+}
+
+template <class T>
+const Tensor<T>& Model<T>::backward(const Tensor<T>& dy, const GradientsDone& completed) {
+  return backward_chain(layers_, dy, [&](std::size_t i) {
+    if (!first_used_by_[i].empty()) completed(first_used_by_[i]);
+  });
 }
 
 template <class T>

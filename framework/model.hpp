@@ -20,6 +20,7 @@
 // does not declare one) is measured right after it is built instead.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,12 @@ class Model {
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode);
   // dy: dL/d(output). Adds every parameter's gradient; returns dL/d(input).
   const Tensor<T>& backward(const Tensor<T>& dy);
+  // The same, calling completed(params) as soon as those parameters' gradients are
+  // final: right after the backward of the first layer that uses them (a tied table's
+  // after its earlier use), each parameter once, while the gradients are still in
+  // cache. The trainer sums the squared gradients for clipping there.
+  using GradientsDone = std::function<void(const std::vector<Parameter<T>*>&)>;
+  const Tensor<T>& backward(const Tensor<T>& dy, const GradientsDone& completed);
   // The caller is done with forward's output (the trainer, once the loss has its
   // gradient): large logits are freed before backward allocates its gradients.
   void release_output();
@@ -75,6 +82,7 @@ class Model {
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   std::vector<Shape> output_shapes_;
   std::vector<Parameter<T>*> parameters_;
+  std::vector<std::vector<Parameter<T>*>> first_used_by_;  // per layer: parameters new in it
 };
 
 // Builds the model described by `model_node` (the `model:` mapping). `vocab_size` is

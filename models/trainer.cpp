@@ -269,12 +269,21 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
         if (!std::isfinite(loss.mean))
           stop_diverged("the loss is not finite (" + std::to_string(loss.mean) + ")", phase);
         lm.model.release_output();  // the logits are dead once dlogits holds their gradient
-        lm.model.backward(dlogits);
-        // Clip factor, scaling, Adam and zeroing the gradients: two passes over them.
-        const double norm = grad_norm(lm.model.parameters());
+        // The clipping norm is summed layer by layer as backward completes each one's
+        // gradients, while they are still in cache (a pass of its own, after backward,
+        // read them back from memory: 7% of the batch-1 recipe). Then one pass scales,
+        // steps and zeroes them.
+        double squared_norm = 0;
+        if (optimizer.clip_norm() > 0)
+          lm.model.backward(dlogits, [&](const std::vector<Parameter<float>*>& completed) {
+            squared_norm += squared_grad_sum(completed);
+          });
+        else
+          lm.model.backward(dlogits);
         lr = phase.schedule.at(epoch_first_step + std::int64_t(at.next_batch), phase_steps);
-        optimizer.step_scaled_and_zero(lm.model.parameters(), lr,
-                                       clip_scale<float>(norm, optimizer.clip_norm()));
+        optimizer.step_scaled_and_zero(
+            lm.model.parameters(), lr,
+            clip_scale<float>(std::sqrt(squared_norm), optimizer.clip_norm()));
         ++at.step;
         at.epoch_loss_sum += loss.sum_of_sequence_means;
         at.epoch_sequences += batch.batch;
