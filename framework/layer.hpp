@@ -131,7 +131,8 @@ struct NoHook {
   void operator()(std::size_t) const {}
 };
 template <class T, class Layers, class Hook = NoHook>
-const Tensor<T>& backward_chain(const Layers& layers, const Tensor<T>& dy, Hook&& after_layer = {}) {
+const Tensor<T>& backward_chain(const Layers& layers, const Tensor<T>& dy,
+                                Hook&& after_layer = {}) {
   const Tensor<T>* g = &dy;
   for (std::size_t i = std::size(layers); i-- > 0;) {
     g = &layers[i]->backward(*g);

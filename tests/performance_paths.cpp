@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <vector>
@@ -395,6 +396,85 @@ BOOST_AUTO_TEST_CASE(releasing_dead_buffers_frees_them) {
   // Each emptied tensor keeps a one-element allocation (a 0-d xtensor array holds one
   // value): hence 99%, about 4 KB of slack at these sizes for some 30 released buffers.
   BOOST_TEST(double(keeping - releasing) >= 0.99 * double(dead_floats * sizeof(float)));
+}
+
+// Cross-entropy's SIMD exp and lane-wise sums against the plain formula in long double,
+// for vocabularies around the SIMD widths (tails included) and RustGPT's size.
+template <class T>
+void expect_cross_entropy_matches_plain(double tolerance) {
+  for (std::size_t vocab : {1, 7, 8, 16, 17, 33, 533}) {
+    const std::size_t rows = 6;
+    const std::vector<float> draws = random_floats(rows * vocab, 3.0, 40 + vocab);
+    Tensor<T> logits = Tensor<T>::from_shape({2, 3, vocab});
+    std::copy(draws.begin(), draws.end(), logits.begin());
+    std::vector<std::int32_t> targets(rows);
+    for (std::size_t r = 0; r < rows; ++r) targets[r] = std::int32_t((r * 5) % vocab);
+    targets[4] = kIgnore;
+    Tensor<T> dlogits;
+    const LossValue loss = softmax_cross_entropy(logits, targets, dlogits);
+
+    long double total = 0;
+    double worst_grad = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T* z = logits.data() + r * vocab;
+      long double max = z[0], sum = 0;
+      for (std::size_t v = 0; v < vocab; ++v) max = std::max<long double>(max, z[v]);
+      for (std::size_t v = 0; v < vocab; ++v) sum += std::exp((long double)z[v] - max);
+      if (targets[r] != kIgnore) total += max + std::log(sum) - (long double)z[targets[r]];
+      for (std::size_t v = 0; v < vocab; ++v) {
+        const long double p = std::exp((long double)z[v] - max) / sum;
+        const long double want =
+            targets[r] == kIgnore ? 0 : (p - (std::int32_t(v) == targets[r])) / 5;
+        worst_grad = std::max(worst_grad, double(std::abs(dlogits.data()[r * vocab + v] - want)));
+      }
+    }
+    const double want_loss = double(total / 5);
+    BOOST_TEST_CONTEXT("vocab " << vocab << ", " << sizeof(T) * 8 << "-bit") {
+      BOOST_TEST(std::abs(loss.mean - want_loss) <= tolerance * std::max(1.0, want_loss));
+      BOOST_TEST(worst_grad <= tolerance);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_simd_exp_matches_plain_formula) {
+  expect_cross_entropy_matches_plain<float>(2e-6);
+  expect_cross_entropy_matches_plain<double>(1e-13);
+}
+
+// The clipping norm summed during backward (Model::backward's completed hook): every
+// parameter reported once, its gradient already final, and the same norm as a pass
+// after backward (tied embedding included: its table is complete only after the
+// embedding's backward, the last one).
+BOOST_AUTO_TEST_CASE(norm_summed_during_backward_equals_norm_after) {
+  const std::string yaml =
+      "model:\n  max_seq_len: 16\n  layers:\n    - {type: Embedding, dim: 16}\n"
+      "    - {type: TransformerBlock, name: blocks, repeat: 2, dim: 16, hidden: 32, heads: 2}\n"
+      "    - {type: OutputProjection, tie: embedding.token}\n";
+  Rng rng(21);
+  Model<float> model = build_model<float>(ConfigNode::parse(yaml, "t.yaml").get("model"), 23, rng);
+  Tensor<float> ids = Tensor<float>::from_shape({2, 6});
+  std::vector<std::int32_t> targets(12);
+  for (std::size_t i = 0; i < 12; ++i) {
+    ids.data()[i] = float((i * 7) % 23);
+    targets[i] = std::int32_t((i * 3 + 1) % 23);
+  }
+  Tensor<float> dlogits;
+  softmax_cross_entropy(model.forward(ids, Mode::train), targets, dlogits);
+  std::map<const Parameter<float>*, std::vector<float>> at_completion;
+  double squared = 0;
+  model.backward(dlogits, [&](const std::vector<Parameter<float>*>& completed) {
+    for (const Parameter<float>* p : completed) {
+      BOOST_TEST(at_completion.count(p) == 0u, p->name << " reported twice");
+      at_completion[p].assign(p->grad.begin(), p->grad.end());
+    }
+    squared += squared_grad_sum(completed);
+  });
+  BOOST_TEST(at_completion.size() == model.parameters().size());
+  for (const Parameter<float>* p : model.parameters())
+    BOOST_TEST((at_completion[p] == std::vector<float>(p->grad.begin(), p->grad.end())),
+               p->name << "'s gradient changed after it was reported complete");
+  const double after = grad_norm(model.parameters());
+  BOOST_TEST(std::abs(std::sqrt(squared) - after) <= 1e-14 * after);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
