@@ -1,6 +1,8 @@
 #include "layers/layer_norm.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 
 namespace strata {
 
@@ -37,31 +39,45 @@ LayerNorm<T>::LayerNorm(std::string name, std::size_t dim, double eps)
 
 namespace {
 
-// Normalises G rows at once. Each row's sums run over its elements in order, exactly as
-// one row at a time would, but the G rows' chains of dependent double adds interleave
-// (one row alone waits ~4 cycles per element on the previous add).
-template <std::size_t G, class T>
-void normalize_rows(const T* x, T* xhat, T* y, T* rstd, const T* g, const T* b, std::size_t dim,
-                    double eps) {
-  double mean[G] = {}, var[G] = {};
-  for (std::size_t i = 0; i < dim; ++i)
-    for (std::size_t r = 0; r < G; ++r) mean[r] += x[r * dim + i];
-  for (std::size_t r = 0; r < G; ++r) mean[r] /= double(dim);
-  // Two passes in double: the one-pass E[x^2] - E[x]^2 loses digits when |mu| >> std.
-  for (std::size_t i = 0; i < dim; ++i)
-    for (std::size_t r = 0; r < G; ++r)
-      var[r] += (x[r * dim + i] - mean[r]) * (x[r * dim + i] - mean[r]);
-  for (std::size_t r = 0; r < G; ++r) {
-    var[r] /= double(dim);
-    const T s = T(1.0 / std::sqrt(var[r] + eps));
-    rstd[r] = s;
-    const T* xr = x + r * dim;
-    T* nr = xhat + r * dim;
-    T* yr = y + r * dim;
-    for (std::size_t i = 0; i < dim; ++i) {
-      nr[i] = T(xr[i] - mean[r]) * s;
-      yr[i] = g[i] * nr[i] + b[i];
+// Row sums in kLanes interleaved partial sums (element i goes to lane i % kLanes),
+// combined in a fixed order at the end: the loops vectorise, where one running sum is
+// a chain of dependent adds (~4 cycles per element), and the result depends on nothing
+// but the row's length.
+constexpr std::size_t kLanes = 16;
+
+template <class Acc>
+Acc combine_lanes(Acc (&lane)[kLanes]) {
+  for (std::size_t width = kLanes / 2; width > 0; width /= 2)
+    for (std::size_t j = 0; j < width; ++j) lane[j] += lane[j + width];
+  return lane[0];
+}
+
+// The row's mean and variance in double, in two passes: the one-pass E[x^2] - E[x]^2
+// loses digits when |mu| >> std.
+template <class T>
+void normalize_row(const T* x, T* xhat, T* y, T* rstd, const T* g, const T* b, std::size_t dim,
+                   double eps) {
+  double lane[kLanes] = {};
+  std::size_t i = 0;
+  for (; i + kLanes <= dim; i += kLanes)
+    for (std::size_t j = 0; j < kLanes; ++j) lane[j] += double(x[i + j]);
+  for (std::size_t j = 0; i < dim; ++i, ++j) lane[j] += double(x[i]);
+  const double mean = combine_lanes(lane) / double(dim);
+  std::fill(std::begin(lane), std::end(lane), 0.0);
+  for (i = 0; i + kLanes <= dim; i += kLanes)
+    for (std::size_t j = 0; j < kLanes; ++j) {
+      const double d = double(x[i + j]) - mean;
+      lane[j] += d * d;
     }
+  for (std::size_t j = 0; i < dim; ++i, ++j) {
+    const double d = double(x[i]) - mean;
+    lane[j] += d * d;
+  }
+  const T s = T(1.0 / std::sqrt(combine_lanes(lane) / double(dim) + eps));
+  *rstd = s;
+  for (i = 0; i < dim; ++i) {
+    xhat[i] = T(x[i] - mean) * s;
+    y[i] = g[i] * xhat[i] + b[i];
   }
 }
 
@@ -77,13 +93,9 @@ const Tensor<T>& LayerNorm<T>::forward(const Tensor<T>& x, Mode) {
   ensure_shape(rstd_, std::vector<std::size_t>{rows});
   const T* g = gamma_.value.data();
   const T* b = beta_.value.data();
-  std::size_t r = 0;
-  for (; r + 4 <= rows; r += 4)
-    normalize_rows<4>(x.data() + r * dim_, normalized_.data() + r * dim_, output_.data() + r * dim_,
-                      rstd_.data() + r, g, b, dim_, eps_);
-  for (; r < rows; ++r)
-    normalize_rows<1>(x.data() + r * dim_, normalized_.data() + r * dim_, output_.data() + r * dim_,
-                      rstd_.data() + r, g, b, dim_, eps_);
+  for (std::size_t r = 0; r < rows; ++r)
+    normalize_row(x.data() + r * dim_, normalized_.data() + r * dim_, output_.data() + r * dim_,
+                  rstd_.data() + r, g, b, dim_, eps_);
   return output_;
 }
 
@@ -101,15 +113,25 @@ const Tensor<T>& LayerNorm<T>::backward(const Tensor<T>& dy) {
     const T* dyr = dy.data() + r * dim_;
     const T* nr = normalized_.data() + r * dim_;
     T* dxr = input_grad_.data() + r * dim_;
-    T sum_g = 0, sum_gn = 0;  // sums of dxhat and dxhat * xhat over the row
-    for (std::size_t i = 0; i < dim_; ++i) {
+    // Sums of dxhat and dxhat * xhat over the row, lane-wise (see kLanes).
+    T sum_g[kLanes] = {}, sum_gn[kLanes] = {};
+    std::size_t i = 0;
+    for (; i + kLanes <= dim_; i += kLanes)
+      for (std::size_t j = 0; j < kLanes; ++j) {
+        const T gi = dyr[i + j] * g[i + j];
+        sum_g[j] += gi;
+        sum_gn[j] += gi * nr[i + j];
+      }
+    for (std::size_t j = 0; i < dim_; ++i, ++j) {
+      const T gi = dyr[i] * g[i];
+      sum_g[j] += gi;
+      sum_gn[j] += gi * nr[i];
+    }
+    for (i = 0; i < dim_; ++i) {
       dg[i] += dyr[i] * nr[i];
       db[i] += dyr[i];
-      const T gi = dyr[i] * g[i];
-      sum_g += gi;
-      sum_gn += gi * nr[i];
     }
-    const T mean_g = sum_g * inv_dim, mean_gn = sum_gn * inv_dim;
+    const T mean_g = combine_lanes(sum_g) * inv_dim, mean_gn = combine_lanes(sum_gn) * inv_dim;
     const T rstd = rstd_.data()[r];
     for (std::size_t i = 0; i < dim_; ++i)
       dxr[i] = rstd * (dyr[i] * g[i] - mean_g - nr[i] * mean_gn);
