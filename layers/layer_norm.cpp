@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <xsimd/xsimd.hpp>
 
 namespace strata {
 
@@ -39,10 +40,10 @@ LayerNorm<T>::LayerNorm(std::string name, std::size_t dim, double eps)
 
 namespace {
 
-// Row sums in kLanes interleaved partial sums (element i goes to lane i % kLanes),
-// combined in a fixed order at the end: the loops vectorise, where one running sum is
-// a chain of dependent adds (~4 cycles per element), and the result depends on nothing
-// but the row's length.
+// Forward's row sums (in double) in kLanes interleaved partial sums (element i goes to
+// lane i % kLanes), combined in a fixed order at the end: the loops vectorise, where
+// one running sum is a chain of dependent adds (~4 cycles per element), and the result
+// depends on nothing but the row's length.
 constexpr std::size_t kLanes = 16;
 
 template <class Acc>
@@ -113,25 +114,27 @@ const Tensor<T>& LayerNorm<T>::backward(const Tensor<T>& dy) {
     const T* dyr = dy.data() + r * dim_;
     const T* nr = normalized_.data() + r * dim_;
     T* dxr = input_grad_.data() + r * dim_;
-    // Sums of dxhat and dxhat * xhat over the row, lane-wise (see kLanes).
-    T sum_g[kLanes] = {}, sum_gn[kLanes] = {};
+    // Sums of dxhat and dxhat * xhat over the row, in SIMD lanes (GCC turns plain lane
+    // arrays here into shuffles), combined by xsimd's horizontal add.
+    using Batch = xsimd::batch<T>;
+    Batch lanes_g(T(0)), lanes_gn(T(0));
     std::size_t i = 0;
-    for (; i + kLanes <= dim_; i += kLanes)
-      for (std::size_t j = 0; j < kLanes; ++j) {
-        const T gi = dyr[i + j] * g[i + j];
-        sum_g[j] += gi;
-        sum_gn[j] += gi * nr[i + j];
-      }
-    for (std::size_t j = 0; i < dim_; ++i, ++j) {
+    for (; i + Batch::size <= dim_; i += Batch::size) {
+      const Batch gi = Batch::load_unaligned(dyr + i) * Batch::load_unaligned(g + i);
+      lanes_g += gi;
+      lanes_gn += gi * Batch::load_unaligned(nr + i);
+    }
+    T sum_g = xsimd::hadd(lanes_g), sum_gn = xsimd::hadd(lanes_gn);
+    for (; i < dim_; ++i) {
       const T gi = dyr[i] * g[i];
-      sum_g[j] += gi;
-      sum_gn[j] += gi * nr[i];
+      sum_g += gi;
+      sum_gn += gi * nr[i];
     }
     for (i = 0; i < dim_; ++i) {
       dg[i] += dyr[i] * nr[i];
       db[i] += dyr[i];
     }
-    const T mean_g = combine_lanes(sum_g) * inv_dim, mean_gn = combine_lanes(sum_gn) * inv_dim;
+    const T mean_g = sum_g * inv_dim, mean_gn = sum_gn * inv_dim;
     const T rstd = rstd_.data()[r];
     for (std::size_t i = 0; i < dim_; ++i)
       dxr[i] = rstd * (dyr[i] * g[i] - mean_g - nr[i] * mean_gn);
