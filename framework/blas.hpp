@@ -15,14 +15,13 @@ namespace strata {
 // is still one k-long sum, but OpenBLAS may pick another kernel for a block than for
 // the whole, so results can differ from the 1-thread ones in the last bits.
 template <class T>
-void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k,
-          T alpha, const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c,
-          std::size_t ldc);
+void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, T alpha,
+          const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
 
 // Convenience for contiguous operands: lda/ldb/ldc follow from the shapes.
 template <class T>
-void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k,
-          T alpha, const T* a, const T* b, T beta, T* c) {
+void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, T alpha,
+          const T* a, const T* b, T beta, T* c) {
   gemm(transpose_a, transpose_b, m, n, k, alpha, a, transpose_a ? m : k, b, transpose_b ? k : n,
        beta, c, n);
 }

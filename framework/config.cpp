@@ -1,12 +1,12 @@
 #include "framework/config.hpp"
 
+#include <yaml-cpp/yaml.h>
+
 #include <cmath>
 #include <fstream>
 #include <iomanip>
 #include <set>
 #include <sstream>
-
-#include <yaml-cpp/yaml.h>
 
 #include "framework/text.hpp"
 
@@ -150,21 +150,30 @@ std::string ConfigNode::to_yaml() const {
 
 std::string_view to_string(KeyType type) {
   switch (type) {
-    case KeyType::integer: return "an integer";
-    case KeyType::number: return "a number";
-    case KeyType::boolean: return "true or false";
-    case KeyType::string: return "a string";
-    case KeyType::numbers: return "a list of numbers";
-    case KeyType::strings: return "a list of strings";
-    case KeyType::map: return "a mapping";
-    case KeyType::sequence: return "a list";
+    case KeyType::integer:
+      return "an integer";
+    case KeyType::number:
+      return "a number";
+    case KeyType::boolean:
+      return "true or false";
+    case KeyType::string:
+      return "a string";
+    case KeyType::numbers:
+      return "a list of numbers";
+    case KeyType::strings:
+      return "a list of strings";
+    case KeyType::map:
+      return "a mapping";
+    case KeyType::sequence:
+      return "a list";
   }
   return "?";
 }
 
 namespace {
-KeySpec make_key(std::string name, KeyType type, Default def, std::string help, double min = -INFINITY,
-                 double max = INFINITY, std::vector<std::string> choices = {}) {
+KeySpec make_key(std::string name, KeyType type, Default def, std::string help,
+                 double min = -INFINITY, double max = INFINITY,
+                 std::vector<std::string> choices = {}) {
   KeySpec s;
   s.name = std::move(name);
   s.type = type;
@@ -236,7 +245,14 @@ std::optional<bool> parse_boolean(const std::string& text) {
   return std::nullopt;
 }
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string quote(std::string_view s) {
+  // Appended piece by piece: "\"" + std::string(s) + "\"" trips GCC 12's -Warray-bounds
+  // false positive inside std::string (GCC PR 105651).
+  std::string out;
+  out.reserve(s.size() + 2);
+  out.append(1, '"').append(s).append(1, '"');
+  return out;
+}
 
 std::string format_number(double v) {
   std::ostringstream out;
@@ -269,8 +285,8 @@ void ConfigSection::validate(const std::vector<std::string>& extra_keys) const {
       if (!s.default_value)
         throw ConfigError(node_.mark(), context_,
                           "missing required key " + quote(s.name) + " (" +
-                              std::string(to_string(s.type)) + (s.help.empty() ? "" : ": " + s.help) +
-                              ")");
+                              std::string(to_string(s.type)) +
+                              (s.help.empty() ? "" : ": " + s.help) + ")");
       continue;
     }
     check_value(s, value);
@@ -283,9 +299,9 @@ void ConfigSection::check_value(const KeySpec& s, const ConfigNode& value) const
   auto check_range = [&](double v, const ConfigNode& at) {
     if (v < s.min || v > s.max) {
       std::string range = std::isinf(s.max) ? ">= " + format_number(s.min)
-                          : std::isinf(s.min) ? "<= " + format_number(s.max)
-                                              : "in [" + format_number(s.min) + ", " +
-                                                    format_number(s.max) + "]";
+                          : std::isinf(s.min)
+                              ? "<= " + format_number(s.max)
+                              : "in [" + format_number(s.min) + ", " + format_number(s.max) + "]";
       throw ConfigError(at.mark(), context_,
                         quote(s.name) + " must be " + range + ", got " + at.scalar());
     }
@@ -293,8 +309,8 @@ void ConfigSection::check_value(const KeySpec& s, const ConfigNode& value) const
   auto fail_type = [&](const std::string& got) {
     throw ConfigError(value.mark(), context_, expected + ", got " + got);
   };
-  const std::string got = value.is_scalar() ? quote(value.scalar())
-                          : value.is_map()  ? "a mapping"
+  const std::string got = value.is_scalar()     ? quote(value.scalar())
+                          : value.is_map()      ? "a mapping"
                           : value.is_sequence() ? "a list"
                                                 : "nothing";
   switch (s.type) {
@@ -397,7 +413,8 @@ std::vector<double> ConfigSection::numbers(std::string_view key) const {
   if (!value.valid()) {
     // Defaults of list keys are written as YAML flow lists, e.g. "[0.9, 0.999]".
     const ConfigNode parsed = ConfigNode::parse(*s.default_value, "<default>");
-    for (std::size_t i = 0; i < parsed.size(); ++i) out.push_back(*parse_number(parsed[i].scalar()));
+    for (std::size_t i = 0; i < parsed.size(); ++i)
+      out.push_back(*parse_number(parsed[i].scalar()));
     return out;
   }
   for (std::size_t i = 0; i < value.size(); ++i) out.push_back(*parse_number(value[i].scalar()));

@@ -35,15 +35,15 @@ class ConfigNode {
   bool is_scalar() const;
   bool is_null() const;
   std::size_t size() const;
-  ConfigNode operator[](std::size_t index) const;    // sequence element
-  ConfigNode get(std::string_view key) const;        // map value (invalid if absent)
-  std::vector<std::string> keys() const;             // map keys in file order
+  ConfigNode operator[](std::size_t index) const;  // sequence element
+  ConfigNode get(std::string_view key) const;      // map value (invalid if absent)
+  std::vector<std::string> keys() const;           // map keys in file order
   std::vector<std::pair<std::string, ConfigNode>> items() const;
-  std::string scalar() const;                        // raw text of a scalar
-  SourceMark mark() const;                           // 1-based position
-  SourceMark key_mark(std::string_view key) const;   // position of the key itself
+  std::string scalar() const;                       // raw text of a scalar
+  SourceMark mark() const;                          // 1-based position
+  SourceMark key_mark(std::string_view key) const;  // position of the key itself
   const std::string& file() const;
-  std::string to_yaml() const;                       // re-emit (for checkpoints)
+  std::string to_yaml() const;  // re-emit (for checkpoints)
 
   struct Impl;
 

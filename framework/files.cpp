@@ -78,7 +78,8 @@ void replace_directory(const std::string& fresh, const std::string& target) {
     std::error_code ec;
     fs::remove_all(fresh, ec);  // now holds the previous checkpoint
   }
-  sync_directory(fs::path(target).parent_path().empty() ? "." : fs::path(target).parent_path().string());
+  sync_directory(fs::path(target).parent_path().empty() ? "."
+                                                        : fs::path(target).parent_path().string());
 }
 
 }  // namespace strata

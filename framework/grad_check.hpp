@@ -30,16 +30,16 @@ class Model;
 
 struct GradCheckOptions {
   double step = 1e-6;
-  std::uint64_t seed = 1;       // for R
-  Mode mode = Mode::eval;       // Mode::train to check train-time behaviour (e.g. dropout)
-  bool check_input = true;      // false for layers whose input is not differentiable (ids)
+  std::uint64_t seed = 1;   // for R
+  Mode mode = Mode::eval;   // Mode::train to check train-time behaviour (e.g. dropout)
+  bool check_input = true;  // false for layers whose input is not differentiable (ids)
   // Called before every forward: e.g. reseed a layer's own randomness so each
   // evaluation draws the same dropout mask.
   std::function<void()> before_forward;
 };
 
 struct GradCheckResult {
-  double input_error = 0;                                   // 0 when not checked
+  double input_error = 0;                                        // 0 when not checked
   std::vector<std::pair<std::string, double>> parameter_errors;  // by parameter name
   double max_error() const;
   std::string report() const;  // one line per checked tensor

@@ -18,9 +18,10 @@ namespace strata {
 inline constexpr std::int32_t kIgnore = -1;
 
 struct LossValue {
-  double mean = 0;                   // the objective
-  double sum_of_sequence_means = 0;  // sum over sequences of their mean token loss (what RustGPT prints)
-  std::size_t tokens = 0;            // non-padding targets
+  double mean = 0;  // the objective
+  double sum_of_sequence_means =
+      0;                   // sum over sequences of their mean token loss (what RustGPT prints)
+  std::size_t tokens = 0;  // non-padding targets
 };
 
 template <class T>

@@ -56,8 +56,10 @@ std::uint32_t get32(const std::string& s, std::size_t at) {
 std::string encode_npy(const NamedArray& array) {
   std::string shape = "(";
   for (std::size_t d : array.shape) shape += std::to_string(d) + ", ";
-  if (array.shape.size() > 1) shape.resize(shape.size() - 2);
-  else if (array.shape.size() == 1) shape.resize(shape.size() - 1);
+  if (array.shape.size() > 1)
+    shape.resize(shape.size() - 2);
+  else if (array.shape.size() == 1)
+    shape.resize(shape.size() - 1);
   shape += ")";
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
   // Version 1.0: magic(6) + version(2) + header length(2) + header, padded to 64 bytes.
@@ -78,9 +80,12 @@ NamedArray decode_npy(const std::string& bytes, const std::string& name, const s
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw fail("not an .npy array");
   const int major = static_cast<unsigned char>(bytes[6]);
   std::size_t header_len, start;
-  if (major == 1) header_len = get16(bytes, 8), start = 10;
-  else if (major == 2 || major == 3) header_len = get32(bytes, 8), start = 12;
-  else throw fail("unsupported .npy version " + std::to_string(major));
+  if (major == 1)
+    header_len = get16(bytes, 8), start = 10;
+  else if (major == 2 || major == 3)
+    header_len = get32(bytes, 8), start = 12;
+  else
+    throw fail("unsupported .npy version " + std::to_string(major));
   if (start + header_len > bytes.size()) throw fail("truncated header");
   const std::string header = bytes.substr(start, header_len);
   if (header.find("'descr': '<f4'") == std::string::npos)

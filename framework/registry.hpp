@@ -58,13 +58,17 @@ struct LayerInfo {
 
   template <class T>
   const LayerFactory<T>& factory() const {
-    if constexpr (std::is_same_v<T, float>) return make_float;
-    else return make_double;
+    if constexpr (std::is_same_v<T, float>)
+      return make_float;
+    else
+      return make_double;
   }
   template <class T>
   const ParameterCounter<T>& counter() const {
-    if constexpr (std::is_same_v<T, float>) return count_float;
-    else return count_double;
+    if constexpr (std::is_same_v<T, float>)
+      return count_float;
+    else
+      return count_double;
   }
 };
 
@@ -81,8 +85,10 @@ struct OptimizerInfo {
 
   template <class T>
   const OptimizerFactory<T>& factory() const {
-    if constexpr (std::is_same_v<T, float>) return make_float;
-    else return make_double;
+    if constexpr (std::is_same_v<T, float>)
+      return make_float;
+    else
+      return make_double;
   }
 };
 

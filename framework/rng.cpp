@@ -22,8 +22,8 @@ double Rng::normal(double mean, double std) {
 
 std::uint64_t Rng::below(std::uint64_t n) {
   // Rejection sampling removes modulo bias.
-  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() -
-                              std::numeric_limits<std::uint64_t>::max() % n;
+  const std::uint64_t limit =
+      std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
   std::uint64_t r;
   do r = engine_();
   while (r >= limit);

@@ -15,9 +15,9 @@ class Rng {
  public:
   explicit Rng(std::uint64_t seed = 0) : engine_(seed) {}
 
-  double uniform();                       // [0, 1)
+  double uniform();                        // [0, 1)
   double normal(double mean, double std);  // Box-Muller, both uniforms drawn each call
-  std::uint64_t below(std::uint64_t n);   // uniform integer in [0, n)
+  std::uint64_t below(std::uint64_t n);    // uniform integer in [0, n)
 
   template <class It>
   void shuffle(It first, It last) {  // Fisher-Yates with our own draws: portable order

@@ -76,7 +76,8 @@ void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
   for (const auto& [name, produce] : files) {
     const std::string bytes = produce();
     write_file_atomic((fs::path(fresh) / name).string(), bytes);
-    manifest["files"][name] = {{"bytes", bytes.size()}, {"crc32", crc32(bytes.data(), bytes.size())}};
+    manifest["files"][name] = {{"bytes", bytes.size()},
+                               {"crc32", crc32(bytes.data(), bytes.size())}};
   }
   write_file_atomic((fs::path(fresh) / "manifest.json").string(), manifest.dump(1) + "\n");
   replace_directory(fresh, target);

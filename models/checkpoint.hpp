@@ -24,14 +24,14 @@ namespace strata {
 
 // Where training stands: enough to replay the same shuffles and draws.
 struct TrainingPosition {
-  std::int64_t step = 0;          // optimizer steps taken in the whole run
-  std::size_t phase = 0;          // index of the phase in progress (phases.size(): done)
-  std::int64_t epoch = 0;         // epoch in progress within the phase
-  std::size_t next_batch = 0;     // first batch of that epoch not yet trained on
-  std::string epoch_rng;          // RNG state at the start of the epoch (replays its shuffle)
-  std::string rng;                // RNG state now
+  std::int64_t step = 0;                // optimizer steps taken in the whole run
+  std::size_t phase = 0;                // index of the phase in progress (phases.size(): done)
+  std::int64_t epoch = 0;               // epoch in progress within the phase
+  std::size_t next_batch = 0;           // first batch of that epoch not yet trained on
+  std::string epoch_rng;                // RNG state at the start of the epoch (replays its shuffle)
+  std::string rng;                      // RNG state now
   std::vector<std::string> layer_rngs;  // states of the layers' own generators (dropout)
-  double epoch_loss_sum = 0;      // partial sums of the epoch in progress
+  double epoch_loss_sum = 0;            // partial sums of the epoch in progress
   std::size_t epoch_sequences = 0;
   std::size_t epoch_tokens = 0;
   std::size_t metrics_rows = 0;  // rows of DIR/metrics.csv that belong to this position

@@ -63,7 +63,8 @@ const Schema& generation_schema() {
 RunConfig parse_run_config(const std::string& text, const std::string& file,
                            const std::map<std::string, std::string>& data_overrides) {
   const ConfigNode root = ConfigNode::parse(text, file);
-  if (!root.is_map()) throw ConfigError(root.mark(), "", "expected a mapping with model, optimizer, training");
+  if (!root.is_map())
+    throw ConfigError(root.mark(), "", "expected a mapping with model, optimizer, training");
   const ConfigSection top(root, "config", top_schema());
   RunConfig config;
   config.file = file;

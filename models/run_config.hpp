@@ -50,7 +50,7 @@ struct GenerationConfig {
 
 struct RunConfig {
   std::string file;
-  std::string text;  // the file as read, saved with checkpoints
+  std::string text;                                   // the file as read, saved with checkpoints
   std::map<std::string, std::string> data_overrides;  // --data phase=PATH, as given
   std::uint64_t seed = 0;
   int threads = 1;

@@ -28,10 +28,10 @@ struct EpochRecord {
 };
 
 struct TrainOptions {
-  std::string out_dir;                  // checkpoint + metrics.csv; empty: write nothing
-  std::ostream* log = nullptr;          // progress output; nullptr: silent
-  bool progress_bar = false;            // redraw one line (a terminal) instead of a line per epoch
-  std::int64_t stop_after_steps = -1;   // stop (as if killed) after this many steps; tests
+  std::string out_dir;                 // checkpoint + metrics.csv; empty: write nothing
+  std::ostream* log = nullptr;         // progress output; nullptr: silent
+  bool progress_bar = false;           // redraw one line (a terminal) instead of a line per epoch
+  std::int64_t stop_after_steps = -1;  // stop (as if killed) after this many steps; tests
 };
 
 struct TrainResult {

@@ -1,16 +1,17 @@
 // Checkpoint files: .npz round trip, integrity checks, atomic replacement.
+#include "models/checkpoint.hpp"
+
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 
 #include "framework/errors.hpp"
 #include "framework/files.hpp"
 #include "framework/npz.hpp"
-#include "models/checkpoint.hpp"
 #include "test_support.hpp"
 
 using namespace strata;
-using strata::testing::TempDir;
 using strata::testing::error_of;
+using strata::testing::TempDir;
 
 namespace {
 
@@ -46,7 +47,6 @@ bool same(const std::vector<NamedArray>& a, const std::vector<NamedArray>& b) {
     if (a[i].name != b[i].name || a[i].shape != b[i].shape || a[i].data != b[i].data) return false;
   return true;
 }
-
 
 }  // namespace
 

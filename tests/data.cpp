@@ -23,12 +23,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using strata::testing::TempDir;
 using strata::testing::error_of;
+using strata::testing::TempDir;
 
 using Ids = std::vector<std::int32_t>;
 using Texts = std::vector<std::string>;
-
 
 // The order in which the sequences' first tokens come out of the batches.
 Ids first_tokens(const std::vector<Batch>& batches) {

@@ -15,8 +15,8 @@ namespace {
 
 // Every built-in type; extend these lists as layers and optimizers are added.
 const std::vector<std::string> kBuiltinLayers = {
-    "Dropout", "Embedding", "FeedForward", "GELU", "LayerNorm", "Linear", "OutputProjection",
-    "ReLU", "SelfAttention", "TransformerBlock"};
+    "Dropout", "Embedding",        "FeedForward", "GELU",          "LayerNorm",
+    "Linear",  "OutputProjection", "ReLU",        "SelfAttention", "TransformerBlock"};
 const std::vector<std::string> kBuiltinOptimizers = {"Adam", "AdamW", "SGD"};
 
 bool contains(const std::string& text, const std::string& part) {

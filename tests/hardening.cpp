@@ -21,8 +21,8 @@
 #include "test_support.hpp"
 
 using namespace strata;
-using strata::testing::TempDir;
 using strata::testing::error_of;
+using strata::testing::TempDir;
 
 namespace {
 
@@ -76,7 +76,6 @@ Model<float> build(const std::string& layer, const std::string& max_parameters =
   Rng rng(1);
   return build_model<float>(ConfigNode::parse(yaml, "test.yaml").get("model"), 0, rng);
 }
-
 
 struct EnvVar {  // sets a variable for one scope
   std::string name;
@@ -276,7 +275,8 @@ BOOST_AUTO_TEST_CASE(resume_from_an_end_of_phase_checkpoint_equals_an_uninterrup
       "    - {name: two, data: " +
       data + ", epochs: 3, shuffle: true}\n";
   const TrainResult whole = strata::testing::train_from_yaml(yaml, dir.file("whole"));
-  const TrainResult cut = strata::testing::train_from_yaml(yaml, dir.file("cut"), 9);  // phase one is 8 steps
+  const TrainResult cut =
+      strata::testing::train_from_yaml(yaml, dir.file("cut"), 9);  // phase one is 8 steps
   BOOST_TEST(!cut.finished);
   const Checkpoint checkpoint = load_checkpoint(dir.file("cut"));
   BOOST_TEST(checkpoint.position.step == 8);

@@ -17,11 +17,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using strata::testing::TempDir;
 using strata::testing::error_of;
+using strata::testing::TempDir;
 
 using Tokens = std::vector<std::string>;
-
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

@@ -34,10 +34,13 @@ std::string run_yaml(const std::string& data, int epochs, int batch, bool shuffl
          "    - {type: OutputProjection}\n"
          "optimizer: {type: Adam, lr: 0.01, clip_norm: 5.0}\n"
          "training:\n"
-         "  checkpoint_every: " + std::to_string(checkpoint_every) + "\n"
+         "  checkpoint_every: " +
+         std::to_string(checkpoint_every) +
+         "\n"
          "  phases:\n"
-         "    - {name: facts, data: " + data + ", epochs: " + std::to_string(epochs) +
-         ", batch: " + std::to_string(batch) + ", shuffle: " + (shuffle ? "true" : "false") + "}\n";
+         "    - {name: facts, data: " +
+         data + ", epochs: " + std::to_string(epochs) + ", batch: " + std::to_string(batch) +
+         ", shuffle: " + (shuffle ? "true" : "false") + "}\n";
 }
 
 std::vector<double> losses(const TrainResult& r) {
@@ -95,13 +98,14 @@ BOOST_AUTO_TEST_CASE(loss_falls_ninety_percent_and_two_runs_are_identical) {
 BOOST_AUTO_TEST_CASE(tiny_lm_memorises_its_sentences) {
   TempDir dir("memorise");
   const std::string data = dir.write("facts.json", kSentences);
-  LanguageModel lm = LanguageModel::create(parse_run_config(run_yaml(data, 60, 1, false), "t.yaml"));
+  LanguageModel lm =
+      LanguageModel::create(parse_run_config(run_yaml(data, 60, 1, false), "t.yaml"));
   auto optimizer = make_optimizer<float>(lm.config.optimizer);
   train(lm, *optimizer, TrainOptions{});
   Rng rng(0);
   for (const std::string sentence :
-       {"the cat sat on the mat </s>", "a dog ran in the park </s>",
-        "birds sing at dawn </s>", "rain falls from grey clouds </s>"}) {
+       {"the cat sat on the mat </s>", "a dog ran in the park </s>", "birds sing at dawn </s>",
+        "rain falls from grey clouds </s>"}) {
     const auto ids = lm.encode(sentence, nullptr);
     const std::vector<std::int32_t> prompt(ids.begin(), ids.begin() + 2);
     const auto out = generate(lm.model, prompt, lm.tokenizer.eos_id(), SamplingOptions{}, rng);
@@ -109,7 +113,9 @@ BOOST_AUTO_TEST_CASE(tiny_lm_memorises_its_sentences) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(resume_equals_uninterrupted_training) { expect_resume_equals_uninterrupted(false); }
+BOOST_AUTO_TEST_CASE(resume_equals_uninterrupted_training) {
+  expect_resume_equals_uninterrupted(false);
+}
 
 // Dropout draws its masks from its own generator: its state travels with the checkpoint.
 BOOST_AUTO_TEST_CASE(resume_with_dropout_equals_uninterrupted_training) {
@@ -149,8 +155,8 @@ BOOST_AUTO_TEST_CASE(masked_batch_equals_its_sequences_one_by_one) {
   }
   Tensor<double> dlogits;
   model.zero_grad();
-  const LossValue batched = softmax_cross_entropy(model.forward(batch_input, Mode::train),
-                                                  batch_targets, dlogits);
+  const LossValue batched =
+      softmax_cross_entropy(model.forward(batch_input, Mode::train), batch_targets, dlogits);
   model.backward(dlogits);
   std::vector<Tensor<double>> batched_grads;
   for (auto* p : model.parameters()) batched_grads.push_back(p->grad);
@@ -162,7 +168,8 @@ BOOST_AUTO_TEST_CASE(masked_batch_equals_its_sequences_one_by_one) {
     Tensor<double> input = Tensor<double>::from_shape({1, s.size() - 1});
     std::vector<std::int32_t> targets;
     for (std::size_t t = 0; t + 1 < s.size(); ++t) input(0, t) = s[t], targets.push_back(s[t + 1]);
-    const LossValue one = softmax_cross_entropy(model.forward(input, Mode::train), targets, dlogits);
+    const LossValue one =
+        softmax_cross_entropy(model.forward(input, Mode::train), targets, dlogits);
     const double weight = double(s.size() - 1) / double(total_tokens);
     weighted += weight * one.mean;
     dlogits *= weight;
