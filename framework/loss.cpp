@@ -31,6 +31,26 @@ T exp_shifted_sum(const T* z, T max, std::size_t n, T* out) {
   return sum;
 }
 
+// max(z[0..n)), n >= 1, in SIMD batches: exact in any order (std::max_element's scalar
+// loop was three quarters of the loss's time).
+template <class T>
+T row_max(const T* z, std::size_t n) {
+  using Batch = xsimd::batch<T>;
+  constexpr std::size_t kWidth = Batch::size;
+  T max = z[0];
+  std::size_t v = 0;
+  if (n >= kWidth) {
+    Batch lanes = Batch::load_unaligned(z);
+    for (v = kWidth; v + kWidth <= n; v += kWidth)
+      lanes = xsimd::max(lanes, Batch::load_unaligned(z + v));
+    alignas(64) T lane[kWidth];
+    lanes.store_aligned(lane);
+    max = *std::max_element(lane, lane + kWidth);
+  }
+  for (; v < n; ++v) max = std::max(max, z[v]);
+  return max;
+}
+
 }  // namespace
 
 template <class T>
@@ -66,7 +86,7 @@ LossValue softmax_cross_entropy(const Tensor<T>& logits, const std::vector<std::
         std::fill(g, g + vocab, T(0));
         continue;
       }
-      const T max = *std::max_element(z, z + vocab);
+      const T max = row_max(z, vocab);
       const T sum = exp_shifted_sum(z, max, vocab, g);
       const T inv = T(1) / sum;
       for (std::size_t v = 0; v < vocab; ++v) g[v] *= inv * scale;
