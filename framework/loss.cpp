@@ -5,6 +5,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "framework/layer.hpp"
+#include "framework/parallel.hpp"
 
 namespace strata {
 
@@ -73,12 +74,11 @@ LossValue softmax_cross_entropy(const Tensor<T>& logits, const std::vector<std::
   const T scale = value.tokens ? T(1) / T(value.tokens) : T(0);
   const T* in = logits.data();
   T* grad = dlogits.data();
-  double total = 0;
-  for (std::size_t b = 0; b < batch; ++b) {
-    double sequence_total = 0;
-    std::size_t sequence_tokens = 0;
-    for (std::size_t s = 0; s < seq; ++s) {
-      const std::size_t row = b * seq + s;
+  // Rows are independent: each writes its gradient row and its token's loss (on the
+  // thread pool when large). The losses are then added in row order, as one thread would.
+  std::vector<double> token_loss(batch * seq);
+  parallel_rows(batch * seq, vocab, [&](std::size_t first, std::size_t last) {
+    for (std::size_t row = first; row < last; ++row) {
       const T* z = in + row * vocab;
       T* g = grad + row * vocab;
       const std::int32_t target = targets[row];
@@ -91,8 +91,17 @@ LossValue softmax_cross_entropy(const Tensor<T>& logits, const std::vector<std::
       const T inv = T(1) / sum;
       for (std::size_t v = 0; v < vocab; ++v) g[v] *= inv * scale;
       g[target] -= scale;
-      const double token_loss = double(max) + std::log(double(sum)) - double(z[target]);
-      sequence_total += token_loss;
+      token_loss[row] = double(max) + std::log(double(sum)) - double(z[target]);
+    }
+  });
+  double total = 0;
+  for (std::size_t b = 0; b < batch; ++b) {
+    double sequence_total = 0;
+    std::size_t sequence_tokens = 0;
+    for (std::size_t s = 0; s < seq; ++s) {
+      const std::size_t row = b * seq + s;
+      if (targets[row] == kIgnore) continue;
+      sequence_total += token_loss[row];
       ++sequence_tokens;
     }
     total += sequence_total;

@@ -18,6 +18,7 @@
 // Nested use: run() called from inside a task executes inline (in_parallel_task()).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <type_traits>
 #include <utility>
@@ -110,6 +111,22 @@ void parallel_for(std::size_t tasks, F&& fn) {
 template <class A, class B>
 void parallel_invoke(A&& a, B&& b) {
   ThreadPool::global().run2(std::forward<A>(a), std::forward<B>(b));
+}
+
+// Calls fn(begin, end) over [0, rows) for row-wise work touching `row_cost` elements
+// per row. On the pool in blocks of about 2^14 elements when there are at least 2^16
+// elements in all (below that the hand-off costs more than it saves), else in one call.
+// The blocks depend on row_cost only, never on the thread count.
+template <class F>
+void parallel_rows(std::size_t rows, std::size_t row_cost, F&& fn) {
+  const std::size_t cost = row_cost ? row_cost : 1;
+  if (parallel_threads() <= 1 || rows * cost < (std::size_t(1) << 16)) {
+    fn(std::size_t(0), rows);
+    return;
+  }
+  const std::size_t block = std::max<std::size_t>(1, (std::size_t(1) << 14) / cost);
+  parallel_for((rows + block - 1) / block,
+               [&](std::size_t b) { fn(b * block, std::min(rows, (b + 1) * block)); });
 }
 
 }  // namespace strata

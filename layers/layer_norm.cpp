@@ -5,6 +5,8 @@
 #include <iterator>
 #include <xsimd/xsimd.hpp>
 
+#include "framework/parallel.hpp"
+
 namespace strata {
 
 template <class T>
@@ -94,9 +96,11 @@ const Tensor<T>& LayerNorm<T>::forward(const Tensor<T>& x, Mode) {
   ensure_shape(rstd_, std::vector<std::size_t>{rows});
   const T* g = gamma_.value.data();
   const T* b = beta_.value.data();
-  for (std::size_t r = 0; r < rows; ++r)
-    normalize_row(x.data() + r * dim_, normalized_.data() + r * dim_, output_.data() + r * dim_,
-                  rstd_.data() + r, g, b, dim_, eps_);
+  parallel_rows(rows, dim_, [&](std::size_t first, std::size_t last) {
+    for (std::size_t r = first; r < last; ++r)
+      normalize_row(x.data() + r * dim_, normalized_.data() + r * dim_, output_.data() + r * dim_,
+                    rstd_.data() + r, g, b, dim_, eps_);
+  });
   return output_;
 }
 
@@ -110,36 +114,57 @@ const Tensor<T>& LayerNorm<T>::backward(const Tensor<T>& dy) {
   T* dg = gamma_.grad.data();
   T* db = beta_.grad.data();
   const T inv_dim = T(1) / T(dim_);
-  for (std::size_t r = 0; r < rows; ++r) {
-    const T* dyr = dy.data() + r * dim_;
-    const T* nr = normalized_.data() + r * dim_;
-    T* dxr = input_grad_.data() + r * dim_;
-    // Sums of dxhat and dxhat * xhat over the row, in SIMD lanes (GCC turns plain lane
-    // arrays here into shuffles), combined by xsimd's horizontal add.
-    using Batch = xsimd::batch<T>;
-    Batch lanes_g(T(0)), lanes_gn(T(0));
-    std::size_t i = 0;
-    for (; i + Batch::size <= dim_; i += Batch::size) {
-      const Batch gi = Batch::load_unaligned(dyr + i) * Batch::load_unaligned(g + i);
-      lanes_g += gi;
-      lanes_gn += gi * Batch::load_unaligned(nr + i);
+  // dgamma and dbeta: column sums over the rows, in row order within each column, so
+  // splitting by blocks of columns gives the same bits as one thread. A block is 64
+  // columns: several whole cache lines of each row per task.
+  constexpr std::size_t kColumnBlock = 64;
+  auto sum_columns = [&](std::size_t block) {
+    const std::size_t first = block * kColumnBlock, last = std::min(dim_, first + kColumnBlock);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T* dyr = dy.data() + r * dim_;
+      const T* nr = normalized_.data() + r * dim_;
+      for (std::size_t i = first; i < last; ++i) {
+        dg[i] += dyr[i] * nr[i];
+        db[i] += dyr[i];
+      }
     }
-    T sum_g = xsimd::hadd(lanes_g), sum_gn = xsimd::hadd(lanes_gn);
-    for (; i < dim_; ++i) {
-      const T gi = dyr[i] * g[i];
-      sum_g += gi;
-      sum_gn += gi * nr[i];
-    }
-    for (i = 0; i < dim_; ++i) {
-      dg[i] += dyr[i] * nr[i];
-      db[i] += dyr[i];
-    }
-    const T mean_g = sum_g * inv_dim, mean_gn = sum_gn * inv_dim;
-    const T rstd = rstd_.data()[r];
-    for (std::size_t i = 0; i < dim_; ++i)
-      dxr[i] = rstd * (dyr[i] * g[i] - mean_g - nr[i] * mean_gn);
-  }
+  };
+  const std::size_t column_blocks = (dim_ + kColumnBlock - 1) / kColumnBlock;
+  if (rows * dim_ >= (std::size_t(1) << 16))
+    parallel_for(column_blocks, sum_columns);
+  else
+    for (std::size_t block = 0; block < column_blocks; ++block) sum_columns(block);
+  // dx: row by row, each row independent.
+  parallel_rows(rows, dim_, [&](std::size_t first, std::size_t last) {
+    for (std::size_t r = first; r < last; ++r) backward_row(r, dy.data(), g, inv_dim);
+  });
   return input_grad_;
+}
+
+template <class T>
+void LayerNorm<T>::backward_row(std::size_t r, const T* dy, const T* g, T inv_dim) {
+  const T* dyr = dy + r * dim_;
+  const T* nr = normalized_.data() + r * dim_;
+  T* dxr = input_grad_.data() + r * dim_;
+  // Sums of dxhat and dxhat * xhat over the row, in SIMD lanes (GCC turns plain lane
+  // arrays here into shuffles), combined by xsimd's horizontal add.
+  using Batch = xsimd::batch<T>;
+  Batch lanes_g(T(0)), lanes_gn(T(0));
+  std::size_t i = 0;
+  for (; i + Batch::size <= dim_; i += Batch::size) {
+    const Batch gi = Batch::load_unaligned(dyr + i) * Batch::load_unaligned(g + i);
+    lanes_g += gi;
+    lanes_gn += gi * Batch::load_unaligned(nr + i);
+  }
+  T sum_g = xsimd::hadd(lanes_g), sum_gn = xsimd::hadd(lanes_gn);
+  for (; i < dim_; ++i) {
+    const T gi = dyr[i] * g[i];
+    sum_g += gi;
+    sum_gn += gi * nr[i];
+  }
+  const T mean_g = sum_g * inv_dim, mean_gn = sum_gn * inv_dim;
+  const T rstd = rstd_.data()[r];
+  for (i = 0; i < dim_; ++i) dxr[i] = rstd * (dyr[i] * g[i] - mean_g - nr[i] * mean_gn);
 }
 
 template <class T>

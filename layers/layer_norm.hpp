@@ -44,6 +44,9 @@ class LayerNorm : public Layer<T> {
   double eps() const { return eps_; }
 
  private:
+  // dx for row r of the last backward (dgamma, dbeta are summed separately).
+  void backward_row(std::size_t r, const T* dy, const T* g, T inv_dim);
+
   std::size_t dim_;
   double eps_;
   Parameter<T> gamma_, beta_;
