@@ -36,6 +36,7 @@
 //      release_input_grad(): the caller has consumed the last backward's dx.
 #pragma once
 
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <stdexcept>
@@ -43,6 +44,7 @@
 #include <string_view>
 #include <vector>
 
+#include "framework/parallel.hpp"
 #include "framework/parameter.hpp"
 #include "framework/rng.hpp"
 #include "framework/tensor.hpp"
@@ -111,14 +113,38 @@ class Layer {
   std::string name_;
 };
 
+struct NoHook {
+  void operator()(std::size_t) const {}
+};
+
+// Work to run next to each layer's forward (the trainer's optimizer update):
+// tasks_for(i) readies it and returns how many independent tasks it has; run(t) runs
+// task t. They share the thread pool with the layer's forward.
+struct Alongside {
+  std::function<std::size_t(std::size_t)> tasks_for;
+  std::function<void(std::size_t)> run;
+};
+
 // Runs `layers` (pointers, raw or owning) in order on x and returns the last output.
 // Each intermediate output is released as soon as the layer after it has run, unless
-// that layer kept a reference to it.
+// that layer kept a reference to it. With `alongside`, layer i's forward is task 0 of a
+// pool job whose other tasks are alongside's tasks for i (the calling thread takes
+// task 0, then helps with the rest); they must not touch what the layer reads.
 template <class T, class Layers>
-const Tensor<T>& forward_chain(const Layers& layers, const Tensor<T>& x, Mode mode) {
+const Tensor<T>& forward_chain(const Layers& layers, const Tensor<T>& x, Mode mode,
+                               const Alongside* alongside = nullptr) {
   const Tensor<T>* h = &x;
   for (std::size_t i = 0; i < std::size(layers); ++i) {
-    h = &layers[i]->forward(*h, mode);
+    if (!alongside) {
+      h = &layers[i]->forward(*h, mode);
+    } else {
+      parallel_for(1 + alongside->tasks_for(i), [&](std::size_t task) {
+        if (task == 0)
+          h = &layers[i]->forward(*h, mode);
+        else
+          alongside->run(task - 1);
+      });
+    }
     if (i > 0 && !layers[i]->keeps_input()) layers[i - 1]->release_output();
   }
   return *h;
@@ -127,9 +153,6 @@ const Tensor<T>& forward_chain(const Layers& layers, const Tensor<T>& x, Mode mo
 // Runs the layers' backward in reverse order from dy and returns dL/d(input of the
 // first). Each intermediate dx is released once the layer before has consumed it.
 // after_layer(i), if given, runs right after layer i's backward.
-struct NoHook {
-  void operator()(std::size_t) const {}
-};
 template <class T, class Layers, class Hook = NoHook>
 const Tensor<T>& backward_chain(const Layers& layers, const Tensor<T>& dy,
                                 Hook&& after_layer = {}) {

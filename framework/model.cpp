@@ -33,6 +33,11 @@ const Tensor<T>& Model<T>::forward(const Tensor<T>& x, Mode mode) {
 }
 
 template <class T>
+const Tensor<T>& Model<T>::forward(const Tensor<T>& x, Mode mode, const Alongside& alongside) {
+  return forward_chain(layers_, x, mode, &alongside);
+}
+
+template <class T>
 const Tensor<T>& Model<T>::backward(const Tensor<T>& dy) {
   return backward_chain(layers_, dy);
 }

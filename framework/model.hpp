@@ -43,6 +43,10 @@ class Model {
 
   // x: token ids (batch, seq) -> the last layer's output (e.g. logits (batch, seq, V)).
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode);
+  // The same, with `alongside`'s tasks for layer i sharing the thread pool with layer
+  // i's forward (forward_chain): the trainer finishes the previous step's update there,
+  // the parameters first used by layer i + 1 while layer i computes.
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode, const Alongside& alongside);
   // dy: dL/d(output). Adds every parameter's gradient; returns dL/d(input).
   const Tensor<T>& backward(const Tensor<T>& dy);
   // The same, calling completed(params) as soon as those parameters' gradients are
@@ -61,6 +65,11 @@ class Model {
 
   // Each parameter once, in layer order (a tied parameter is listed once).
   const std::vector<Parameter<T>*>& parameters() const { return parameters_; }
+  // The parameters layer i is the first to use (a tied table belongs to its first user);
+  // over all layers, each parameter once.
+  const std::vector<Parameter<T>*>& parameters_first_used_by(std::size_t layer) const {
+    return first_used_by_.at(layer);
+  }
   Parameter<T>* find_parameter(const std::string& name) const;
   void zero_grad();
   // Every layer's training-time generators, in layer order (see Layer::random_generators).

@@ -227,7 +227,41 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
                 phase.name + "\", epoch " + std::to_string(at.epoch + 1) + "): " + what + "; " +
                 kept);
   };
+  // At more than one thread the optimizer's update of step s runs alongside the forward
+  // pass of step s + 1, layer by layer (Model::forward's alongside): the parameters first
+  // used by layer i + 1 are updated while layer i computes, so every layer still reads
+  // updated weights, and the update no longer waits alone between backward and forward.
+  // Each element's arithmetic is unchanged. The update is finished before anything else
+  // reads the parameters (a checkpoint, the end of training).
+  struct PendingUpdate {
+    bool active = false;
+    double lr = 0;
+    float grad_scale = 1;
+  } pending;
+  const bool overlap_update = options.overlap_update && config.threads > 1;
+  const std::size_t layer_count = lm.model.layers().size();
+  auto prepare_part = [&](std::size_t layer) {
+    return optimizer.prepare_part(lm.model.parameters_first_used_by(layer), pending.lr,
+                                  pending.grad_scale);
+  };
+  auto run_task = [&](std::size_t task) { optimizer.part_task(task); };
+  auto finish_update = [&] {
+    if (!pending.active) return;
+    for (std::size_t i = 0; i < layer_count; ++i) parallel_for(prepare_part(i), run_task);
+    pending.active = false;
+  };
+  const Alongside update_next_layer{
+      [&](std::size_t i) -> std::size_t { return i + 1 < layer_count ? prepare_part(i + 1) : 0; },
+      run_task};
+  auto forward = [&](const Tensor<float>& in) -> const Tensor<float>& {
+    if (!pending.active) return lm.model.forward(in, Mode::train);
+    parallel_for(prepare_part(0), run_task);  // layer 0 reads its parameters at once
+    const Tensor<float>& out = lm.model.forward(in, Mode::train, update_next_layer);
+    pending.active = false;
+    return out;
+  };
   auto checkpoint = [&](const TrainingPosition& position, const PhaseConfig& phase) {
+    finish_update();
     if (options.out_dir.empty()) return;
     for (const Parameter<float>* p : lm.model.parameters())
       if (!std::all_of(p->value.begin(), p->value.end(),
@@ -264,7 +298,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
         const Batch& batch = batches[at.next_batch];
         ensure_shape(input, std::vector<std::size_t>{batch.batch, batch.length});
         std::copy(batch.inputs.begin(), batch.inputs.end(), input.begin());
-        const Tensor<float>& logits = lm.model.forward(input, Mode::train);
+        const Tensor<float>& logits = forward(input);
         const LossValue loss = softmax_cross_entropy(logits, batch.targets, dlogits);
         if (!std::isfinite(loss.mean))
           stop_diverged("the loss is not finite (" + std::to_string(loss.mean) + ")", phase);
@@ -281,9 +315,13 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
         else
           lm.model.backward(dlogits);
         lr = phase.schedule.at(epoch_first_step + std::int64_t(at.next_batch), phase_steps);
-        optimizer.step_scaled_and_zero(
-            lm.model.parameters(), lr,
-            clip_scale<float>(std::sqrt(squared_norm), optimizer.clip_norm()));
+        const float grad_scale = clip_scale<float>(std::sqrt(squared_norm), optimizer.clip_norm());
+        if (overlap_update) {
+          optimizer.begin_parts();
+          pending = {true, lr, grad_scale};
+        } else {
+          optimizer.step_scaled_and_zero(lm.model.parameters(), lr, grad_scale);
+        }
         ++at.step;
         at.epoch_loss_sum += loss.sum_of_sequence_means;
         at.epoch_sequences += batch.batch;
@@ -297,6 +335,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
           if (config.checkpoint_every > 0 && at.step % config.checkpoint_every == 0)
             checkpoint(saved, phase);
           if (stop) {
+            finish_update();
             result.steps = at.step;
             result.seconds = seconds_since(start);
             return result;
@@ -342,6 +381,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
     checkpoint(end_of_phase, phase);
     if (options.log && options.progress_bar) *options.log << "\n";
   }
+  finish_update();
   result.steps = at.step;
   result.seconds = seconds_since(start);
   result.finished = true;

@@ -32,6 +32,9 @@ struct TrainOptions {
   std::ostream* log = nullptr;         // progress output; nullptr: silent
   bool progress_bar = false;           // redraw one line (a terminal) instead of a line per epoch
   std::int64_t stop_after_steps = -1;  // stop (as if killed) after this many steps; tests
+  // At more than one thread, run each step's optimizer update alongside the next
+  // forward pass (same arithmetic; false: update right after backward, for tests).
+  bool overlap_update = true;
 };
 
 struct TrainResult {

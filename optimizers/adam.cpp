@@ -75,16 +75,11 @@ typename Adam<T>::Moments& Adam<T>::moments_for(const Parameter<T>& p) {
 
 namespace {
 
-template <class T>
-struct AdamConstants {
-  T step_size, inv_sqrt_correction2, b1, one_minus_b1, b2, one_minus_b2, eps, l2, shrink, scale;
-};
-
 // The element-wise update of n entries. The L2 term is an explicit fma of the
 // (optionally clip-scaled and rounded) gradient, so the scaled path gives the same bits
 // as scaling the gradients in a pass of their own and then stepping.
-template <class T, bool kScale, bool kZero>
-void adam_kernel(T* w, T* g, T* m, T* v, std::size_t n, const AdamConstants<T>& c) {
+template <class T, class C, bool kScale, bool kZero>
+void adam_kernel(T* w, T* g, T* m, T* v, std::size_t n, const C& c) {
   for (std::size_t i = 0; i < n; ++i) {
     const T gi = std::fma(c.l2, w[i], kScale ? g[i] * c.scale : g[i]);
     m[i] = c.b1 * m[i] + c.one_minus_b1 * gi;
@@ -103,23 +98,39 @@ constexpr std::size_t kAdamChunk = 16384;
 
 template <class T>
 void Adam<T>::step(const std::vector<Parameter<T>*>& parameters, double lr) {
-  update(parameters, lr, T(1), false);
+  ++this->steps_;  // one tick per call, not per parameter
+  prepare(parameters, lr, T(1), false);
+  run_all_chunks();
 }
 
 template <class T>
 void Adam<T>::step_scaled_and_zero(const std::vector<Parameter<T>*>& parameters, double lr,
                                    T grad_scale) {
-  update(parameters, lr, grad_scale, true);
+  ++this->steps_;
+  prepare(parameters, lr, grad_scale, true);
+  run_all_chunks();
 }
 
 template <class T>
-void Adam<T>::update(const std::vector<Parameter<T>*>& parameters, double lr, T grad_scale,
-                     bool zero) {
-  const std::int64_t t = ++this->steps_;  // one tick per call, not per parameter
+std::size_t Adam<T>::prepare_part(const std::vector<Parameter<T>*>& parameters, double lr,
+                                  T grad_scale) {
+  prepare(parameters, lr, grad_scale, true);  // the clock was advanced by begin_parts()
+  return chunks_.size();
+}
+
+template <class T>
+void Adam<T>::part_task(std::size_t task) {
+  run_chunk(task);
+}
+
+template <class T>
+void Adam<T>::prepare(const std::vector<Parameter<T>*>& parameters, double lr, T grad_scale,
+                      bool zero) {
+  const std::int64_t t = this->steps_;
   // Per-step constants, in double then rounded once to T.
   const double correction1 = 1 - std::pow(beta1_, double(t));
   const double correction2 = 1 - std::pow(beta2_, double(t));
-  AdamConstants<T> c;
+  Constants& c = constants_;
   c.step_size = T(lr / correction1);
   c.inv_sqrt_correction2 = T(1 / std::sqrt(correction2));
   c.b1 = T(beta1_), c.one_minus_b1 = T(1 - beta1_);
@@ -130,6 +141,11 @@ void Adam<T>::update(const std::vector<Parameter<T>*>& parameters, double lr, T 
   c.l2 = decoupled_ ? T(0) : T(weight_decay_);
   c.shrink = decoupled_ ? T(1 - lr * weight_decay_) : T(1);
   c.scale = grad_scale;
+  const bool scale = grad_scale != T(1);
+  kernel_ = scale ? (zero ? &adam_kernel<T, Constants, true, true>
+                          : &adam_kernel<T, Constants, true, false>)
+                  : (zero ? &adam_kernel<T, Constants, false, true>
+                          : &adam_kernel<T, Constants, false, false>);
 
   // Chunks are cut per parameter at fixed offsets (not per thread).
   chunks_.clear();
@@ -140,13 +156,17 @@ void Adam<T>::update(const std::vector<Parameter<T>*>& parameters, double lr, T 
       chunks_.push_back({p->value.data() + first, p->grad.data() + first, s.m.data() + first,
                          s.v.data() + first, std::min(kAdamChunk, n - first)});
   }
-  const bool scale = grad_scale != T(1);
-  auto* kernel = scale ? (zero ? &adam_kernel<T, true, true> : &adam_kernel<T, true, false>)
-                       : (zero ? &adam_kernel<T, false, true> : &adam_kernel<T, false, false>);
-  parallel_for(chunks_.size(), [&](std::size_t i) {
-    const Chunk& k = chunks_[i];
-    kernel(k.w, k.g, k.m, k.v, k.n, c);
-  });
+}
+
+template <class T>
+void Adam<T>::run_chunk(std::size_t i) const {
+  const Chunk& k = chunks_[i];
+  kernel_(k.w, k.g, k.m, k.v, k.n, constants_);
+}
+
+template <class T>
+void Adam<T>::run_all_chunks() const {
+  parallel_for(chunks_.size(), [this](std::size_t i) { run_chunk(i); });
 }
 
 template <class T>

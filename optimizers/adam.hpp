@@ -36,6 +36,10 @@ class Adam : public Optimizer<T> {
   // One pass per element: scale g, update m, v, p, zero g (see Optimizer).
   void step_scaled_and_zero(const std::vector<Parameter<T>*>& parameters, double lr,
                             T grad_scale) override;
+  // A part's tasks are its chunks (see Optimizer::prepare_part).
+  std::size_t prepare_part(const std::vector<Parameter<T>*>& parameters, double lr,
+                           T grad_scale) override;
+  void part_task(std::size_t task) override;
   std::map<std::string, Tensor<T>> state() const override;
   void load_state(const std::map<std::string, Tensor<T>>& state, std::int64_t steps) override;
 
@@ -58,8 +62,12 @@ class Adam : public Optimizer<T> {
     Tensor<T> m, v;
   };
   Moments& moments_for(const Parameter<T>& p);
-  // step() (scale 1, keep grads) and step_scaled_and_zero() share this.
-  void update(const std::vector<Parameter<T>*>& parameters, double lr, T grad_scale, bool zero);
+  // Cuts `parameters` into chunks_ and sets the per-step constants and the kernel for
+  // the current clock value; run_chunk(i) then updates chunk i. step(),
+  // step_scaled_and_zero() and the parts share this.
+  void prepare(const std::vector<Parameter<T>*>& parameters, double lr, T grad_scale, bool zero);
+  void run_chunk(std::size_t i) const;
+  void run_all_chunks() const;
 
   double beta1_, beta2_, eps_, weight_decay_;
   bool decoupled_;
@@ -69,6 +77,10 @@ class Adam : public Optimizer<T> {
     std::size_t n;
   };
   std::vector<Chunk> chunks_;  // rebuilt each step, its storage reused
+  struct Constants {           // per step, computed in double and rounded once to T
+    T step_size, inv_sqrt_correction2, b1, one_minus_b1, b2, one_minus_b2, eps, l2, shrink, scale;
+  } constants_{};
+  void (*kernel_)(T*, T*, T*, T*, std::size_t, const Constants&) = nullptr;
 };
 
 }  // namespace strata

@@ -42,6 +42,25 @@ class Optimizer {
     for (Parameter<T>* p : parameters) std::fill(p->grad.begin(), p->grad.end(), T(0));
   }
 
+  // One step in parts, for a trainer that runs the update alongside other work (the
+  // next forward pass, layer by layer): begin_parts() advances the clock once; each part
+  // then does what step_scaled_and_zero() does, for some of the parameters, at that
+  // clock value. Parts that cover every parameter once give exactly one
+  // step_scaled_and_zero(). A part is prepare_part(), which returns a number of
+  // independent tasks, then part_task(i) for each i, in any order or concurrently
+  // (Adam: its chunks), before the next prepare_part(). The default is one task that
+  // undoes the tick step() adds, right for any optimizer whose step() ticks once.
+  void begin_parts() { ++steps_; }
+  virtual std::size_t prepare_part(const std::vector<Parameter<T>*>& parameters, double lr,
+                                   T grad_scale) {
+    part_ = {&parameters, lr, grad_scale};
+    return 1;
+  }
+  virtual void part_task(std::size_t /*task*/) {
+    --steps_;
+    step_scaled_and_zero(*part_.parameters, part_.lr, part_.grad_scale);
+  }
+
   std::int64_t steps() const { return steps_; }
   double default_lr() const { return default_lr_; }  // the config's `lr`
   // The config's `clip_norm` (global gradient L2 norm limit, 0 = off), applied by the
@@ -63,6 +82,13 @@ class Optimizer {
   std::int64_t steps_ = 0;
   double default_lr_ = 1e-3;
   double clip_norm_ = 0;
+
+ private:
+  struct Part {
+    const std::vector<Parameter<T>*>* parameters = nullptr;
+    double lr = 0;
+    T grad_scale = 1;
+  } part_;
 };
 
 // The keys every optimizer schema starts with: `lr` (default `default_lr`) and

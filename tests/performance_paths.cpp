@@ -8,6 +8,8 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <optional>
@@ -475,6 +477,59 @@ BOOST_AUTO_TEST_CASE(norm_summed_during_backward_equals_norm_after) {
                p->name << "'s gradient changed after it was reported complete");
   const double after = grad_norm(model.parameters());
   BOOST_TEST(std::abs(std::sqrt(squared) - after) <= 1e-14 * after);
+}
+
+// At 2 threads the trainer runs each step's update alongside the next forward pass,
+// layer by layer (TrainOptions::overlap_update). Against updating right after backward:
+// the same losses and parameters, bit for bit, for Adam (chunked tasks), AdamW and SGD
+// with momentum (the Optimizer's default one-task part), with a tied table (updated
+// before the first layer reads it), checkpoints in between and a stop mid-epoch.
+BOOST_AUTO_TEST_CASE(update_alongside_forward_matches_update_after_backward) {
+  strata::testing::TempDir dir("alongside");
+  const std::string data =
+      dir.write("facts.json",
+                "[\"the cat sat on the mat </s>\", \"birds sing at dawn while rain falls </s>\","
+                " \"a dog ran in the park </s>\"]");
+  for (const std::string optimizer :
+       {"{type: Adam, lr: 0.01, clip_norm: 0.5}", "{type: AdamW, lr: 0.01, weight_decay: 0.1}",
+        "{type: SGD, lr: 0.05, momentum: 0.9, clip_norm: 1.0}"}) {
+    auto run = [&](bool overlap, std::int64_t stop_after, const std::string& out) {
+      const std::string yaml =
+          "seed: 7\nthreads: 2\nmodel:\n  max_seq_len: 16\n  layers:\n"
+          "    - {type: Embedding, dim: 16}\n"
+          "    - {type: TransformerBlock, name: blocks, repeat: 2, dim: 16, hidden: 32, heads: 2}\n"
+          "    - {type: OutputProjection, tie: embedding.token}\n"
+          "optimizer: " +
+          optimizer +
+          "\ntraining:\n  checkpoint_every: 5\n  phases:\n    - {name: a, data: " + data +
+          ", epochs: 6, batch: 1}\n";
+      LanguageModel lm = LanguageModel::create(parse_run_config(yaml, "t.yaml"));
+      auto opt = make_optimizer<float>(lm.config.optimizer);
+      TrainOptions options;
+      options.overlap_update = overlap;
+      options.stop_after_steps = stop_after;
+      options.out_dir = out;
+      std::vector<double> values;
+      for (const EpochRecord& e : train(lm, *opt, options).epochs) values.push_back(e.loss);
+      for (Parameter<float>* p : lm.model.parameters())
+        values.insert(values.end(), p->value.begin(), p->value.end());
+      values.push_back(double(opt->steps()));
+      return values;
+    };
+    auto file_bytes = [](const std::string& path) {
+      std::ifstream in(path, std::ios::binary);
+      return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    BOOST_TEST_CONTEXT(optimizer) {
+      BOOST_TEST(run(true, -1, dir.file("o1")) == run(false, -1, dir.file("p1")));
+      // Stopped at step 7: the checkpoint of step 5 holds the finished update.
+      BOOST_TEST(run(true, 7, dir.file("o2")) == run(false, 7, dir.file("p2")));
+      for (const std::string file : {"model.npz", "optimizer.npz"})
+        BOOST_TEST(file_bytes(dir.file("o2/checkpoint/" + file)) ==
+                       file_bytes(dir.file("p2/checkpoint/" + file)),
+                   file << " differs");
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
