@@ -114,6 +114,69 @@ void keep_freed_memory() {
   (void)done;
 }
 
+// One step's optimizer update, run alongside the next forward pass, layer by layer: the
+// parameters first used by layer i + 1 are updated while layer i computes (Model::forward
+// with Alongside tasks, the optimizer's parts), so every layer still reads updated
+// weights, and with two threads the update no longer runs alone between backward and
+// forward. Each element's arithmetic is unchanged. finish() applies what is pending
+// before anything else reads the parameters (a checkpoint, the end of training).
+class UpdateAlongsideForward {
+ public:
+  UpdateAlongsideForward(Model<float>& model, Optimizer<float>& optimizer)
+      : model_(model),
+        optimizer_(optimizer),
+        next_layer_{[this](std::size_t i) -> std::size_t {
+                      return i + 1 < model_.layers().size() ? prepare(i + 1) : 0;
+                    },
+                    [this](std::size_t task) { optimizer_.part_task(task); }} {}
+
+  // Instead of optimizer.step_scaled_and_zero(parameters, lr, grad_scale) now.
+  void defer(double lr, float grad_scale) {
+    optimizer_.begin_parts();
+    pending_ = {true, lr, grad_scale};
+  }
+
+  // The training forward pass, finishing a deferred update on the way. Only for short
+  // batches: inside a pool task a layer's forward runs on one thread, which costs
+  // nothing when its products are too small to split anyway (the batch-1 recipe: ~20
+  // positions; 2-thread run 5.8 -> 5.4 s) but takes both threads away from large ones
+  // (batch 16: -10% tokens/s; d=512: -20% GFLOP/s). Those update first, on both threads.
+  const Tensor<float>& forward(const Tensor<float>& input) {
+    if (pending_.active && input.size() > kMaxPositions) finish();
+    if (!pending_.active) return model_.forward(input, Mode::train);
+    run_part(0);  // layer 0 reads its parameters at once
+    const Tensor<float>& out = model_.forward(input, Mode::train, next_layer_);
+    pending_.active = false;
+    return out;
+  }
+
+  void finish() {
+    if (!pending_.active) return;
+    for (std::size_t i = 0; i < model_.layers().size(); ++i) run_part(i);
+    pending_.active = false;
+  }
+
+ private:
+  std::size_t prepare(std::size_t layer) {
+    return optimizer_.prepare_part(model_.parameters_first_used_by(layer), pending_.lr,
+                                   pending_.grad_scale);
+  }
+  void run_part(std::size_t layer) {
+    parallel_for(prepare(layer), [this](std::size_t task) { optimizer_.part_task(task); });
+  }
+
+  static constexpr std::size_t kMaxPositions = 64;  // batch x length
+
+  Model<float>& model_;
+  Optimizer<float>& optimizer_;
+  Alongside next_layer_;
+  struct {
+    bool active = false;
+    double lr = 0;
+    float grad_scale = 1;
+  } pending_;
+};
+
 }  // namespace
 
 Checkpoint make_checkpoint(const LanguageModel& lm, const Optimizer<float>& optimizer,
@@ -227,41 +290,11 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
                 phase.name + "\", epoch " + std::to_string(at.epoch + 1) + "): " + what + "; " +
                 kept);
   };
-  // At more than one thread the optimizer's update of step s runs alongside the forward
-  // pass of step s + 1, layer by layer (Model::forward's alongside): the parameters first
-  // used by layer i + 1 are updated while layer i computes, so every layer still reads
-  // updated weights, and the update no longer waits alone between backward and forward.
-  // Each element's arithmetic is unchanged. The update is finished before anything else
-  // reads the parameters (a checkpoint, the end of training).
-  struct PendingUpdate {
-    bool active = false;
-    double lr = 0;
-    float grad_scale = 1;
-  } pending;
+  // At more than one thread each step's update runs alongside the next forward pass.
   const bool overlap_update = options.overlap_update && config.threads > 1;
-  const std::size_t layer_count = lm.model.layers().size();
-  auto prepare_part = [&](std::size_t layer) {
-    return optimizer.prepare_part(lm.model.parameters_first_used_by(layer), pending.lr,
-                                  pending.grad_scale);
-  };
-  auto run_task = [&](std::size_t task) { optimizer.part_task(task); };
-  auto finish_update = [&] {
-    if (!pending.active) return;
-    for (std::size_t i = 0; i < layer_count; ++i) parallel_for(prepare_part(i), run_task);
-    pending.active = false;
-  };
-  const Alongside update_next_layer{
-      [&](std::size_t i) -> std::size_t { return i + 1 < layer_count ? prepare_part(i + 1) : 0; },
-      run_task};
-  auto forward = [&](const Tensor<float>& in) -> const Tensor<float>& {
-    if (!pending.active) return lm.model.forward(in, Mode::train);
-    parallel_for(prepare_part(0), run_task);  // layer 0 reads its parameters at once
-    const Tensor<float>& out = lm.model.forward(in, Mode::train, update_next_layer);
-    pending.active = false;
-    return out;
-  };
+  UpdateAlongsideForward update(lm.model, optimizer);
   auto checkpoint = [&](const TrainingPosition& position, const PhaseConfig& phase) {
-    finish_update();
+    update.finish();
     if (options.out_dir.empty()) return;
     for (const Parameter<float>* p : lm.model.parameters())
       if (!std::all_of(p->value.begin(), p->value.end(),
@@ -298,7 +331,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
         const Batch& batch = batches[at.next_batch];
         ensure_shape(input, std::vector<std::size_t>{batch.batch, batch.length});
         std::copy(batch.inputs.begin(), batch.inputs.end(), input.begin());
-        const Tensor<float>& logits = forward(input);
+        const Tensor<float>& logits = update.forward(input);
         const LossValue loss = softmax_cross_entropy(logits, batch.targets, dlogits);
         if (!std::isfinite(loss.mean))
           stop_diverged("the loss is not finite (" + std::to_string(loss.mean) + ")", phase);
@@ -317,8 +350,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
         lr = phase.schedule.at(epoch_first_step + std::int64_t(at.next_batch), phase_steps);
         const float grad_scale = clip_scale<float>(std::sqrt(squared_norm), optimizer.clip_norm());
         if (overlap_update) {
-          optimizer.begin_parts();
-          pending = {true, lr, grad_scale};
+          update.defer(lr, grad_scale);
         } else {
           optimizer.step_scaled_and_zero(lm.model.parameters(), lr, grad_scale);
         }
@@ -335,7 +367,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
           if (config.checkpoint_every > 0 && at.step % config.checkpoint_every == 0)
             checkpoint(saved, phase);
           if (stop) {
-            finish_update();
+            update.finish();
             result.steps = at.step;
             result.seconds = seconds_since(start);
             return result;
@@ -381,7 +413,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
     checkpoint(end_of_phase, phase);
     if (options.log && options.progress_bar) *options.log << "\n";
   }
-  finish_update();
+  update.finish();
   result.steps = at.step;
   result.seconds = seconds_since(start);
   result.finished = true;
