@@ -4,6 +4,20 @@
 // plain way. No timings: these tests only check results.
 #include <malloc.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define STRATA_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define STRATA_TEST_ASAN 1
+#endif
+#endif
+#ifndef STRATA_TEST_ASAN
+#define STRATA_TEST_ASAN 0
+#endif
+#if STRATA_TEST_ASAN
+#include <sanitizer/allocator_interface.h>
+#endif
+
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
@@ -52,6 +66,17 @@ std::vector<float> random_floats(std::size_t n, double std, std::uint64_t seed) 
   std::vector<float> out(n);
   for (float& v : out) v = float(rng.normal(0.0, std));
   return out;
+}
+
+// Bytes the program has allocated and not freed: glibc's count, or AddressSanitizer's
+// when it replaces malloc (the sanitizer build).
+std::size_t heap_bytes_in_use() {
+#if STRATA_TEST_ASAN
+  return __sanitizer_get_current_allocated_bytes();
+#else
+  const struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+#endif
 }
 
 // Parameters of sizes around and above the optimizers' 16K-element chunks.
@@ -357,7 +382,7 @@ BOOST_AUTO_TEST_CASE(releasing_dead_buffers_keeps_training_bit_identical) {
 // attention's output, dQ, dK, dV, dS and dx; ln1's dx; fc1's output and dx; the ReLU's
 // dx; fc2's output and dx; the FFN's output and dx; ln2's dx; and once the logits and
 // the projection's dx. Before release existed the two steps used the same heap.
-// (Heap bytes in use, from glibc's mallinfo2.)
+// (Heap bytes in use: heap_bytes_in_use.)
 BOOST_AUTO_TEST_CASE(releasing_dead_buffers_frees_them) {
   const std::size_t B = 4, T = 16, d = 32, H = 128, V = 50, L = 2;
   const std::string yaml =
@@ -381,14 +406,11 @@ BOOST_AUTO_TEST_CASE(releasing_dead_buffers_frees_them) {
     model.release_output();
     model.backward(dlogits);
   };
-  auto heap_in_use = [] {
-    const struct mallinfo2 m = mallinfo2();
-    return m.uordblks + m.hblkhd;
-  };
+
   step(std::numeric_limits<std::size_t>::max());
-  const std::size_t keeping = heap_in_use();
+  const std::size_t keeping = heap_bytes_in_use();
   step(0);
-  const std::size_t releasing = heap_in_use();
+  const std::size_t releasing = heap_bytes_in_use();
   const std::size_t N = B * T;
   const std::size_t dead_floats = L * (11 * N * d + 3 * N * H + B * T * T) + N * V + N * d;
   BOOST_TEST_MESSAGE("heap in use after a step: " << keeping << " bytes keeping every buffer, "
