@@ -113,6 +113,7 @@ class Layer {
   std::string name_;
 };
 
+// backward_chain's default after_layer: nothing.
 struct NoHook {
   void operator()(std::size_t) const {}
 };
