@@ -76,7 +76,12 @@ LossValue softmax_cross_entropy(const Tensor<T>& logits, const std::vector<std::
   T* grad = dlogits.data();
   // Rows are independent: each writes its gradient row and its token's loss (on the
   // thread pool when large). The losses are then added in row order, as one thread would.
-  std::vector<double> token_loss(batch * seq);
+  // Scratch reused across steps (no per-step allocation), as grad_norm's. Reached
+  // through a plain pointer: inside the lambda, a thread_local's name would denote the
+  // executing worker's own (empty) instance.
+  thread_local std::vector<double> token_loss_scratch;
+  token_loss_scratch.resize(batch * seq);
+  double* token_loss = token_loss_scratch.data();
   parallel_rows(batch * seq, vocab, [&](std::size_t first, std::size_t last) {
     for (std::size_t row = first; row < last; ++row) {
       const T* z = in + row * vocab;
