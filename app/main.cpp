@@ -6,6 +6,7 @@
 // anything else (a config's own `plugins:` are loaded with the config, a checkpoint's
 // when restored). Numeric options are checked like the config keys they override, with
 // the same ranges (run_config_key).
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -614,14 +615,27 @@ int run(CommandLine& cl, int argc, char** argv) {
   return 0;
 }
 
+// A closed standard stream's descriptor would go to the next file Strata opens (a config,
+// a checkpoint, metrics.csv), and output meant for the terminal into it: /dev/null holds
+// the place. Returns whether standard output was closed.
+bool hold_closed_standard_streams() {
+  bool stdout_closed = false;
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    stdout_closed |= fd == 1;
+    ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);  // the lowest free descriptor: fd
+  }
+  return stdout_closed;
+}
+
 // What a command printed is its result: if standard output could not take it (a full
-// disk, a closed pipe), the run failed even when the command itself succeeded.
-int check_stdout(int status) {
+// disk, a closed pipe or descriptor), the run failed even when the command succeeded.
+int check_stdout(int status, bool stdout_closed) {
   errno = 0;
   std::cout.flush();
   const bool flushed = std::fflush(stdout) == 0;
-  if (flushed && std::cout && !std::ferror(stdout)) return status;
-  const int error = errno;
+  if (flushed && std::cout && !std::ferror(stdout) && !stdout_closed) return status;
+  const int error = stdout_closed ? EBADF : errno;
   std::cerr << "strata: error: cannot write to standard output"
             << (error ? std::string(": ") + std::strerror(error) : std::string()) << "\n";
   return status ? status : 1;
@@ -633,11 +647,12 @@ int main(int argc, char** argv) {
   // A closed pipe then fails the write (EPIPE), reported at exit, instead of killing
   // Strata mid-run (a training would lose its steps since the last checkpoint).
   std::signal(SIGPIPE, SIG_IGN);
+  const bool stdout_closed = hold_closed_standard_streams();
   CommandLine cl;
   cl.app.require_subcommand(1);
   cl.app.set_version_flag("--version", "strata 0.1.0");
   declare_check_layers_train(cl);
   declare_generate_chat_evaluate(cl);
   declare_gradcheck(cl);
-  return check_stdout(run(cl, argc, argv));
+  return check_stdout(run(cl, argc, argv), stdout_closed);
 }

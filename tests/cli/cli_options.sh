@@ -83,6 +83,13 @@ closed_pipe_ignored() {
 }
 expect_error "stdout is a closed pipe" 'cannot write to standard output: Broken pipe' -- closed_pipe "$STRATA" layers
 expect_error "closed pipe, SIGPIPE ignored" 'cannot write to standard output: Broken pipe' -- closed_pipe_ignored "$STRATA" layers
+# A closed descriptor 1 is held with /dev/null, so no file Strata opens takes its place.
+closed_stdout() { "$@" >&-; }
+expect_error "stdout closed" 'cannot write to standard output: Bad file descriptor' -- closed_stdout "$STRATA" layers
+expect_status "train with stdout closed" 1 'cannot write to standard output: Bad file descriptor' -- \
+  closed_stdout "$STRATA" train tiny.yaml --out closed
+[ -f closed/metrics.csv ] && ! grep -qv "^[a-z_]*," closed/metrics.csv || fail "train with stdout closed: metrics.csv missing or holds other lines"
+expect_ok "generate from the run trained with stdout closed" -- "$STRATA" generate closed --prompt "the cat"
 # A training whose output is lost still trains and saves, and says it failed.
 expect_status "train with stdout /dev/full" 1 'cannot write to standard output' -- to_full "$STRATA" train tiny.yaml --out full
 [ -f full/checkpoint/manifest.json ] || fail "train to /dev/full: no checkpoint saved"
