@@ -1,14 +1,27 @@
 // The `strata` command line: check, layers, train, generate, chat, evaluate, gradcheck.
-// Every failure prints one clear message to stderr and exits non-zero. Every command
-// takes `--plugin PATH` (repeatable): extra layer libraries, loaded before anything else
-// (a config's own `plugins:` are loaded with the config, a checkpoint's when restored).
+// Every failure prints one clear message to stderr and exits non-zero: 2 for a usage
+// error (an unknown command or option, an option value out of range), 1 for the rest,
+// including output that standard output could not take (a full disk, a closed pipe).
+// Every command takes `--plugin PATH` (repeatable): extra layer libraries, loaded before
+// anything else (a config's own `plugins:` are loaded with the config, a checkpoint's
+// when restored). Numeric options are checked like the config keys they override, with
+// the same ranges (run_config_key).
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
+#include <sstream>
 
 #include "framework/grad_check.hpp"
 #include "framework/parallel.hpp"
@@ -18,6 +31,7 @@
 #include "models/dataset.hpp"
 #include "models/generator.hpp"
 #include "models/language_model.hpp"
+#include "models/run_config.hpp"
 #include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
 
@@ -25,6 +39,43 @@ namespace fs = std::filesystem;
 using namespace strata;
 
 namespace {
+
+// As strict as the config file: an integer is digits with an optional sign, a number is
+// finite and decimal (no nan, inf, hex or surrounding spaces).
+std::optional<double> parse_option_value(const std::string& text, bool integer) {
+  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) return std::nullopt;
+  if (integer) {
+    const std::size_t digits = (text[0] == '-' || text[0] == '+') ? 1 : 0;
+    if (digits == text.size() || text.find_first_not_of("0123456789", digits) != std::string::npos)
+      return std::nullopt;
+    errno = 0;
+    const long long v = std::strtoll(text.c_str(), nullptr, 10);
+    if (errno == ERANGE) return std::nullopt;
+    return double(v);
+  }
+  if (text.find_first_of("xXpP") != std::string::npos) return std::nullopt;
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+// A CLI11 check that a value is what the config key `spec` accepts: its type and range.
+CLI::Validator accepts(const KeySpec& spec) {
+  const bool integer = spec.type == KeyType::integer;
+  const std::string range =
+      std::isinf(spec.max) ? ">= " + plain_number(spec.min)
+                           : "in [" + plain_number(spec.min) + ", " + plain_number(spec.max) + "]";
+  const std::string expected = std::string(integer ? "an integer " : "a finite number ") + range;
+  const double min = spec.min, max = spec.max;
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        const std::optional<double> v = parse_option_value(text, integer);
+        if (v && *v >= min && *v <= max) return "";
+        return "must be " + expected + ", got " + text;
+      },
+      range);
+}
 
 std::map<std::string, std::string> parse_data_overrides(const std::vector<std::string>& items) {
   std::map<std::string, std::string> out;
@@ -87,6 +138,22 @@ std::string answer(LanguageModel& lm, const std::string& prompt, const SamplingO
   auto out = generate(lm.model, ids, lm.tokenizer.eos_id(), options, rng);
   if (!out.empty() && out.back() == lm.tokenizer.eos_id()) out.pop_back();  // shown as the end
   return readable(lm.tokenizer, out);
+}
+
+// The config's sample prompts, answered after training. The run is saved by then: a
+// prompt that cannot be answered (no known word, too long) is a warning, not a failure.
+void answer_sample_prompts(LanguageModel& lm) {
+  Rng rng(lm.config.generation.seed);
+  const SamplingOptions options = sampling_from(lm.config.generation);
+  for (const std::string& prompt : lm.config.generation.prompts) {
+    try {
+      const std::string reply = answer(lm, prompt, options, rng);
+      std::cout << prompt << " -> " << reply << "\n";
+    } catch (const Error& e) {
+      std::cerr << "strata: warning: generation.prompts: \"" << prompt
+                << "\" not answered: " << e.what() << "\n";
+    }
+  }
 }
 
 int command_check(const std::string& config_path, const std::vector<std::string>& data) {
@@ -173,10 +240,7 @@ int command_train(const TrainArgs& args) {
   const TrainResult result = train(*lm, *optimizer, options, resume.get());
   std::cout << "trained " << result.steps << " steps in " << std::fixed << std::setprecision(2)
             << result.seconds << " s; checkpoint in " << out << "/checkpoint\n";
-  Rng rng(lm->config.generation.seed);
-  for (const std::string& prompt : lm->config.generation.prompts)
-    std::cout << prompt << " -> " << answer(*lm, prompt, sampling_from(lm->config.generation), rng)
-              << "\n";
+  answer_sample_prompts(*lm);
   return 0;
 }
 
@@ -184,11 +248,14 @@ struct GenerateArgs {
   std::string dir, prompt;
   std::int64_t max_tokens = -1, top_k = -1, seed = -1;
   double temperature = -1, top_p = -1;
+  int threads = 0;  // 0: the run's
   bool no_cache = false;
 };
 
-LanguageModel load_model(const std::string& dir) {
-  return LanguageModel::restore(load_checkpoint(dir), dir);
+LanguageModel load_model(const std::string& dir, int threads) {
+  LanguageModel lm = LanguageModel::restore(load_checkpoint(dir), dir);
+  if (threads > 0) lm.config.threads = threads;
+  return lm;
 }
 
 SamplingOptions sampling_from(const LanguageModel& lm, const GenerateArgs& args, Rng& rng) {
@@ -203,7 +270,7 @@ SamplingOptions sampling_from(const LanguageModel& lm, const GenerateArgs& args,
 }
 
 int command_generate(const GenerateArgs& args) {
-  LanguageModel lm = load_model(args.dir);
+  LanguageModel lm = load_model(args.dir, args.threads);
   const ThreadingScope threading(lm.config.threads);
   Rng rng;
   const SamplingOptions options = sampling_from(lm, args, rng);
@@ -212,35 +279,49 @@ int command_generate(const GenerateArgs& args) {
 }
 
 int command_chat(const GenerateArgs& args) {
-  LanguageModel lm = load_model(args.dir);
+  LanguageModel lm = load_model(args.dir, args.threads);
   const ThreadingScope threading(lm.config.threads);
   Rng rng;
   const SamplingOptions options = sampling_from(lm, args, rng);
   const bool interactive = ::isatty(STDIN_FILENO);
   if (interactive) std::cout << "Strata chat. Type a question; `exit` quits.\n";
   std::string line;
-  while (true) {
+  std::size_t lines = 0, failed = 0;
+  // Every line gets an answer or, in parentheses, why not; stops when stdout fails.
+  while (std::cout) {
     if (interactive) std::cout << "> " << std::flush;
     if (!std::getline(std::cin, line)) break;
     if (line == "exit") break;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    ++lines;
     try {
-      std::cout << answer(lm, "User: " + line, options, rng) << "\n" << std::flush;
+      const std::string reply = answer(lm, "User: " + line, options, rng);
+      std::cout << reply << "\n" << std::flush;
     } catch (const Error& e) {
-      std::cout << "(" << e.what() << ")\n";
+      ++failed;
+      std::cout << "(" << e.what() << ")\n" << std::flush;
     }
   }
+  if (failed)
+    throw Error("chat: " + std::to_string(failed) + " of " + std::to_string(lines) +
+                " lines could not be answered");
   return 0;
 }
 
+struct EvaluateArgs {
+  std::string dir, dataset;
+  int threads = 0;  // 0: the run's
+  bool verbose = false;
+};
+
 // Greedy answers to every `User: ... Assistant: ...` example of a dataset, compared
 // token for token with the training answer.
-int command_evaluate(const std::string& dir, const std::string& data_path, bool verbose) {
-  LanguageModel lm = load_model(dir);
+int command_evaluate(const EvaluateArgs& args) {
+  LanguageModel lm = load_model(args.dir, args.threads);
   const ThreadingScope threading(lm.config.threads);
-  std::string path = data_path;
+  std::string path = args.dataset;
   if (path.empty()) {
-    if (lm.config.phases.empty()) throw Error("no --data given and the run has no phases");
+    if (lm.config.phases.empty()) throw Error("no --dataset given and the run has no phases");
     path = lm.config.phases.back().data;
   }
   const auto texts = load_texts(path, DataFormat::kAuto);
@@ -257,10 +338,14 @@ int command_evaluate(const std::string& dir, const std::string& data_path, bool 
     ++total;
     const bool ok = got == expected;
     exact += ok;
-    if (verbose || !ok)
+    if (args.verbose || !ok)
       std::cout << (ok ? "ok    " : "WRONG ") << text.substr(0, split) << "-> "
                 << readable(lm.tokenizer, got) << "\n";
   }
+  if (total == 0)
+    throw Error(path +
+                ": nothing to evaluate: no example has \"Assistant:\" (evaluate compares the "
+                "answers to `User: ... Assistant: ...` examples)");
   std::cout << "exact answers: " << exact << "/" << total << "\n";
   return 0;
 }
@@ -272,6 +357,43 @@ struct GradcheckArgs {
   double step = 1e-6;
   std::int64_t seed = -1;
 };
+
+// The summary under gradcheck's table, and its exit status. Passing needs at least one
+// tensor resolved to the tolerance: when every tensor passed only by its rounding floor
+// or as a zero gradient (a step too small, e.g. 1e-12), nothing was checked at all.
+int gradcheck_verdict(const LossGradCheckResult& result, const GradcheckArgs& args) {
+  const ParameterGradCheck* worst = nullptr;
+  std::size_t at_floor = 0, zero = 0, failed = 0, resolved = 0;
+  for (const ParameterGradCheck& p : result.parameters) {
+    failed += !p.passed(args.tolerance);
+    zero += p.zero_gradient;
+    at_floor += p.passed(args.tolerance) && !p.zero_gradient && p.error > args.tolerance;
+    resolved += !p.zero_gradient && p.error <= args.tolerance;
+    if (!p.zero_gradient && (!worst || p.error > worst->error)) worst = &p;
+  }
+  std::cout << "max relative error " << std::scientific << std::setprecision(3)
+            << result.max_error() << (worst ? " (" + worst->name + ")" : std::string())
+            << "; tolerance " << args.tolerance << "\n";
+  if (at_floor)
+    std::cout << at_floor
+              << " tensor(s) with gradients too small to resolve to the tolerance in double "
+                 "precision passed by their rounding floor\n";
+  if (zero)
+    std::cout << zero << " tensor(s) with a true zero gradient (both norms below rounding)\n";
+  if (failed) {
+    std::cout << "FAILED: " << failed
+              << " parameter(s) above the tolerance and their rounding floor\n";
+    return 1;
+  }
+  if (resolved == 0) {
+    std::cout << "FAILED: the step " << args.step
+              << " cannot resolve the gradients: no tensor's finite differences reach the "
+                 "tolerance above rounding (try a larger --step)\n";
+    return 1;
+  }
+  std::cout << "OK: every parameter's gradient matches finite differences\n";
+  return 0;
+}
 
 // Finite differences through the whole configured model, built in double precision:
 // random ids and random targets, loss = the model's softmax cross-entropy.
@@ -307,139 +429,231 @@ int command_gradcheck(const GradcheckArgs& args) {
             << "; double precision, batch " << args.batch << ", seq " << args.seq
             << ", random ids and targets, loss " << result.loss << "\n"
             << result.report(args.tolerance);
-  const ParameterGradCheck* worst = nullptr;
-  std::size_t at_floor = 0, zero = 0, failed = 0;
-  for (const ParameterGradCheck& p : result.parameters) {
-    failed += !p.passed(args.tolerance);
-    zero += p.zero_gradient;
-    at_floor += p.passed(args.tolerance) && !p.zero_gradient && p.error > args.tolerance;
-    if (!p.zero_gradient && (!worst || p.error > worst->error)) worst = &p;
-  }
-  const bool ok = failed == 0;
-  std::cout << "max relative error " << std::scientific << std::setprecision(3)
-            << result.max_error() << (worst ? " (" + worst->name + ")" : std::string())
-            << "; tolerance " << args.tolerance << "\n";
-  if (at_floor)
-    std::cout << at_floor
-              << " tensor(s) with gradients too small to resolve to the tolerance in double "
-                 "precision passed by their rounding floor\n";
-  if (zero)
-    std::cout << zero << " tensor(s) with a true zero gradient (both norms below rounding)\n";
-  if (ok)
-    std::cout << "OK: every parameter's gradient matches finite differences\n";
-  else
-    std::cout << "FAILED: " << failed
-              << " parameter(s) above the tolerance and their rounding "
-                 "floor\n";
-  return ok ? 0 : 1;
+  return gradcheck_verdict(result, args);
 }
 
-}  // namespace
+// ---- The command line ---------------------------------------------------------------
 
-int main(int argc, char** argv) {
+struct CommandLine {
   CLI::App app{"Strata: a small deep-learning framework (transformer language models)"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "strata 0.1.0");
-
-  std::string config_path;
-  std::vector<std::string> data, plugins;
-  // Every command takes --plugin (one run uses one subcommand, so they share the vector).
-  auto add_plugin_option = [&plugins](CLI::App* cmd) {
-    cmd->add_option(
-        "--plugin", plugins,
-        "load this layer library first (repeatable; relative to the working directory)");
-  };
-  auto* check = app.add_subcommand("check", "validate a config and print the model summary");
-  check->add_option("CONFIG", config_path, "YAML config")->required();
-  check->add_option("--data", data, "replace a phase's data: PHASE=PATH");
-  add_plugin_option(check);
-
-  auto* layers = app.add_subcommand("layers", "list layer types and their config keys");
-  add_plugin_option(layers);
-
-  TrainArgs train_args;
-  auto* train_cmd = app.add_subcommand("train", "train a model from a config");
-  train_cmd->add_option("CONFIG", train_args.config, "YAML config");
-  train_cmd->add_option("--out", train_args.out, "run directory (default runs/<config name>)");
-  train_cmd->add_option("--resume", train_args.resume, "continue the run in this directory");
-  train_cmd->add_option("--seed", train_args.seed, "override the config's seed")
-      ->check(CLI::NonNegativeNumber);
-  train_cmd->add_option("--threads", train_args.threads, "threads")->check(CLI::Range(1, 64));
-  train_cmd->add_option("--data", train_args.data, "replace a phase's data: PHASE=PATH");
-  add_plugin_option(train_cmd);
-
-  GenerateArgs gen;
-  auto add_sampling = [&gen, &add_plugin_option](CLI::App* cmd) {
-    cmd->add_option("DIR", gen.dir, "run directory with a checkpoint")->required();
-    add_plugin_option(cmd);
-    cmd->add_option("--max-tokens", gen.max_tokens, "most new tokens")
-        ->check(CLI::Range(1, 1 << 20));
-    cmd->add_option("--temperature", gen.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
-    cmd->add_option("--top-k", gen.top_k, "sample among the k most likely")
-        ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--top-p", gen.top_p, "nucleus mass")->check(CLI::Range(0.0, 1.0));
-    cmd->add_option("--seed", gen.seed, "sampling seed")->check(CLI::NonNegativeNumber);
-    cmd->add_flag("--no-cache", gen.no_cache, "recompute the whole sequence for every token");
-  };
-  auto* generate_cmd = app.add_subcommand("generate", "continue a prompt");
-  add_sampling(generate_cmd);
-  generate_cmd->add_option("--prompt", gen.prompt, "the text to continue")->required();
-  auto* chat = app.add_subcommand("chat", "answer questions typed on standard input");
-  add_sampling(chat);
-
-  std::string eval_dir, eval_data;
-  bool eval_verbose = false;
-  auto* evaluate = app.add_subcommand("evaluate", "greedy answers to a chat dataset's questions");
-  evaluate->add_option("DIR", eval_dir, "run directory with a checkpoint")->required();
-  evaluate->add_option("--data", eval_data, "dataset (default: the run's last phase)");
-  evaluate->add_flag("-v,--verbose", eval_verbose, "print every answer");
-  add_plugin_option(evaluate);
-
+  std::vector<std::string> plugins;  // one run uses one command: they share it
+  std::string check_config;
+  std::vector<std::string> check_data;
+  TrainArgs train;
+  GenerateArgs gen;  // generate and chat
+  EvaluateArgs eval;
+  std::string eval_data;  // evaluate's --data, refused: its dataset is --dataset
   GradcheckArgs gc;
-  auto* gradcheck = app.add_subcommand(
-      "gradcheck", "finite-difference check of a configured model's gradients (double precision)");
-  gradcheck->add_option("CONFIG", gc.config, "YAML config")->required();
-  gradcheck->add_option("--batch", gc.batch, "sequences of random ids")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 64));
-  gradcheck->add_option("--seq", gc.seq, "positions per sequence")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 4096));
-  gradcheck->add_option("--tolerance", gc.tolerance, "largest relative error that passes")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  gradcheck
-      ->add_option("--entries", gc.entries, "check this many random entries per parameter (0: all)")
-      ->capture_default_str();
-  gradcheck->add_option("--step", gc.step, "finite-difference step h")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  gradcheck
-      ->add_option("--seed", gc.seed, "seed for weights, ids and targets (default: the config's)")
-      ->check(CLI::NonNegativeNumber);
-  add_plugin_option(gradcheck);
+  CLI::App *check = nullptr, *layers = nullptr, *train_cmd = nullptr, *generate = nullptr,
+           *chat = nullptr, *evaluate = nullptr, *gradcheck = nullptr;
+};
 
+void add_plugin_option(CommandLine& cl, CLI::App* cmd) {
+  cmd->add_option("--plugin", cl.plugins,
+                  "load this layer library first (repeatable; relative to the working directory)");
+}
+
+void add_threads_option(CLI::App* cmd, int& threads) {
+  cmd->add_option("--threads", threads, "threads (default: the config's `threads`)")
+      ->check(accepts(run_config_key("threads")));
+}
+
+void declare_check_layers_train(CommandLine& cl) {
+  cl.check = cl.app.add_subcommand("check", "validate a config and print the model summary");
+  cl.check->add_option("CONFIG", cl.check_config, "YAML config")->required();
+  cl.check->add_option("--data", cl.check_data, "replace a phase's data: PHASE=PATH");
+  add_plugin_option(cl, cl.check);
+
+  cl.layers = cl.app.add_subcommand("layers", "list layer types and their config keys");
+  add_plugin_option(cl, cl.layers);
+
+  TrainArgs& t = cl.train;
+  CLI::App* cmd = cl.train_cmd = cl.app.add_subcommand("train", "train a model from a config");
+  cmd->add_option("CONFIG", t.config, "YAML config");
+  cmd->add_option("--out", t.out, "run directory (default runs/<config name>)");
+  cmd->add_option("--resume", t.resume, "continue the run in this directory");
+  cmd->add_option("--seed", t.seed, "override the config's seed")
+      ->check(accepts(run_config_key("seed")));
+  add_threads_option(cmd, t.threads);
+  cmd->add_option("--data", t.data, "replace a phase's data: PHASE=PATH");
+  add_plugin_option(cl, cmd);
+}
+
+// generate's and chat's options: the run directory, and overrides of `generation:`.
+void declare_sampling(CommandLine& cl, CLI::App* cmd) {
+  GenerateArgs& g = cl.gen;
+  cmd->add_option("DIR", g.dir, "run directory with a checkpoint")->required();
+  add_plugin_option(cl, cmd);
+  cmd->add_option("--max-tokens", g.max_tokens, "most new tokens")
+      ->check(accepts(run_config_key("generation.max_tokens")));
+  cmd->add_option("--temperature", g.temperature, "0 = greedy")
+      ->check(accepts(run_config_key("generation.temperature")));
+  cmd->add_option("--top-k", g.top_k, "sample among the k most likely; 0 = all")
+      ->check(accepts(run_config_key("generation.top_k")));
+  cmd->add_option("--top-p", g.top_p, "nucleus mass; 1 = off")
+      ->check(accepts(run_config_key("generation.top_p")));
+  cmd->add_option("--seed", g.seed, "sampling seed")
+      ->check(accepts(run_config_key("generation.seed")));
+  add_threads_option(cmd, g.threads);
+  cmd->add_flag("--no-cache", g.no_cache, "recompute the whole sequence for every token");
+}
+
+void declare_generate_chat_evaluate(CommandLine& cl) {
+  cl.generate = cl.app.add_subcommand("generate", "continue a prompt");
+  declare_sampling(cl, cl.generate);
+  cl.generate->add_option("--prompt", cl.gen.prompt, "the text to continue")->required();
+  cl.chat = cl.app.add_subcommand("chat", "answer questions typed on standard input");
+  declare_sampling(cl, cl.chat);
+
+  EvaluateArgs& e = cl.eval;
+  CLI::App* cmd = cl.evaluate =
+      cl.app.add_subcommand("evaluate", "greedy answers to a chat dataset's questions");
+  cmd->add_option("DIR", e.dir, "run directory with a checkpoint")->required();
+  cmd->add_option("--dataset", e.dataset, "dataset FILE (default: the run's last phase's data)");
+  // --data means PHASE=PATH in check and train: here it is a mistake, and says so.
+  const CLI::Validator refuse(
+      [](std::string&) -> std::string {
+        return "evaluate reads its dataset from --dataset FILE (--data PHASE=PATH replaces a "
+               "phase's data in check and train)";
+      },
+      "");
+  cmd->add_option("--data", cl.eval_data, "not here: see --dataset")->check(refuse);
+  add_threads_option(cmd, e.threads);
+  cmd->add_flag("-v,--verbose", e.verbose, "print every answer");
+  add_plugin_option(cl, cmd);
+}
+
+void declare_gradcheck(CommandLine& cl) {
+  GradcheckArgs& g = cl.gc;
+  CLI::App* cmd = cl.gradcheck = cl.app.add_subcommand(
+      "gradcheck", "finite-difference check of a configured model's gradients (double precision)");
+  cmd->add_option("CONFIG", g.config, "YAML config")->required();
+  cmd->add_option("--batch", g.batch, "sequences of random ids")
+      ->capture_default_str()
+      ->check(accepts(integer_key("batch", "2", "", 1, 64)));
+  cmd->add_option("--seq", g.seq, "positions per sequence")
+      ->capture_default_str()
+      ->check(accepts(integer_key("seq", "5", "", 1, 4096)));
+  // Below 1e-15 a relative error is rounding noise, and 1 passes anything.
+  cmd->add_option("--tolerance", g.tolerance, "largest relative error that passes")
+      ->capture_default_str()
+      ->check(accepts(number_key("tolerance", "1e-6", "", 1e-15, 1)));
+  cmd->add_option("--entries", g.entries, "check this many random entries per parameter (0: all)")
+      ->capture_default_str()
+      ->check(accepts(integer_key("entries", "0", "", 0, 1e9)));
+  // Smaller steps drown the differences in rounding, larger ones in truncation error.
+  cmd->add_option("--step", g.step, "finite-difference step h")
+      ->capture_default_str()
+      ->check(accepts(number_key("step", "1e-6", "", 1e-12, 0.1)));
+  cmd->add_option("--seed", g.seed, "seed for weights, ids and targets (default: the config's)")
+      ->check(accepts(run_config_key("seed")));
+  add_plugin_option(cl, cmd);
+}
+
+std::vector<std::string> command_names(CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::App* cmd : app.get_subcommands([](CLI::App*) { return true; }))
+    names.push_back(cmd->get_name());
+  return names;
+}
+
+// `strata trian`: CLI11 alone says only that a subcommand is required.
+std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv) {
+  const std::vector<std::string> names = command_names(app);
+  if (argc < 2) return "a command is required: " + join(names, ", ");
+  const std::string word = argv[1];
+  if (word.empty() || word[0] == '-' || std::find(names.begin(), names.end(), word) != names.end())
+    return std::nullopt;
+  const std::string suggestion = did_you_mean(word, names);
+  return "unknown command \"" + word + "\"" +
+         (suggestion.empty() ? "; commands: " + join(names, ", ") : suggestion);
+}
+
+// CLI11's message, or for a mistyped option the nearest one.
+std::string usage_message(const CLI::ParseError& e, const CLI::App& app) {
+  if (!dynamic_cast<const CLI::ExtrasError*>(&e)) return e.what();
+  for (const CLI::App* cmd : app.get_subcommands()) {
+    std::vector<std::string> names;
+    for (const CLI::Option* option : cmd->get_options())
+      for (const std::string& name : option->get_lnames()) names.push_back("--" + name);
+    for (const std::string& arg : cmd->remaining()) {
+      if (arg.rfind("--", 0) != 0) continue;
+      const std::string name = arg.substr(0, arg.find('='));
+      return cmd->get_name() + ": unknown option \"" + name + "\"" + did_you_mean(name, names);
+    }
+  }
+  return e.what();
+}
+
+// Usage errors exit 2 (the shell convention), other errors 1.
+int usage_error(const std::string& message) {
+  std::cerr << "strata: error: " << message << "\nRun with --help for more information.\n";
+  return 2;
+}
+
+int run(CommandLine& cl, int argc, char** argv) {
+  if (const auto unknown = unknown_command(cl.app, argc, argv)) return usage_error(*unknown);
   try {
-    app.parse(argc, argv);
+    cl.app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
-    return app.exit(e);
+    return cl.app.exit(e);
   } catch (const CLI::ParseError& e) {
-    // Usage errors exit 2 (the shell convention), other errors 1.
-    std::cerr << "strata: error: " << e.what() << "\nRun with --help for more information.\n";
-    return 2;
+    return usage_error(usage_message(e, cl.app));
   }
   try {
-    load_cli_plugins(plugins);
-    if (*check) return command_check(config_path, data);
-    if (*layers) return command_layers();
-    if (*train_cmd) return command_train(train_args);
-    if (*generate_cmd) return command_generate(gen);
-    if (*chat) return command_chat(gen);
-    if (*evaluate) return command_evaluate(eval_dir, eval_data, eval_verbose);
-    if (*gradcheck) return command_gradcheck(gc);
+    load_cli_plugins(cl.plugins);
+    if (*cl.check) return command_check(cl.check_config, cl.check_data);
+    if (*cl.layers) return command_layers();
+    if (*cl.train_cmd) return command_train(cl.train);
+    if (*cl.generate) return command_generate(cl.gen);
+    if (*cl.chat) return command_chat(cl.gen);
+    if (*cl.evaluate) return command_evaluate(cl.eval);
+    if (*cl.gradcheck) return command_gradcheck(cl.gc);
   } catch (const std::exception& e) {
     std::cerr << "strata: error: " << e.what() << "\n";
     return 1;
   }
   return 0;
+}
+
+// A closed standard stream's descriptor would go to the next file Strata opens (a config,
+// a checkpoint, metrics.csv), and output meant for the terminal into it: /dev/null holds
+// the place. Returns whether standard output was closed.
+bool hold_closed_standard_streams() {
+  bool stdout_closed = false;
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    stdout_closed |= fd == 1;
+    ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);  // the lowest free descriptor: fd
+  }
+  return stdout_closed;
+}
+
+// What a command printed is its result: if standard output could not take it (a full
+// disk, a closed pipe or descriptor), the run failed even when the command succeeded.
+int check_stdout(int status, bool stdout_closed) {
+  errno = 0;
+  std::cout.flush();
+  const bool flushed = std::fflush(stdout) == 0;
+  if (flushed && std::cout && !std::ferror(stdout) && !stdout_closed) return status;
+  const int error = stdout_closed ? EBADF : errno;
+  std::cerr << "strata: error: cannot write to standard output"
+            << (error ? std::string(": ") + std::strerror(error) : std::string()) << "\n";
+  return status ? status : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A closed pipe then fails the write (EPIPE), reported at exit, instead of killing
+  // Strata mid-run (a training would lose its steps since the last checkpoint).
+  std::signal(SIGPIPE, SIG_IGN);
+  const bool stdout_closed = hold_closed_standard_streams();
+  CommandLine cl;
+  cl.app.require_subcommand(1);
+  cl.app.set_version_flag("--version", "strata 0.1.0");
+  declare_check_layers_train(cl);
+  declare_generate_chat_evaluate(cl);
+  declare_gradcheck(cl);
+  return check_stdout(run(cl, argc, argv), stdout_closed);
 }

@@ -254,11 +254,7 @@ std::string quote(std::string_view s) {
   return out;
 }
 
-std::string format_number(double v) {
-  std::ostringstream out;
-  out << std::setprecision(15) << v;
-  return out.str();
-}
+std::string format_number(double v) { return plain_number(v); }
 
 }  // namespace
 

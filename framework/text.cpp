@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <iomanip>
+#include <sstream>
 
 namespace strata {
 
@@ -46,6 +50,15 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
     out += items[i];
   }
   return out;
+}
+
+std::string plain_number(double value) {
+  std::ostringstream out;
+  if (value == std::trunc(value) && std::abs(value) < 1e18)
+    out << std::int64_t(value);
+  else
+    out << std::setprecision(15) << value;
+  return out.str();
 }
 
 }  // namespace strata

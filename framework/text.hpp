@@ -17,4 +17,8 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
 
 std::string join(const std::vector<std::string>& items, std::string_view separator);
 
+// A number for a message: whole numbers in plain digits (9000000000000000, not 9e+15),
+// others to 15 significant digits (0.5, 1e-12).
+std::string plain_number(double value);
+
 }  // namespace strata

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "framework/text.hpp"
 
@@ -135,6 +136,19 @@ RunConfig load_run_config(const std::string& path,
   std::ostringstream text;
   text << in.rdbuf();
   return parse_run_config(text.str(), path, data_overrides);
+}
+
+const KeySpec& run_config_key(std::string_view key) {
+  const auto dot = key.find('.');
+  const std::string_view section = dot == std::string_view::npos ? "" : key.substr(0, dot);
+  const Schema& schema = section.empty()           ? top_schema()
+                         : section == "generation" ? generation_schema()
+                         : section == "training"   ? training_schema()
+                                                   : throw std::logic_error("no config section");
+  const std::string_view name = key.substr(dot == std::string_view::npos ? 0 : dot + 1);
+  for (const KeySpec& spec : schema)
+    if (spec.name == name) return spec;
+  throw std::logic_error("no config key " + std::string(key));
 }
 
 }  // namespace strata

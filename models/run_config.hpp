@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "framework/config.hpp"
@@ -69,5 +70,9 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
                            const std::map<std::string, std::string>& data_overrides = {});
 RunConfig load_run_config(const std::string& path,
                           const std::map<std::string, std::string>& data_overrides = {});
+
+// The spec of a top-level key ("seed", "threads") or of a section's ("generation.top_k"):
+// the command line checks its options against the same types and ranges as the file.
+const KeySpec& run_config_key(std::string_view key);
 
 }  // namespace strata

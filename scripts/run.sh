@@ -7,4 +7,4 @@ bash scripts/setup.sh
 bash scripts/build.sh
 rm -rf runs/rustgpt
 build/strata train configs/rustgpt.yaml --out runs/rustgpt "$@"
-build/strata evaluate runs/rustgpt --data data/chat.json
+build/strata evaluate runs/rustgpt --dataset data/chat.json

@@ -112,9 +112,9 @@ expect_error "prompt of unknown words only" "none of the prompt's words are in t
   "$STRATA" generate run --prompt "zebra xylophone"
 expect_error "prompt longer than max_seq_len" 'the prompt has 20 tokens; the model'"'"'s maximum sequence length is 16' -- \
   "$STRATA" generate run --prompt "$(printf 'the %.0s' {1..20})"
-EXPECT_RC=2 expect_error "negative --max-tokens (usage: exit 2)" '--max-tokens: Value -5 not in range' -- \
+EXPECT_RC=2 expect_error "negative --max-tokens (usage: exit 2)" '--max-tokens: must be an integer in [1, 1048576], got -5' -- \
   "$STRATA" generate run --prompt "the cat" --max-tokens -5
-EXPECT_RC=2 expect_error "unknown subcommand (usage: exit 2)" 'A subcommand is required' -- "$STRATA" frobnicate
+EXPECT_RC=2 expect_error "unknown subcommand (usage: exit 2)" 'unknown command "frobnicate"; commands: check,' -- "$STRATA" frobnicate
 
 # --- checkpoints --------------------------------------------------------------------
 expect_error "no checkpoint in the directory" 'adir: no checkpoint here' -- "$STRATA" generate adir --prompt "the cat"
