@@ -98,9 +98,10 @@ void refuse_occupied(const std::string& dir) {
   std::string list;
   for (std::size_t i = 0; i < names.size() && i < 5; ++i) list += (i ? ", " : "") + names[i];
   if (names.size() > 5) list += " and " + std::to_string(names.size() - 5) + " more";
+  const bool metrics = std::find(names.begin(), names.end(), "metrics.csv") != names.end();
   throw Error(dir + " is not empty (" + list +
-              ") and holds no checkpoint to resume: pick another --out, or remove what is "
-              "there (a new run would overwrite metrics.csv)");
+              ") and holds no checkpoint to resume: pick another --out, or remove what is there" +
+              (metrics ? " (a new run would overwrite metrics.csv)" : ""));
 }
 
 }  // namespace
