@@ -116,7 +116,8 @@ void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
   std::error_code ec;
   if (fs::exists(fresh, ec)) {  // left by a save of ours that failed
     if (!is_strata_checkpoint_directory(fresh))
-      throw Error(fresh + ": is in the way of the checkpoint and was not written by Strata: "
+      throw Error(fresh +
+                  ": is in the way of the checkpoint and was not written by Strata: "
                   "move it elsewhere");
     remove_checkpoint_directory(fresh);
   }

@@ -33,7 +33,8 @@ long lock_holder(const struct stat& st) {
     std::istringstream in(line);
     std::string id, kind, mode, access, device;
     long pid = 0;
-    if (!(in >> id >> kind) || kind != "FLOCK" || !(in >> mode >> access >> pid >> device)) continue;
+    if (!(in >> id >> kind) || kind != "FLOCK" || !(in >> mode >> access >> pid >> device))
+      continue;
     unsigned major_id = 0, minor_id = 0;
     unsigned long inode = 0;
     if (std::sscanf(device.c_str(), "%x:%x:%lu", &major_id, &minor_id, &inode) == 3 &&

@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -99,9 +99,9 @@ void trim_metrics(const std::string& out_dir, std::size_t rows) {
 }
 
 // The data each phase trains on, checked against what the checkpoint was trained on.
-std::vector<DataFingerprint> fingerprint_phases(
-    const RunConfig& config, const std::vector<std::vector<std::string>>& texts,
-    const Checkpoint* resume) {
+std::vector<DataFingerprint> fingerprint_phases(const RunConfig& config,
+                                                const std::vector<std::vector<std::string>>& texts,
+                                                const Checkpoint* resume) {
   std::vector<DataFingerprint> prints;
   for (std::size_t p = 0; p < texts.size(); ++p)
     prints.push_back(fingerprint_data(config.phases[p].name, config.phases[p].data, texts[p]));

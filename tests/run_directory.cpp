@@ -84,8 +84,8 @@ BOOST_AUTO_TEST_CASE(a_locked_directory_is_refused_naming_the_holder) {
   const RunDirectoryLock held = lock_run_directory(dir.path.string());
   // flock locks belong to an open file description: a second open conflicts even here.
   const std::string message = error_of([&] { lock_run_directory(dir.path.string()); });
-  BOOST_TEST(contains(message, " is in use by another process (pid " +
-                                   std::to_string(::getpid()) + ": "));
+  BOOST_TEST(
+      contains(message, " is in use by another process (pid " + std::to_string(::getpid()) + ": "));
   BOOST_TEST(contains(message, "wait for it to end, or pick another --out"));
   BOOST_TEST(contains(error_of([&] { claim_new_run_directory(dir.path.string()); }),
                       "is in use by another process"));
@@ -192,10 +192,12 @@ BOOST_AUTO_TEST_CASE(resume_refuses_data_that_changed_and_reads_checkpoints_with
   Checkpoint c = load_checkpoint(dir.file("run"));
   BOOST_REQUIRE(c.data.size() == 1);
   BOOST_TEST(c.data[0].examples == 4u);
-  dir.write("facts.json", "[\"the cat sat on the mat </s>\", \"a dog ran in the park </s>\","
-                          " \"birds sing at dawn </s>\", \"rain falls from gray clouds </s>\"]");
+  dir.write("facts.json",
+            "[\"the cat sat on the mat </s>\", \"a dog ran in the park </s>\","
+            " \"birds sing at dawn </s>\", \"rain falls from gray clouds </s>\"]");
   const std::string message = error_of([&] { strata::testing::resume_training(dir.file("run")); });
-  BOOST_TEST(contains(message, data + ": the data of phase \"facts\" changed since the checkpoint"));
+  BOOST_TEST(
+      contains(message, data + ": the data of phase \"facts\" changed since the checkpoint"));
   BOOST_TEST(contains(message, "Put the data back as it was"));
   // A checkpoint saved before the record existed resumes without the check.
   c.data.clear();
