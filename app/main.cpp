@@ -411,7 +411,9 @@ int main(int argc, char** argv) {
   auto* train_cmd = app.add_subcommand("train", "train a model from a config");
   train_cmd->add_option("CONFIG", train_args.config, "YAML config");
   train_cmd->add_option("--out", train_args.out, "run directory (default runs/<config name>)");
-  train_cmd->add_option("--resume", train_args.resume, "continue the run in this directory");
+  train_cmd->add_option(
+      "--resume", train_args.resume,
+      "continue the run in this directory (with --out DST: in DST, from a copy of it)");
   train_cmd->add_option("--seed", train_args.seed, "override the config's seed")
       ->check(CLI::NonNegativeNumber);
   train_cmd->add_option("--threads", train_args.threads, "threads")->check(CLI::Range(1, 64));
