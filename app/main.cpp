@@ -189,8 +189,10 @@ int command_train(const TrainArgs& args) {
     if (config.phases.empty())
       throw Error(args.config + ": training.phases is empty: nothing to train");
     if (out.empty()) out = "runs/" + fs::path(args.config).stem().string();
+    // Refuses a checkpoint or anything else there at once; a directory it creates is
+    // removed again if the run fails before writing to it.
+    run_dir = claim_new_run_directory(out);
     lm = std::make_unique<LanguageModel>(LanguageModel::create(std::move(config)));
-    run_dir = claim_new_run_directory(out);  // refuses a checkpoint or anything else there
   }
   if (args.threads > 0) lm->config.threads = args.threads;
   auto optimizer = make_optimizer<float>(lm->config.optimizer);
