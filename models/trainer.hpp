@@ -3,8 +3,9 @@
 // One optimizer step per batch: zero grads, forward, masked cross-entropy, backward,
 // global-norm clip, optimizer step at the schedule's learning rate. The optimizer's
 // state carries over from phase to phase (as RustGPT's). Checkpoints are written
-// every `checkpoint_every` steps and at the end of each phase; a resumed run replays
-// the same shuffles and continues with the same losses as an uninterrupted one.
+// every `checkpoint_every` steps, at the end of each phase, and after the step during
+// which a stop was requested (a signal); a resumed run replays the same shuffles and
+// continues with the same losses as an uninterrupted one.
 #pragma once
 
 #include <functional>
