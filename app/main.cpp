@@ -27,11 +27,13 @@
 #include "framework/parallel.hpp"
 #include "framework/plugin.hpp"
 #include "framework/registry.hpp"
+#include "framework/signals.hpp"
 #include "framework/text.hpp"
 #include "models/dataset.hpp"
 #include "models/generator.hpp"
 #include "models/language_model.hpp"
 #include "models/run_config.hpp"
+#include "models/run_directory.hpp"
 #include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
 
@@ -203,19 +205,50 @@ struct TrainArgs {
   std::vector<std::string> data;
 };
 
+// `path` quoted for a shell when it needs to be.
+std::string shell_word(const std::string& path) {
+  if (!path.empty() && path.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                              "0123456789_./-+=:,@") == std::string::npos)
+    return path;
+  std::string quoted = "'";
+  for (char c : path) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+bool same_directory(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (fs::equivalent(a, b, ec)) return true;
+  return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
+}
+
 int command_train(const TrainArgs& args) {
   std::unique_ptr<LanguageModel> lm;
   std::unique_ptr<Checkpoint> resume;
+  RunDirectoryLock run_dir;  // held until the process ends: one process per run directory
   std::string out = args.out;
   if (!args.resume.empty()) {
     if (!args.config.empty() || args.seed >= 0 || !args.data.empty())
       throw Error(
           "--resume continues a run with its own config, seed and data: drop the CONFIG, "
           "--seed and --data arguments");
+    // --resume SRC --out DST forks: DST continues from a copy of SRC's checkpoint.
+    const bool fork = !out.empty() && !same_directory(out, args.resume);
+    if (!fork) {
+      out = args.resume;
+      if (fs::is_directory(out)) run_dir = lock_run_directory(out);  // before reading it
+    }
     resume = std::make_unique<Checkpoint>(load_checkpoint(args.resume));
     lm = std::make_unique<LanguageModel>(LanguageModel::restore(*resume, args.resume));
-    out = args.resume;
-    std::cout << "resuming " << args.resume << " at step " << resume->position.step << "\n";
+    if (fork) {
+      run_dir = claim_new_run_directory(out);
+      save_checkpoint(out, *resume);
+      const fs::path metrics = fs::path(args.resume) / "metrics.csv";
+      if (fs::exists(metrics)) fs::copy_file(metrics, fs::path(out) / "metrics.csv");
+      std::cout << "forking " << args.resume << " at step " << resume->position.step << " into "
+                << out << "\n";
+    } else {
+      std::cout << "resuming " << args.resume << " at step " << resume->position.step << "\n";
+    }
   } else {
     if (args.config.empty()) throw Error("train needs a CONFIG file (or --resume DIR)");
     RunConfig config = load_run_config(args.config, parse_data_overrides(args.data));
@@ -223,9 +256,9 @@ int command_train(const TrainArgs& args) {
     if (config.phases.empty())
       throw Error(args.config + ": training.phases is empty: nothing to train");
     if (out.empty()) out = "runs/" + fs::path(args.config).stem().string();
-    if (fs::exists(fs::path(out) / "checkpoint"))
-      throw Error(out + " already holds a checkpoint: pass --resume " + out +
-                  " to continue it, or another --out");
+    // Refuses a checkpoint or anything else there at once; a directory it creates is
+    // removed again if the run fails before writing to it.
+    run_dir = claim_new_run_directory(out);
     lm = std::make_unique<LanguageModel>(LanguageModel::create(std::move(config)));
   }
   if (args.threads > 0) lm->config.threads = args.threads;
@@ -237,7 +270,26 @@ int command_train(const TrainArgs& args) {
   options.out_dir = out;
   options.log = &std::cout;
   options.progress_bar = ::isatty(STDOUT_FILENO);
-  const TrainResult result = train(*lm, *optimizer, options, resume.get());
+  options.stop_requested = &StopSignals::requested;
+  TrainResult result;
+  int signal = 0;
+  {
+    const StopSignals stop_signals;  // SIGINT, SIGTERM, SIGHUP: stop after the step, save
+    result = train(*lm, *optimizer, options, resume.get());
+    signal = StopSignals::received();
+  }
+  if (signal) {  // the shell's convention for a process ended by a signal
+    std::cout << std::flush;
+    if (result.finished)
+      std::cerr << "strata: " << StopSignals::name(signal) << ": training had finished (step "
+                << result.steps << "); checkpoint in " << out
+                << "/checkpoint; the sample prompts are skipped\n";
+    else
+      std::cerr << "strata: " << StopSignals::name(signal) << ": stopped after step "
+                << result.steps << "; checkpoint saved in " << out
+                << "/checkpoint\nresume with: strata train --resume " << shell_word(out) << "\n";
+    return 128 + signal;
+  }
   std::cout << "trained " << result.steps << " steps in " << std::fixed << std::setprecision(2)
             << result.seconds << " s; checkpoint in " << out << "/checkpoint\n";
   answer_sample_prompts(*lm);
@@ -471,7 +523,9 @@ void declare_check_layers_train(CommandLine& cl) {
   CLI::App* cmd = cl.train_cmd = cl.app.add_subcommand("train", "train a model from a config");
   cmd->add_option("CONFIG", t.config, "YAML config");
   cmd->add_option("--out", t.out, "run directory (default runs/<config name>)");
-  cmd->add_option("--resume", t.resume, "continue the run in this directory");
+  cmd->add_option(
+      "--resume", t.resume,
+      "continue the run in this directory (with --out DST: in DST, from a copy of it)");
   cmd->add_option("--seed", t.seed, "override the config's seed")
       ->check(accepts(run_config_key("seed")));
   add_threads_option(cmd, t.threads);

@@ -67,19 +67,19 @@ void sync_directory(const std::string& path) {
   }
 }
 
-void replace_directory(const std::string& fresh, const std::string& target) {
+bool replace_directory(const std::string& fresh, const std::string& target) {
   sync_directory(fresh);
-  if (!fs::exists(target)) {
+  const bool swapped = fs::exists(target);
+  if (!swapped) {
     if (::rename(fresh.c_str(), target.c_str()) != 0)
       throw Error(target + ": cannot move checkpoint into place (" + std::strerror(errno) + ")");
   } else {
     if (::renameat2(AT_FDCWD, fresh.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0)
       throw Error(target + ": cannot swap in the new checkpoint (" + std::strerror(errno) + ")");
-    std::error_code ec;
-    fs::remove_all(fresh, ec);  // now holds the previous checkpoint
   }
   sync_directory(fs::path(target).parent_path().empty() ? "."
                                                         : fs::path(target).parent_path().string());
+  return swapped;
 }
 
 }  // namespace strata

@@ -16,8 +16,9 @@ void write_file_atomic(const std::string& path, const std::string& bytes);
 void make_directories(const std::string& path);
 
 // Atomically puts directory `fresh` in place of `target` (Linux renameat2 EXCHANGE
-// when `target` exists), then removes what was there before.
-void replace_directory(const std::string& fresh, const std::string& target);
+// when `target` exists). Returns true when `fresh` now holds what was there before,
+// for the caller to remove.
+bool replace_directory(const std::string& fresh, const std::string& target);
 
 void sync_directory(const std::string& path);
 

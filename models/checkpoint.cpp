@@ -1,9 +1,12 @@
 #include "models/checkpoint.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -20,18 +23,85 @@ namespace {
 constexpr const char* kFormat = "strata-checkpoint-1";
 }  // namespace
 
+namespace {
+
+// Every checkpoint directory Strata writes holds this file, from the moment it is
+// created: a "checkpoint.tmp-<pid>" directory without it is not Strata's to delete.
+constexpr const char* kMarker = ".strata-checkpoint";
+
+bool is_strata_checkpoint_directory(const fs::path& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec) && !fs::is_symlink(path, ec) &&
+         fs::is_regular_file(path / kMarker, ec);
+}
+
+// Right after mkdir: a kill in between leaves an empty directory, which is removed too.
+void mark_as_strata_checkpoint(const std::string& dir) {
+  const std::string path = (fs::path(dir) / kMarker).string();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(path + ": cannot write (" + std::strerror(errno) + ")");
+  ::close(fd);
+}
+
+// Its marker last, so that a kill half way leaves a directory still known as Strata's.
+void remove_checkpoint_directory(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().filename() != kMarker) fs::remove_all(entry.path(), ec);
+  fs::remove_all(dir, ec);
+}
+
+// The pid of "checkpoint.tmp-<pid>" (0 for any other name).
+pid_t temporary_owner(const std::string& name) {
+  const std::string prefix = "checkpoint.tmp-";
+  if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) return 0;
+  const std::string digits = name.substr(prefix.size());
+  if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) return 0;
+  return static_cast<pid_t>(std::stol(digits));
+}
+
+// NaN or infinite weights would train to NaN at once, or generate garbage: refused at
+// load, naming the array, whatever wrote them (a save is refused too, see trainer).
+void require_finite(const std::vector<NamedArray>& arrays, const std::string& file) {
+  for (const NamedArray& a : arrays)
+    for (std::size_t i = 0; i < a.data.size(); ++i)
+      if (!std::isfinite(a.data[i]))
+        throw Error(file + ": \"" + a.name + "\" holds a non-finite value (" +
+                    std::to_string(a.data[i]) + " at index " + std::to_string(i) +
+                    "): this checkpoint cannot be used; resume from another copy or start a new "
+                    "run");
+}
+
+}  // namespace
+
 void remove_stale_temporaries(const std::string& dir) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    const auto at = name.rfind(".tmp-");
-    if (at == std::string::npos || at + 5 >= name.size()) continue;
-    const std::string digits = name.substr(at + 5);
-    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
-    const pid_t pid = static_cast<pid_t>(std::stol(digits));
-    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
-    fs::remove_all(entry.path(), ec);
+    const pid_t pid = temporary_owner(entry.path().filename().string());
+    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    if (is_strata_checkpoint_directory(entry.path()))
+      remove_checkpoint_directory(entry.path());
+    else if (entry.is_directory(ec) && !entry.is_symlink(ec))
+      ::rmdir(entry.path().c_str());  // only if empty (a save killed right after its mkdir)
   }
+}
+
+DataFingerprint fingerprint_data(const std::string& phase, const std::string& path,
+                                 const std::vector<std::string>& examples) {
+  DataFingerprint f{phase, path, examples.size(), 0, 0xcbf29ce484222325ull};
+  auto mix = [&f](const char* bytes, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      f.fnv1a64 ^= static_cast<unsigned char>(bytes[i]);
+      f.fnv1a64 *= 0x100000001b3ull;
+    }
+  };
+  for (const std::string& example : examples) {
+    const std::uint64_t size = example.size();  // little-endian on x86-64
+    mix(reinterpret_cast<const char*>(&size), sizeof size);
+    mix(example.data(), example.size());
+    f.bytes += size;
+  }
+  return f;
 }
 
 std::string checkpoint_directory(const std::string& run_dir) {
@@ -44,8 +114,15 @@ void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
   const std::string target = checkpoint_directory(run_dir);
   const std::string fresh = target + ".tmp-" + std::to_string(::getpid());
   std::error_code ec;
-  fs::remove_all(fresh, ec);
+  if (fs::exists(fresh, ec)) {  // left by a save of ours that failed
+    if (!is_strata_checkpoint_directory(fresh))
+      throw Error(fresh +
+                  ": is in the way of the checkpoint and was not written by Strata: "
+                  "move it elsewhere");
+    remove_checkpoint_directory(fresh);
+  }
   make_directories(fresh);
+  mark_as_strata_checkpoint(fresh);
 
   // One file's bytes at a time (an initializer list of all four held each archive
   // twice: its elements are copied, not moved), for a lower peak memory.
@@ -73,6 +150,13 @@ void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
                           {"epoch_sequences", p.epoch_sequences},
                           {"epoch_tokens", p.epoch_tokens},
                           {"metrics_rows", p.metrics_rows}};
+  manifest["data"] = json::array();
+  for (const DataFingerprint& d : checkpoint.data)
+    manifest["data"].push_back({{"phase", d.phase},
+                                {"path", d.path},
+                                {"examples", d.examples},
+                                {"bytes", d.bytes},
+                                {"fnv1a64", d.fnv1a64}});
   for (const auto& [name, produce] : files) {
     const std::string bytes = produce();
     write_file_atomic((fs::path(fresh) / name).string(), bytes);
@@ -80,7 +164,7 @@ void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
                                {"crc32", crc32(bytes.data(), bytes.size())}};
   }
   write_file_atomic((fs::path(fresh) / "manifest.json").string(), manifest.dump(1) + "\n");
-  replace_directory(fresh, target);
+  if (replace_directory(fresh, target)) remove_checkpoint_directory(fresh);  // the previous one
 }
 
 Checkpoint load_checkpoint(const std::string& run_dir) {
@@ -132,6 +216,8 @@ Checkpoint parse_checkpoint(const std::function<std::string(const std::string&)>
     c.vocabulary = read_checked("vocab.txt");
     c.parameters = decode_npz(read_checked("model.npz"), (dir / "model.npz").string());
     c.optimizer_state = decode_npz(read_checked("optimizer.npz"), (dir / "optimizer.npz").string());
+    require_finite(c.parameters, (dir / "model.npz").string());
+    require_finite(c.optimizer_state, (dir / "optimizer.npz").string());
     c.config_file = manifest.value("config_file", "");
     c.optimizer_steps = std::int64_t(natural(manifest, "optimizer_steps", INT64_MAX));
     c.seed = natural(manifest, "seed", UINT64_MAX);
@@ -152,6 +238,12 @@ Checkpoint parse_checkpoint(const std::function<std::string(const std::string&)>
     c.position.epoch_sequences = count("epoch_sequences");
     c.position.epoch_tokens = count("epoch_tokens");
     c.position.metrics_rows = p.contains("metrics_rows") ? count("metrics_rows") : 0;
+    if (manifest.contains("data"))
+      for (const json& d : manifest.at("data"))
+        c.data.push_back({d.at("phase").get<std::string>(), d.at("path").get<std::string>(),
+                          natural(d, "examples", UINT64_MAX, "data."),
+                          natural(d, "bytes", UINT64_MAX, "data."),
+                          natural(d, "fnv1a64", UINT64_MAX, "data.")});
     return c;
   } catch (const json::exception& e) {
     throw Error(manifest_path + ": incomplete manifest (" + e.what() + ")");

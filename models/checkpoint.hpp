@@ -8,6 +8,7 @@
 //   DIR/checkpoint/model.npz       parameters by name, float32 (np.load reads it)
 //   DIR/checkpoint/optimizer.npz   optimizer state by "<parameter>/<slot>"
 //   DIR/metrics.csv                one row per epoch
+//   DIR/checkpoint/.strata-checkpoint  marks a directory as Strata's (see below)
 // A checkpoint is written to a fresh directory and swapped in atomically, so a crash
 // at any moment leaves the previous checkpoint or the new one, never a torn one.
 #pragma once
@@ -37,6 +38,22 @@ struct TrainingPosition {
   std::size_t metrics_rows = 0;  // rows of DIR/metrics.csv that belong to this position
 };
 
+// What a phase was trained on, recorded so that a resumed run can refuse data that
+// changed (it would no longer replay the same batches). It is taken of the examples as
+// read, not of the file's bytes: a pipe cannot be read a second time, and the examples
+// are what training depends on.
+struct DataFingerprint {
+  std::string phase;
+  std::string path;
+  std::uint64_t examples = 0;
+  std::uint64_t bytes = 0;    // of the examples' text
+  std::uint64_t fnv1a64 = 0;  // FNV-1a over the examples, each after its length
+  bool operator==(const DataFingerprint&) const = default;
+};
+
+DataFingerprint fingerprint_data(const std::string& phase, const std::string& path,
+                                 const std::vector<std::string>& examples);
+
 struct Checkpoint {
   std::string config_text;
   std::string config_file;
@@ -48,17 +65,20 @@ struct Checkpoint {
   std::vector<NamedArray> optimizer_state;
   std::int64_t optimizer_steps = 0;
   TrainingPosition position;
+  std::vector<DataFingerprint> data;  // per phase; empty in checkpoints older than the field
 };
 
 std::string checkpoint_directory(const std::string& run_dir);  // DIR/checkpoint
 
-// Removes "<name>.tmp-<pid>" entries of `dir` left by a process that no longer runs (a
-// save or a metrics rewrite killed half way); those of live processes are theirs.
-// save_checkpoint and train() call it.
+// Removes the "checkpoint.tmp-<pid>" directories of `dir` that a Strata process that no
+// longer runs left (a save killed half way): only those that carry Strata's marker file
+// (and empty ones, which hold nothing to lose), so a user's file or folder of that name
+// is never touched. save_checkpoint and train() call it.
 void remove_stale_temporaries(const std::string& dir);
 
 void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint);
-// Throws Error naming the file for a missing, truncated or corrupted checkpoint.
+// Throws Error naming the file for a missing, truncated or corrupted checkpoint, and
+// naming the array for a parameter or optimizer state that is not finite.
 Checkpoint load_checkpoint(const std::string& run_dir);
 // The checkpoint whose files `read(name)` returns ("manifest.json", "model.npz", ...,
 // as in DIR/checkpoint/; `read` throws Error for a missing one). `dir` names the files

@@ -1,10 +1,13 @@
 #include "models/trainer.hpp"
 
 #include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -73,12 +76,14 @@ void import_state(Optimizer<float>& optimizer, const Checkpoint& checkpoint,
 
 // Keeps the header and the first `rows` rows of DIR/metrics.csv. Rows after them were
 // written after the checkpoint being resumed (or by an attempt that never saved one):
-// this run writes them again. A row torn by a kill is dropped with them.
+// this run writes them again. A row torn by a kill is dropped with them. Truncating in
+// place creates no temporary and a crash leaves the rows before or after it, both of
+// which the next resume trims the same way.
 void trim_metrics(const std::string& out_dir, std::size_t rows) {
   const std::string path = (std::filesystem::path(out_dir) / "metrics.csv").string();
   if (!std::filesystem::exists(path)) return;
   if (rows == 0) {
-    std::filesystem::remove(path);
+    std::filesystem::remove(path);  // the first row written creates it with its header
     return;
   }
   const std::string text = read_file(path);
@@ -88,7 +93,35 @@ void trim_metrics(const std::string& out_dir, std::size_t rows) {
     if (newline == std::string::npos) break;
     end = newline + 1;
   }
-  if (end < text.size()) write_file_atomic(path, text.substr(0, end));
+  if (end < text.size() && ::truncate(path.c_str(), off_t(end)) != 0)
+    throw Error(path + ": cannot trim to the checkpoint's " + std::to_string(rows) + " rows (" +
+                std::strerror(errno) + ")");
+}
+
+// The data each phase trains on, checked against what the checkpoint was trained on.
+std::vector<DataFingerprint> fingerprint_phases(const RunConfig& config,
+                                                const std::vector<std::vector<std::string>>& texts,
+                                                const Checkpoint* resume) {
+  std::vector<DataFingerprint> prints;
+  for (std::size_t p = 0; p < texts.size(); ++p)
+    prints.push_back(fingerprint_data(config.phases[p].name, config.phases[p].data, texts[p]));
+  if (!resume || resume->data.empty()) return prints;  // older checkpoints did not record it
+  for (std::size_t p = 0; p < prints.size(); ++p) {
+    const DataFingerprint* then = p < resume->data.size() ? &resume->data[p] : nullptr;
+    if (then && *then == prints[p]) continue;
+    auto describe = [](const DataFingerprint& d) {
+      std::ostringstream out;
+      out << d.examples << " examples, " << d.bytes << " bytes, FNV-1a " << std::hex
+          << std::setw(16) << std::setfill('0') << d.fnv1a64;
+      return out.str();
+    };
+    throw Error(prints[p].path + ": the data of phase \"" + prints[p].phase +
+                "\" changed since the checkpoint (now " + describe(prints[p]) +
+                (then ? "; then " + describe(*then) : "") +
+                "): the resumed run would not replay the same batches. Put the data back as it "
+                "was, or train a new run on it with another --out");
+  }
+  return prints;
 }
 
 // Appends one row per epoch to DIR/metrics.csv (header on creation).
@@ -210,6 +243,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
   // holds more than the largest step needed). Process-wide.
   keep_freed_memory();
   const auto texts = load_phase_texts(config);
+  const std::vector<DataFingerprint> data_prints = fingerprint_phases(config, texts, resume);
   std::vector<std::vector<std::vector<std::int32_t>>> sequences(texts.size());
   for (std::size_t p = 0; p < texts.size(); ++p)
     for (const std::string& text : texts[p]) sequences[p].push_back(lm.encode(text, nullptr));
@@ -302,7 +336,9 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
         --at.step;  // the step that made them so
         stop_diverged("parameter " + p->name + " is not finite after the update", phase);
       }
-    save_checkpoint(options.out_dir, make_checkpoint(lm, optimizer, position));
+    Checkpoint c = make_checkpoint(lm, optimizer, position);
+    c.data = data_prints;
+    save_checkpoint(options.out_dir, c);
     saved_step = position.step;
   };
 
@@ -360,16 +396,19 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
         at.epoch_tokens += loss.tokens;
 
         const bool stop = options.stop_after_steps >= 0 && at.step >= options.stop_after_steps;
-        if ((config.checkpoint_every > 0 && at.step % config.checkpoint_every == 0) || stop) {
+        const bool interrupt = options.stop_requested && options.stop_requested();
+        const bool periodic = config.checkpoint_every > 0 && at.step % config.checkpoint_every == 0;
+        if (periodic || stop || interrupt) {
           TrainingPosition saved = at;
           ++saved.next_batch;
           snapshot_random_state(saved);
-          if (config.checkpoint_every > 0 && at.step % config.checkpoint_every == 0)
-            checkpoint(saved, phase);
-          if (stop) {
+          if (periodic || interrupt) checkpoint(saved, phase);
+          if (stop || interrupt) {
             update.finish();
             result.steps = at.step;
             result.seconds = seconds_since(start);
+            result.interrupted = interrupt;
+            if (options.log && options.progress_bar) *options.log << "\n";
             return result;
           }
         }

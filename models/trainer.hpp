@@ -3,8 +3,9 @@
 // One optimizer step per batch: zero grads, forward, masked cross-entropy, backward,
 // global-norm clip, optimizer step at the schedule's learning rate. The optimizer's
 // state carries over from phase to phase (as RustGPT's). Checkpoints are written
-// every `checkpoint_every` steps and at the end of each phase; a resumed run replays
-// the same shuffles and continues with the same losses as an uninterrupted one.
+// every `checkpoint_every` steps, at the end of each phase, and after the step during
+// which a stop was requested (a signal); a resumed run replays the same shuffles and
+// continues with the same losses as an uninterrupted one.
 #pragma once
 
 #include <functional>
@@ -32,6 +33,9 @@ struct TrainOptions {
   std::ostream* log = nullptr;         // progress output; nullptr: silent
   bool progress_bar = false;           // redraw one line (a terminal) instead of a line per epoch
   std::int64_t stop_after_steps = -1;  // stop (as if killed) after this many steps; tests
+  // Asked after every step (never inside one): true stops the run there, after saving a
+  // checkpoint of that position (StopSignals::requested for the CLI).
+  std::function<bool()> stop_requested;
   // At more than one thread, run each step's optimizer update alongside the next
   // forward pass (same arithmetic; false: update right after backward, for tests).
   bool overlap_update = true;
@@ -41,11 +45,13 @@ struct TrainResult {
   std::vector<EpochRecord> epochs;
   std::int64_t steps = 0;
   double seconds = 0;
-  bool finished = false;  // false when stopped by stop_after_steps
+  bool finished = false;     // false when stopped by stop_after_steps or stop_requested
+  bool interrupted = false;  // stopped by stop_requested; a checkpoint of `steps` is saved
 };
 
 // Trains `lm` with `optimizer`. With `resume`, continues from that checkpoint's
-// position (its parameters must already be in `lm`; its optimizer state is loaded here).
+// position (its parameters must already be in `lm`; its optimizer state is loaded here),
+// after checking that every phase's data is what the checkpoint was trained on.
 TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOptions& options,
                   const Checkpoint* resume = nullptr);
 

@@ -160,8 +160,9 @@ expect_error "foreign manifest format" 'not a strata-checkpoint-1 manifest' -- "
 rm -rf broken && mkdir -p broken/checkpoint.tmp-999999 && head -c 500 run/checkpoint/model.npz >broken/checkpoint.tmp-999999/model.npz
 expect_error "interrupted first save" 'broken: no checkpoint here' -- "$STRATA" generate broken --prompt "the cat"
 # A save interrupted after the first one: the good checkpoint is used, and the next
-# save removes the dead process's temporary directory.
+# save removes the dead process's temporary directory (it carries Strata's marker).
 rm -rf broken && cp -a run broken && mkdir broken/checkpoint.tmp-999999 &&
+  touch broken/checkpoint.tmp-999999/.strata-checkpoint &&
   head -c 500 run/checkpoint/model.npz >broken/checkpoint.tmp-999999/model.npz
 expect_ok "generate beside an interrupted save" -- "$STRATA" generate broken --prompt "the cat"
 expect_ok "resume beside an interrupted save" -- "$STRATA" train --resume broken
