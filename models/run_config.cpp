@@ -128,13 +128,7 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
 
 RunConfig load_run_config(const std::string& path,
                           const std::map<std::string, std::string>& data_overrides) {
-  if (std::filesystem::is_directory(path))
-    throw Error(path + ": is a directory, not a config file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot read config file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_run_config(text.str(), path, data_overrides);
+  return parse_run_config(read_config_file(path), path, data_overrides);
 }
 
 }  // namespace strata
