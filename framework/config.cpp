@@ -16,6 +16,7 @@
 namespace strata {
 
 std::string SourceMark::to_string() const {
+  if (line == 0) return file;  // no position (e.g. `--data NAME` on the command line)
   return file + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 

@@ -17,4 +17,8 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
 
 std::string join(const std::vector<std::string>& items, std::string_view separator);
 
+// Offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code
+// points above U+10FFFF included), or npos when `s` is valid.
+std::size_t invalid_utf8_at(std::string_view s);
+
 }  // namespace strata

@@ -12,7 +12,10 @@ std::vector<std::vector<std::string>> load_phase_texts(const RunConfig& config) 
   std::vector<std::vector<std::string>> texts;
   for (const PhaseConfig& phase : config.phases) {
     try {
-      texts.push_back(load_texts(phase.data, parse_data_format(phase.format)));
+      auto file = config.data_files->find(phase.data);
+      if (file == config.data_files->end())
+        file = config.data_files->emplace(phase.data, read_data_file(phase.data)).first;
+      texts.push_back(parse_texts(phase.data, file->second, parse_data_format(phase.format)));
     } catch (const Error& e) {
       throw Error(phase.data_mark.to_string() + ": training.phases \"" + phase.name +
                   "\": " + e.what());

@@ -42,7 +42,8 @@ struct LanguageModel {
 // from another directory).
 void load_config_plugins(const RunConfig& config);
 
-// The training texts of every phase, loaded with the phase's format.
+// The training texts of every phase, loaded with the phase's format. Each file is read
+// once per RunConfig (see RunConfig::data_files): calls after the first reuse it.
 std::vector<std::vector<std::string>> load_phase_texts(const RunConfig& config);
 
 // The vocabulary `strata train` builds: every phase's data together.
