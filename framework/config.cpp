@@ -335,6 +335,11 @@ KeySpec integer_key(std::string name, Default def, std::string help, double min,
 KeySpec number_key(std::string name, Default def, std::string help, double min, double max) {
   return make_key(std::move(name), KeyType::number, std::move(def), std::move(help), min, max);
 }
+KeySpec positive_number_key(std::string name, Default def, std::string help, double max) {
+  KeySpec s = number_key(std::move(name), std::move(def), std::move(help), 0, max);
+  s.above_min = true;
+  return s;
+}
 KeySpec boolean_key(std::string name, Default def, std::string help) {
   return make_key(std::move(name), KeyType::boolean, std::move(def), std::move(help));
 }
@@ -440,11 +445,13 @@ void ConfigSection::check_value(const KeySpec& s, const ConfigNode& value) const
   const std::string expected = quote(s.name) + " must be " + std::string(to_string(s.type));
   // `at`: the value itself, or for a list the element (so errors point at it).
   auto check_range = [&](double v, const ConfigNode& at) {
-    if (v < s.min || v > s.max) {
-      std::string range = std::isinf(s.max) ? ">= " + format_number(s.min)
+    if (v < s.min || v > s.max || (s.above_min && v == s.min)) {
+      const std::string low = s.above_min ? "> " : ">= ";
+      std::string range = std::isinf(s.max) ? low + format_number(s.min)
                           : std::isinf(s.min)
                               ? "<= " + format_number(s.max)
-                              : "in [" + format_number(s.min) + ", " + format_number(s.max) + "]";
+                              : (s.above_min ? "in (" : "in [") + format_number(s.min) + ", " +
+                                    format_number(s.max) + "]";
       throw ConfigError(at.mark(), context_,
                         quote(s.name) + " must be " + range + ", got " + at.scalar());
     }

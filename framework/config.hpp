@@ -74,6 +74,7 @@ struct KeySpec {
   std::string help;
   double min = -std::numeric_limits<double>::infinity();
   double max = std::numeric_limits<double>::infinity();
+  bool above_min = false;            // min itself is refused (e.g. an epsilon: > 0)
   std::vector<std::string> choices;  // for strings: the valid values
 };
 using Schema = std::vector<KeySpec>;
@@ -85,6 +86,9 @@ KeySpec integer_key(std::string name, Default def, std::string help, double min,
 KeySpec number_key(std::string name, Default def, std::string help,
                    double min = -std::numeric_limits<double>::infinity(),
                    double max = std::numeric_limits<double>::infinity());
+// A number that must be > 0 (and <= max): epsilons, where 0 divides by zero.
+KeySpec positive_number_key(std::string name, Default def, std::string help,
+                            double max = std::numeric_limits<double>::infinity());
 KeySpec boolean_key(std::string name, Default def, std::string help);
 KeySpec string_key(std::string name, Default def, std::string help,
                    std::vector<std::string> choices = {});

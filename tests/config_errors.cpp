@@ -249,6 +249,27 @@ BOOST_AUTO_TEST_CASE(unknown_optimizer_type_with_suggestion) {
       "2:9", {"optimizer:", "unknown optimizer type \"Adma\"", "did you mean \"Adam\"", "SGD"});
 }
 
+BOOST_AUTO_TEST_CASE(epsilons_must_be_positive) {
+  // eps: 0 passed `check` (Adam: 0/0 on a parameter whose gradient is still 0), or
+  // failed later without a position (TransformerBlock's LayerNorms).
+  expect_optimizer_error("optimizer: {type: Adam, eps: 0}\n", "1:30",
+                         {"optimizer (Adam)", "\"eps\" must be > 0, got 0"});
+  expect_optimizer_error("optimizer: {type: AdamW, eps: 0.0}\n", "1:31", {"\"eps\" must be > 0"});
+  expect_model_error(
+      "model:\n"
+      "  max_seq_len: 8\n"
+      "  layers:\n"
+      "    - {type: TransformerBlock, dim: 4, hidden: 8, eps: 0}\n",
+      "4:56", {"(TransformerBlock", "\"eps\" must be in (0, 1], got 0"});
+  expect_model_error(
+      "model:\n"
+      "  max_seq_len: 8\n"
+      "  layers:\n"
+      "    - {type: LayerNorm, eps: 0}\n",
+      "4:30", {"(LayerNorm", "\"eps\" must be > 0, got 0"});
+  make_optimizer<double>(ConfigNode::parse("{type: Adam, eps: 1e-30}", "test.yaml"));
+}
+
 BOOST_AUTO_TEST_CASE(optimizer_key_errors) {
   expect_optimizer_error("optimizer: {type: Adam, lr: 1.0e-3, bettas: [0.9, 0.99]}\n", "1:37",
                          {"optimizer (Adam)", "unknown key \"bettas\"", "did you mean \"betas\""});
