@@ -101,7 +101,15 @@ template <class T>
 Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng& rng);
 
 // Bytes a model may use for training: $STRATA_MEMORY_BUDGET ("512M", "8G", or bytes)
-// when set, else the machine's physical memory. Throws Error for a malformed value.
-std::uint64_t memory_budget_bytes();
+// when set, else the tightest of the machine's physical memory, the process's
+// RLIMIT_AS / RLIMIT_DATA (`ulimit -v` / `-d`, less the address space already mapped)
+// and the cgroup's memory limit (v2 memory.max, v1 memory.limit_in_bytes, less its
+// usage). Throws Error for a malformed STRATA_MEMORY_BUDGET.
+struct MemoryBudget {
+  std::uint64_t bytes = 0;
+  std::string source;  // which limit set it, e.g. "the address-space limit, ulimit -v"
+};
+MemoryBudget memory_budget();
+std::uint64_t memory_budget_bytes();  // memory_budget().bytes
 
 }  // namespace strata
