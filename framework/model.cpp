@@ -362,9 +362,32 @@ Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng&
   return model;
 }
 
+template <class T>
+void require_vocabulary_output(const Model<T>& model, const ConfigNode& model_node) {
+  const Shape out = model.output_shape_of_last();
+  if (model.vocab_size <= 0 || model.layers().empty() ||
+      (!out.empty() && out.back() == model.vocab_size))
+    return;
+  const ConfigNode entries = model_node.get("layers");
+  const ConfigNode last = entries[entries.size() - 1];
+  const Layer<T>& layer = *model.layers().back();
+  const std::string features = out.empty() || out.back() == kAnyDim
+                                   ? "an unknown number of features"
+                                   : std::to_string(out.back()) + " features";
+  throw ConfigError(last.mark(),
+                    "model.layers[" + std::to_string(entries.size() - 1) + "] (" +
+                        std::string(layer.type()) + " \"" + layer.name() + "\")",
+                    "the last layer must output one score per vocabulary token: its output " +
+                        to_string(out) + " has " + features + ", the vocabulary has " +
+                        std::to_string(model.vocab_size) +
+                        " tokens (end the model with OutputProjection)");
+}
+
 template class Model<float>;
 template class Model<double>;
 template Model<float> build_model<float>(const ConfigNode&, std::int64_t, Rng&);
 template Model<double> build_model<double>(const ConfigNode&, std::int64_t, Rng&);
+template void require_vocabulary_output<float>(const Model<float>&, const ConfigNode&);
+template void require_vocabulary_output<double>(const Model<double>&, const ConfigNode&);
 
 }  // namespace strata

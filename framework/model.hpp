@@ -100,6 +100,13 @@ class Model {
 template <class T>
 Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng& rng);
 
+// A language model's last layer gives one score per vocabulary token: refuses, at the
+// last layer's file:line:col in `model_node`, an output whose feature size is not
+// model.vocab_size (training would fail at the first target id past it, or learn
+// nothing about the tokens it cannot score). No-op while the vocabulary is unknown (0).
+template <class T>
+void require_vocabulary_output(const Model<T>& model, const ConfigNode& model_node);
+
 // Bytes a model may use for training: $STRATA_MEMORY_BUDGET ("512M", "8G", or bytes)
 // when set, else the tightest of the machine's physical memory, the process's
 // RLIMIT_AS / RLIMIT_DATA (`ulimit -v` / `-d`, less the address space already mapped)
