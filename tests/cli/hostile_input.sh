@@ -56,7 +56,7 @@ expect_error "endless config (train)" 'config file larger than 16 MiB' -- bounde
 # --- data ---------------------------------------------------------------------------
 sed 's/data: data.json/data: data.txt/' tiny.yaml >text.yaml
 printf 'the cat sat on the mat </s>\na dog ran in the park </s>\n' >data.txt
-expect_ok "data from /dev/stdin" -- bash -c '"$0" train text.yaml --data p=/dev/stdin --out stdin_run <data.txt' "$STRATA"
+expect_ok "data from /dev/stdin (a pipe)" -- bash -c 'cat data.txt | "$0" train text.yaml --data p=/dev/stdin --out stdin_run' "$STRATA"
 expect_ok "data from a pipe" -- bash -c '"$0" train text.yaml --data p=<(cat data.txt) --out pipe_run' "$STRATA"
 if ! grep -q '^p,3,' pipe_run/metrics.csv 2>/dev/null; then
   fail "data from a pipe: no third epoch in metrics.csv"
