@@ -33,12 +33,20 @@ void Model<T>::add(std::unique_ptr<Layer<T>> layer) {
 
 template <class T>
 const Tensor<T>& Model<T>::forward(const Tensor<T>& x, Mode mode) {
-  return forward_chain(layers_, x, mode);
+  try {
+    return forward_chain(layers_, x, mode);
+  } catch (const std::bad_alloc&) {
+    throw Error(forward_out_of_memory(x));
+  }
 }
 
 template <class T>
 const Tensor<T>& Model<T>::forward(const Tensor<T>& x, Mode mode, const Alongside& alongside) {
-  return forward_chain(layers_, x, mode, &alongside);
+  try {
+    return forward_chain(layers_, x, mode, &alongside);
+  } catch (const std::bad_alloc&) {
+    throw Error(forward_out_of_memory(x));
+  }
 }
 
 template <class T>
@@ -68,6 +76,28 @@ const Tensor<T>& Model<T>::forward_cached(const Tensor<T>& x, std::size_t start)
   const Tensor<T>* h = &x;
   for (auto& layer : layers_) h = &layer->forward_cached(*h, start);
   return *h;
+}
+
+std::string human_bytes(double bytes);  // below
+
+// A bad_alloc in forward names the batch and the largest output it needs, the usual
+// culprit (the logits: batch x positions x vocabulary).
+template <class T>
+std::string Model<T>::forward_out_of_memory(const Tensor<T>& x) const {
+  const std::size_t rows = x.dimension() >= 2 ? x.shape()[0] * x.shape()[1] : x.size();
+  std::size_t largest = 0;
+  for (std::size_t i = 1; i < layers_.size(); ++i)
+    if (output_shapes_[i].back() > output_shapes_[largest].back()) largest = i;
+  const double bytes =
+      double(rows) * double(std::max<std::int64_t>(output_shapes_[largest].back(), 1)) * sizeof(T);
+  std::ostringstream out;
+  out << "out of memory in the forward pass of " << rows << " positions (input "
+      << to_string(Shape(x.shape().begin(), x.shape().end())) << "); the largest output, layer "
+      << layers_[largest]->name() << " (" << layers_[largest]->type() << ") "
+      << to_string(output_shapes_[largest]) << ", takes " << human_bytes(bytes)
+      << " per copy, beside " << parameter_count() << " parameters: use a smaller batch, "
+      << "shorter sequences or a smaller vocabulary";
+  return out.str();
 }
 
 template <class T>
@@ -152,6 +182,8 @@ std::string grouped(std::uint64_t n) {
   return out;
 }
 
+}  // namespace
+
 // 2.5e9 -> "2.5 GB", 3e5 -> "300.0 kB"
 std::string human_bytes(double bytes) {
   const char* unit = bytes >= 1e9 ? "GB" : bytes >= 1e6 ? "MB" : bytes >= 1e3 ? "kB" : "bytes";
@@ -160,6 +192,8 @@ std::string human_bytes(double bytes) {
   out << std::fixed << std::setprecision(scale > 1 ? 1 : 0) << bytes / scale << " " << unit;
   return out.str();
 }
+
+namespace {
 
 // The most parameters a model may have, and how to say why.
 struct ParameterBudget {

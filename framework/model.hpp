@@ -88,6 +88,8 @@ class Model {
   std::int64_t max_seq_len = 0;
 
  private:
+  std::string forward_out_of_memory(const Tensor<T>& x) const;
+
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   std::vector<Shape> output_shapes_;
   std::vector<Parameter<T>*> parameters_;

@@ -102,6 +102,23 @@ if [ -z "${STRATA_SANITIZED:-}" ]; then
   # A budget above the limit: the failed allocation names the layer and its size.
   expect_error "out of memory names the layer" 'out of memory building layer embedding (Embedding), which needs 200,064,000 parameters (1.6 GB with their gradients)' -- \
     env STRATA_MEMORY_BUDGET=100G bash -c 'ulimit -v 1000000; exec "$0" check wide_embedding.yaml' "$STRATA"
+  # Parameters that fit, logits that do not (4 x 7 positions x 16 million scores).
+  cat >logits.yaml <<'EOF_LOGITS'
+seed: 3
+model:
+  max_seq_len: 16
+  vocab_size: 16000000
+  layers:
+    - {type: Embedding, dim: 1}
+    - {type: OutputProjection}
+optimizer: {type: SGD, lr: 0.01}
+training:
+  phases:
+    - {name: p, data: long.txt, epochs: 1, batch: 4}
+EOF_LOGITS
+  for i in 1 2 3 4; do echo 'the cat sat on the mat today </s>'; done >long.txt
+  expect_error "out of memory in forward names the layer" 'out of memory in the forward pass of 28 positions (input (4, 7)); the largest output, layer output_projection (OutputProjection) (*, *, 16000000), takes 1.8 GB per copy' -- \
+    bash -c 'ulimit -v 1300000; exec timeout 60 "$0" train logits.yaml --out big_logits' "$STRATA"
 fi
 
 # --- prompts ------------------------------------------------------------------------
