@@ -162,11 +162,14 @@ int command_check(const std::string& config_path, const std::vector<std::string>
   RunConfig config = load_run_config(config_path, parse_data_overrides(data));
   load_config_plugins(config);
   // The vocabulary comes from the phases' data; without phases the model section must
-  // give vocab_size itself.
+  // give vocab_size itself. build_model refuses a model over the memory budget before
+  // allocating the layer that passes it.
   Rng rng(config.seed);
-  std::int64_t vocab_size = 0;
-  if (!config.phases.empty()) vocab_size = std::int64_t(build_vocabulary(config).size());
+  std::optional<Tokenizer> vocabulary;
+  if (!config.phases.empty()) vocabulary = build_vocabulary(config);
+  const std::int64_t vocab_size = vocabulary ? std::int64_t(vocabulary->size()) : 0;
   const Model<float> model = build_model<float>(config.model, vocab_size, rng);
+  require_vocabulary_output(model, config.model);
   auto optimizer = make_optimizer<float>(config.optimizer);
   std::cout << config_path << ": OK\n";
   if (vocab_size) std::cout << "vocabulary: " << vocab_size << " tokens (from the phases' data)\n";
@@ -175,6 +178,9 @@ int command_check(const std::string& config_path, const std::vector<std::string>
   for (const PhaseConfig& p : config.phases)
     std::cout << "phase " << p.name << ": " << p.data << ", " << p.epochs << " epochs, batch "
               << p.batch << ", lr " << p.schedule.lr << "\n";
+  if (vocabulary)
+    for (const std::string& warning : unanswerable_prompts(config, *vocabulary))
+      std::cerr << "strata: warning: " << warning << "\n";
   return 0;
 }
 

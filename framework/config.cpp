@@ -1,10 +1,13 @@
 #include "framework/config.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -13,6 +16,7 @@
 namespace strata {
 
 std::string SourceMark::to_string() const {
+  if (line == 0) return file;  // no position (e.g. `--data NAME` on the command line)
   return file + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 
@@ -37,7 +41,8 @@ SourceMark to_source_mark(const YAML::Mark& mark, const std::string& file) {
 }
 
 // yaml-cpp accepts duplicate keys and returns the first: reject them here, for every
-// mapping of the document, before anyone reads a value.
+// mapping of the document, before anyone reads a value. check_structure() has bounded
+// the depth and ruled out alias cycles, so this recursion ends.
 void reject_duplicate_keys(const YAML::Node& node, const std::string& file) {
   if (node.IsMap()) {
     std::set<std::string> seen;
@@ -53,6 +58,130 @@ void reject_duplicate_keys(const YAML::Node& node, const std::string& file) {
   }
 }
 
+// The 1-based line:column of byte `offset` of `text`.
+SourceMark mark_at(std::string_view text, std::size_t offset, const std::string& file) {
+  SourceMark mark{file, 1, 1};
+  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n')
+      ++mark.line, mark.column = 1;
+    else
+      ++mark.column;
+  }
+  return mark;
+}
+
+// A NUL byte cannot be in YAML text, and yaml-cpp reports it as something else (an
+// escape character on the next line).
+void reject_nul_bytes(std::string_view text, const std::string& file) {
+  const std::size_t at = text.find('\0');
+  if (at != std::string_view::npos)
+    throw ConfigError(mark_at(text, at, file), "",
+                      "NUL byte (\\0) in the config: YAML is text; is this a binary file?");
+}
+
+std::string limit_text(std::size_t bytes) {
+  return std::to_string(bytes >> 20) + " MiB (" + std::to_string(bytes) + " bytes)";
+}
+
+// Walks the document's parse events before the tree is built, and refuses what would
+// make walking the tree dangerous: nesting deeper than kMaxConfigDepth (recursion),
+// an alias inside the node it names (a cycle: `a: &a [*a]`), and aliases that expand
+// past kMaxAliasExpansion nodes (a "billion laughs" bomb). yaml-cpp builds aliases as
+// shared nodes, so only the walk, never the parse, would pay for the expansion.
+class StructureCheck : public YAML::EventHandler {
+ public:
+  explicit StructureCheck(const std::string& file) : file_(file) {}
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnAnchor(const YAML::Mark&, const std::string& name) override { pending_name_ = name; }
+  void OnNull(const YAML::Mark&, YAML::anchor_t anchor) override { leaf(anchor); }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
+                const std::string&) override {
+    leaf(anchor);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override;
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapEnd() override { close(); }
+
+ private:
+  struct Open {
+    YAML::anchor_t anchor;
+    std::uint64_t nodes;  // the container and everything in it, aliases expanded
+  };
+  void name_anchor(YAML::anchor_t anchor) {
+    if (anchor != YAML::NullAnchor) names_[anchor] = pending_name_;
+    pending_name_.clear();
+  }
+  void add(std::uint64_t nodes) {
+    if (!open_.empty()) open_.back().nodes = std::min(open_.back().nodes + nodes, kSaturated);
+  }
+  void leaf(YAML::anchor_t anchor) {
+    name_anchor(anchor);
+    if (anchor != YAML::NullAnchor) sizes_[anchor] = 1;
+    add(1);
+  }
+  void open(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    name_anchor(anchor);
+    if (open_.size() >= kMaxConfigDepth)
+      throw ConfigError(to_source_mark(mark, file_), "",
+                        "nested deeper than " + std::to_string(kMaxConfigDepth) +
+                            " levels: a Strata config needs a handful");
+    open_.push_back({anchor, 1});
+  }
+  void close() {
+    const Open done = open_.back();
+    open_.pop_back();
+    if (done.anchor != YAML::NullAnchor) sizes_[done.anchor] = done.nodes;
+    add(done.nodes);
+  }
+
+  static constexpr std::size_t kMaxConfigDepth = 64;
+  static constexpr std::uint64_t kMaxAliasExpansion = 100000;
+  static constexpr std::uint64_t kSaturated = std::uint64_t(1) << 62;
+  const std::string& file_;
+  std::string pending_name_;
+  std::vector<Open> open_;
+  std::map<YAML::anchor_t, std::uint64_t> sizes_;  // closed anchored nodes
+  std::map<YAML::anchor_t, std::string> names_;
+  std::uint64_t expanded_ = 0;  // nodes added by aliases so far
+};
+
+void StructureCheck::OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) {
+  const std::string name = "*" + names_[anchor];
+  const auto size = sizes_.find(anchor);
+  if (size == sizes_.end())  // still open: the alias is inside the node it repeats
+    throw ConfigError(to_source_mark(mark, file_), "",
+                      "alias " + name + " refers to a node that contains it (a cycle)");
+  expanded_ = std::min(expanded_ + size->second, kSaturated);
+  if (expanded_ > kMaxAliasExpansion)
+    throw ConfigError(to_source_mark(mark, file_), "",
+                      "aliases expand the config past " + std::to_string(kMaxAliasExpansion) +
+                          " values (here " + name + " repeats " + std::to_string(size->second) +
+                          "): write the values out instead");
+  add(size->second);
+}
+
+// Bounds and structure, checked before yaml-cpp builds (and anyone walks) the tree.
+void check_text(const std::string& text, const std::string& file) {
+  if (text.size() > kMaxConfigBytes)
+    throw ConfigError(mark_at(text, kMaxConfigBytes, file), "",
+                      "config larger than " + limit_text(kMaxConfigBytes));
+  reject_nul_bytes(text, file);
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  StructureCheck check(file);
+  parser.HandleNextDocument(check);  // YAML::Load reads the first document only, too
+}
+
 }  // namespace
 
 ConfigNode::ConfigNode() = default;
@@ -61,6 +190,7 @@ ConfigNode::ConfigNode(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)
 ConfigNode ConfigNode::parse(const std::string& text, const std::string& file) {
   YAML::Node root;
   try {
+    check_text(text, file);
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw ConfigError(to_source_mark(e.mark, file), "", "malformed YAML: " + e.msg);
@@ -73,12 +203,25 @@ ConfigNode ConfigNode::parse(const std::string& text, const std::string& file) {
   return ConfigNode(impl);
 }
 
-ConfigNode ConfigNode::load_file(const std::string& path) {
+std::string read_config_file(const std::string& path) {
+  if (std::filesystem::is_directory(path))
+    throw Error(path + ": is a directory, not a config file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot read config file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), path);
+  // Read up to one byte past the limit: /dev/zero or an endless pipe stops there.
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), std::streamsize(text.size()));
+  if (in.bad()) throw Error(path + ": cannot read config file (I/O error)");
+  text.resize(std::size_t(in.gcount()));
+  if (text.size() > kMaxConfigBytes)
+    throw ConfigError(
+        mark_at(text, kMaxConfigBytes, path), "",
+        "config file larger than " + limit_text(kMaxConfigBytes) + ": stopped reading here");
+  return text;
+}
+
+ConfigNode ConfigNode::load_file(const std::string& path) {
+  return parse(read_config_file(path), path);
 }
 
 bool ConfigNode::valid() const { return impl_ && impl_->node.IsDefined(); }
@@ -192,6 +335,11 @@ KeySpec integer_key(std::string name, Default def, std::string help, double min,
 KeySpec number_key(std::string name, Default def, std::string help, double min, double max) {
   return make_key(std::move(name), KeyType::number, std::move(def), std::move(help), min, max);
 }
+KeySpec positive_number_key(std::string name, Default def, std::string help, double max) {
+  KeySpec s = number_key(std::move(name), std::move(def), std::move(help), 0, max);
+  s.above_min = true;
+  return s;
+}
 KeySpec boolean_key(std::string name, Default def, std::string help) {
   return make_key(std::move(name), KeyType::boolean, std::move(def), std::move(help));
 }
@@ -293,11 +441,13 @@ void ConfigSection::check_value(const KeySpec& s, const ConfigNode& value) const
   const std::string expected = quote(s.name) + " must be " + std::string(to_string(s.type));
   // `at`: the value itself, or for a list the element (so errors point at it).
   auto check_range = [&](double v, const ConfigNode& at) {
-    if (v < s.min || v > s.max) {
-      std::string range = std::isinf(s.max) ? ">= " + format_number(s.min)
+    if (v < s.min || v > s.max || (s.above_min && v == s.min)) {
+      const std::string low = s.above_min ? "> " : ">= ";
+      std::string range = std::isinf(s.max) ? low + format_number(s.min)
                           : std::isinf(s.min)
                               ? "<= " + format_number(s.max)
-                              : "in [" + format_number(s.min) + ", " + format_number(s.max) + "]";
+                              : (s.above_min ? "in (" : "in [") + format_number(s.min) + ", " +
+                                    format_number(s.max) + "]";
       throw ConfigError(at.mark(), context_,
                         quote(s.name) + " must be " + range + ", got " + at.scalar());
     }

@@ -22,12 +22,24 @@
 
 namespace strata {
 
+// The most a config file may hold: configs are kilobytes, and a file without an end
+// (/dev/zero, an endless pipe) must stop somewhere.
+inline constexpr std::size_t kMaxConfigBytes = std::size_t(16) << 20;
+
+// The text of a config file, read once (a pipe works). Unreadable or a directory ->
+// Error; past kMaxConfigBytes -> ConfigError at the byte where reading stopped.
+std::string read_config_file(const std::string& path);
+
 class ConfigNode {
  public:
   ConfigNode();  // a missing node
-  // Parse YAML text; `file` names it in errors. Malformed YAML -> ConfigError.
+  // Parse YAML text; `file` names it in errors. Malformed YAML -> ConfigError, and so
+  // is, at its line:column, a NUL byte, nesting deeper than 64 levels, an alias inside
+  // the node it names (a cycle), aliases expanding past 100000 values (a bomb), or
+  // text past kMaxConfigBytes: whatever the input, parsing ends quickly in bounded
+  // memory.
   static ConfigNode parse(const std::string& text, const std::string& file);
-  static ConfigNode load_file(const std::string& path);  // unreadable -> Error
+  static ConfigNode load_file(const std::string& path);  // read_config_file + parse
 
   bool valid() const;  // false for a missing key
   bool is_map() const;
@@ -62,6 +74,7 @@ struct KeySpec {
   std::string help;
   double min = -std::numeric_limits<double>::infinity();
   double max = std::numeric_limits<double>::infinity();
+  bool above_min = false;            // min itself is refused (e.g. an epsilon: > 0)
   std::vector<std::string> choices;  // for strings: the valid values
 };
 using Schema = std::vector<KeySpec>;
@@ -73,6 +86,9 @@ KeySpec integer_key(std::string name, Default def, std::string help, double min,
 KeySpec number_key(std::string name, Default def, std::string help,
                    double min = -std::numeric_limits<double>::infinity(),
                    double max = std::numeric_limits<double>::infinity());
+// A number that must be > 0 (and <= max): epsilons, where 0 divides by zero.
+KeySpec positive_number_key(std::string name, Default def, std::string help,
+                            double max = std::numeric_limits<double>::infinity());
 KeySpec boolean_key(std::string name, Default def, std::string help);
 KeySpec string_key(std::string name, Default def, std::string help,
                    std::vector<std::string> choices = {});

@@ -13,7 +13,7 @@ struct SourceMark {
   std::string file;
   int line = 0;
   int column = 0;
-  std::string to_string() const;  // "file:line:col"
+  std::string to_string() const;  // "file:line:col", or "file" when the line is 0
 };
 
 class ConfigError : public std::runtime_error {

@@ -1,12 +1,16 @@
 #include "framework/model.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <iomanip>
+#include <new>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -29,12 +33,20 @@ void Model<T>::add(std::unique_ptr<Layer<T>> layer) {
 
 template <class T>
 const Tensor<T>& Model<T>::forward(const Tensor<T>& x, Mode mode) {
-  return forward_chain(layers_, x, mode);
+  try {
+    return forward_chain(layers_, x, mode);
+  } catch (const std::bad_alloc&) {
+    throw Error(forward_out_of_memory(x));
+  }
 }
 
 template <class T>
 const Tensor<T>& Model<T>::forward(const Tensor<T>& x, Mode mode, const Alongside& alongside) {
-  return forward_chain(layers_, x, mode, &alongside);
+  try {
+    return forward_chain(layers_, x, mode, &alongside);
+  } catch (const std::bad_alloc&) {
+    throw Error(forward_out_of_memory(x));
+  }
 }
 
 template <class T>
@@ -64,6 +76,28 @@ const Tensor<T>& Model<T>::forward_cached(const Tensor<T>& x, std::size_t start)
   const Tensor<T>* h = &x;
   for (auto& layer : layers_) h = &layer->forward_cached(*h, start);
   return *h;
+}
+
+std::string human_bytes(double bytes);  // below
+
+// A bad_alloc in forward names the batch and the largest output it needs, the usual
+// culprit (the logits: batch x positions x vocabulary).
+template <class T>
+std::string Model<T>::forward_out_of_memory(const Tensor<T>& x) const {
+  const std::size_t rows = x.dimension() >= 2 ? x.shape()[0] * x.shape()[1] : x.size();
+  std::size_t largest = 0;
+  for (std::size_t i = 1; i < layers_.size(); ++i)
+    if (output_shapes_[i].back() > output_shapes_[largest].back()) largest = i;
+  const double bytes =
+      double(rows) * double(std::max<std::int64_t>(output_shapes_[largest].back(), 1)) * sizeof(T);
+  std::ostringstream out;
+  out << "out of memory in the forward pass of " << rows << " positions (input "
+      << to_string(Shape(x.shape().begin(), x.shape().end())) << "); the largest output, layer "
+      << layers_[largest]->name() << " (" << layers_[largest]->type() << ") "
+      << to_string(output_shapes_[largest]) << ", takes " << human_bytes(bytes)
+      << " per copy, beside " << parameter_count() << " parameters: use a smaller batch, "
+      << "shorter sequences or a smaller vocabulary";
+  return out.str();
 }
 
 template <class T>
@@ -148,6 +182,8 @@ std::string grouped(std::uint64_t n) {
   return out;
 }
 
+}  // namespace
+
 // 2.5e9 -> "2.5 GB", 3e5 -> "300.0 kB"
 std::string human_bytes(double bytes) {
   const char* unit = bytes >= 1e9 ? "GB" : bytes >= 1e6 ? "MB" : bytes >= 1e3 ? "kB" : "bytes";
@@ -156,6 +192,8 @@ std::string human_bytes(double bytes) {
   out << std::fixed << std::setprecision(scale > 1 ? 1 : 0) << bytes / scale << " " << unit;
   return out.str();
 }
+
+namespace {
 
 // The most parameters a model may have, and how to say why.
 struct ParameterBudget {
@@ -174,14 +212,12 @@ ParameterBudget parameter_budget(const ConfigSection& section) {
     budget.explanation = "model.max_parameters (" + grouped(budget.limit) + ")";
     return budget;
   }
-  const std::uint64_t bytes = memory_budget_bytes();
-  budget.limit = bytes / kBytesPerParameter;
-  budget.explanation =
-      "the memory budget of " + human_bytes(double(bytes)) + " (" +
-      (std::getenv("STRATA_MEMORY_BUDGET") ? "STRATA_MEMORY_BUDGET" : "this machine's memory") +
-      ") at " + std::to_string(kBytesPerParameter) +
-      " bytes per parameter (value, gradient, two optimizer slots); "
-      "set model.max_parameters to allow more";
+  const MemoryBudget memory = memory_budget();
+  budget.limit = memory.bytes / kBytesPerParameter;
+  budget.explanation = "the memory budget of " + human_bytes(double(memory.bytes)) + " (" +
+                       memory.source + ") at " + std::to_string(kBytesPerParameter) +
+                       " bytes per parameter (value, gradient, two optimizer slots); "
+                       "set model.max_parameters to allow more";
   return budget;
 }
 
@@ -195,7 +231,68 @@ std::string refusal(const std::string& layer, std::uint64_t layer_parameters,
 
 }  // namespace
 
-std::uint64_t memory_budget_bytes() {
+namespace {
+
+// A number from the first line of a file, or nullopt (missing file, "max").
+std::optional<std::uint64_t> number_in_file(const char* path) {
+  std::ifstream in(path);
+  std::uint64_t value = 0;
+  if (in >> value) return value;
+  return std::nullopt;
+}
+
+// Bytes of address space the process maps now (shared libraries, stacks, heap).
+std::uint64_t address_space_in_use() {
+  std::ifstream in("/proc/self/statm");
+  std::uint64_t pages = 0;
+  in >> pages;
+  return pages * std::uint64_t(::sysconf(_SC_PAGE_SIZE));
+}
+
+// The tightest of the process's limits: the physical memory, `ulimit -v` / `ulimit -d`
+// (less what is already mapped) and the cgroup's memory limit (less what it uses).
+MemoryBudget budget_from_limits() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
+  MemoryBudget budget{std::uint64_t(1) << 34, "16 GiB: this machine's memory is unknown"};
+  if (pages > 0 && page_size > 0)
+    budget = {std::uint64_t(pages) * std::uint64_t(page_size), "this machine's memory"};
+  auto consider = [&](std::uint64_t limit, std::uint64_t used, const char* source) {
+    const std::uint64_t left = limit > used ? limit - used : 0;
+    if (left < budget.bytes) budget = {left, source};
+  };
+  const std::uint64_t mapped = address_space_in_use();
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    consider(limit.rlim_cur, mapped, "the address-space limit, ulimit -v");
+  if (::getrlimit(RLIMIT_DATA, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    consider(limit.rlim_cur, mapped, "the data-segment limit, ulimit -d");
+  if (auto max = number_in_file("/sys/fs/cgroup/memory.max"))  // cgroup v2
+    consider(*max, number_in_file("/sys/fs/cgroup/memory.current").value_or(0),
+             "the cgroup's memory.max");
+  if (auto max = number_in_file("/sys/fs/cgroup/memory/memory.limit_in_bytes"))  // v1
+    consider(*max, number_in_file("/sys/fs/cgroup/memory/memory.usage_in_bytes").value_or(0),
+             "the cgroup's memory.limit_in_bytes");
+  return budget;
+}
+
+// What a failed allocation while building `layer` says (instead of std::bad_alloc).
+std::string out_of_memory(const std::string& layer, const std::string& type,
+                          std::uint64_t layer_parameters, std::uint64_t built_parameters,
+                          std::size_t value_bytes) {
+  std::string needs = layer_parameters
+                          ? ", which needs " + grouped(layer_parameters) + " parameters (" +
+                                human_bytes(double(layer_parameters) * 2 * double(value_bytes)) +
+                                " with their gradients)"
+                          : "";
+  const MemoryBudget memory = memory_budget();
+  return "out of memory building layer " + layer + " (" + type + ")" + needs + ", after " +
+         grouped(built_parameters) + " parameters of the layers before it; the memory budget is " +
+         human_bytes(double(memory.bytes)) + " (" + memory.source + "): make the model smaller";
+}
+
+}  // namespace
+
+MemoryBudget memory_budget() {
   if (const char* text = std::getenv("STRATA_MEMORY_BUDGET")) {
     char* end = nullptr;
     errno = 0;
@@ -208,12 +305,12 @@ std::uint64_t memory_budget_bytes() {
     if (end == text || *end != '\0' || errno || !(value > 0) || value * scale > 1e18)
       throw Error(std::string("STRATA_MEMORY_BUDGET=\"") + text +
                   "\": expected a positive size in bytes, e.g. 512M or 8G");
-    return std::uint64_t(value * scale);
+    return {std::uint64_t(value * scale), "STRATA_MEMORY_BUDGET"};
   }
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page_size <= 0) return std::uint64_t(1) << 34;  // unknown: 16 GiB
-  return std::uint64_t(pages) * std::uint64_t(page_size);
+  return budget_from_limits();
 }
+
+std::uint64_t memory_budget_bytes() { return memory_budget().bytes; }
 
 template <class T>
 Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng& rng) {
@@ -283,6 +380,8 @@ Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng&
       } catch (const ShapeError& e) {
         throw ConfigError(entry.mark(), context_text,
                           std::string("shapes do not chain: ") + e.what());
+      } catch (const std::bad_alloc&) {
+        throw Error(out_of_memory(full_name, type, expected, before, sizeof(T)));
       }
       const std::uint64_t added = model.parameter_count() - before;
       if (counter && added != expected)
@@ -297,9 +396,32 @@ Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng&
   return model;
 }
 
+template <class T>
+void require_vocabulary_output(const Model<T>& model, const ConfigNode& model_node) {
+  const Shape out = model.output_shape_of_last();
+  if (model.vocab_size <= 0 || model.layers().empty() ||
+      (!out.empty() && out.back() == model.vocab_size))
+    return;
+  const ConfigNode entries = model_node.get("layers");
+  const ConfigNode last = entries[entries.size() - 1];
+  const Layer<T>& layer = *model.layers().back();
+  const std::string features = out.empty() || out.back() == kAnyDim
+                                   ? "an unknown number of features"
+                                   : std::to_string(out.back()) + " features";
+  throw ConfigError(last.mark(),
+                    "model.layers[" + std::to_string(entries.size() - 1) + "] (" +
+                        std::string(layer.type()) + " \"" + layer.name() + "\")",
+                    "the last layer must output one score per vocabulary token: its output " +
+                        to_string(out) + " has " + features + ", the vocabulary has " +
+                        std::to_string(model.vocab_size) +
+                        " tokens (end the model with OutputProjection)");
+}
+
 template class Model<float>;
 template class Model<double>;
 template Model<float> build_model<float>(const ConfigNode&, std::int64_t, Rng&);
 template Model<double> build_model<double>(const ConfigNode&, std::int64_t, Rng&);
+template void require_vocabulary_output<float>(const Model<float>&, const ConfigNode&);
+template void require_vocabulary_output<double>(const Model<double>&, const ConfigNode&);
 
 }  // namespace strata

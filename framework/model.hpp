@@ -88,6 +88,8 @@ class Model {
   std::int64_t max_seq_len = 0;
 
  private:
+  std::string forward_out_of_memory(const Tensor<T>& x) const;
+
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   std::vector<Shape> output_shapes_;
   std::vector<Parameter<T>*> parameters_;
@@ -100,8 +102,23 @@ class Model {
 template <class T>
 Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng& rng);
 
+// A language model's last layer gives one score per vocabulary token: refuses, at the
+// last layer's file:line:col in `model_node`, an output whose feature size is not
+// model.vocab_size (training would fail at the first target id past it, or learn
+// nothing about the tokens it cannot score). No-op while the vocabulary is unknown (0).
+template <class T>
+void require_vocabulary_output(const Model<T>& model, const ConfigNode& model_node);
+
 // Bytes a model may use for training: $STRATA_MEMORY_BUDGET ("512M", "8G", or bytes)
-// when set, else the machine's physical memory. Throws Error for a malformed value.
-std::uint64_t memory_budget_bytes();
+// when set, else the tightest of the machine's physical memory, the process's
+// RLIMIT_AS / RLIMIT_DATA (`ulimit -v` / `-d`, less the address space already mapped)
+// and the cgroup's memory limit (v2 memory.max, v1 memory.limit_in_bytes, less its
+// usage). Throws Error for a malformed STRATA_MEMORY_BUDGET.
+struct MemoryBudget {
+  std::uint64_t bytes = 0;
+  std::string source;  // which limit set it, e.g. "the address-space limit, ulimit -v"
+};
+MemoryBudget memory_budget();
+std::uint64_t memory_budget_bytes();  // memory_budget().bytes
 
 }  // namespace strata

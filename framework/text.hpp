@@ -21,4 +21,8 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
 // others to 15 significant digits (0.5, 1e-12).
 std::string plain_number(double value);
 
+// Offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code
+// points above U+10FFFF included), or npos when `s` is valid.
+std::size_t invalid_utf8_at(std::string_view s);
+
 }  // namespace strata

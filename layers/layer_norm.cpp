@@ -12,7 +12,7 @@ namespace strata {
 template <class T>
 Schema LayerNorm<T>::schema() {
   return {
-      number_key("eps", "1e-5", "added to the variance before the square root (> 0)", 0),
+      positive_number_key("eps", "1e-5", "added to the variance before the square root"),
   };
 }
 

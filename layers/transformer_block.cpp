@@ -13,7 +13,7 @@ Schema TransformerBlock<T>::schema() {
       string_key("activation", "relu", "feed-forward nonlinearity", {"relu", "gelu"}),
       boolean_key("bias", "false", "attention biases b_q, b_k, b_v (and b_o)"),
       boolean_key("out_proj", "false", "attention output projection W_o"),
-      number_key("eps", "1e-5", "LayerNorm epsilon", 0, 1),
+      positive_number_key("eps", "1e-5", "LayerNorm epsilon", 1),
   };
 }
 

@@ -10,33 +10,22 @@
 #include <sstream>
 
 #include "framework/errors.hpp"
+#include "framework/text.hpp"
 
 namespace strata {
 namespace {
+
+std::string hex_byte(char c) {
+  static const char* digits = "0123456789abcdef";
+  const auto u = static_cast<unsigned char>(c);
+  return std::string("0x") + digits[u >> 4] + digits[u & 15];
+}
 
 bool blank(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) {
     const auto u = static_cast<unsigned char>(c);
     return u < 0x80 && std::isspace(u);
   });
-}
-
-std::string read_file(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::file_status status = fs::status(path, ec);
-  if (status.type() == fs::file_type::not_found) throw Error(path + ": no such file");
-  if (status.type() == fs::file_type::directory) throw Error(path + ": is a directory");
-  errno = 0;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    throw Error(path + ": cannot read (" + (err ? std::strerror(err) : "open failed") + ")");
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw Error(path + ": cannot read (I/O error)");
-  return buffer.str();
 }
 
 // nlohmann reports a byte offset (one past the offending character); editors want
@@ -92,13 +81,19 @@ std::vector<std::string> parse_json(const std::string& path, const std::string& 
   return texts;
 }
 
-std::vector<std::string> parse_lines(const std::string& text) {
+// Text files are checked here, line by line, so that an error names the file and the
+// line (JSON strings are checked by the JSON parser).
+std::vector<std::string> parse_lines(const std::string& path, const std::string& text) {
   std::vector<std::string> texts;
   std::size_t start = 0;
-  while (start < text.size()) {
+  for (std::size_t number = 1; start < text.size(); ++number) {
     std::size_t end = text.find('\n', start);
     if (end == std::string::npos) end = text.size();
     std::string_view line(text.data() + start, end - start);
+    if (const std::size_t bad = invalid_utf8_at(line); bad != std::string_view::npos)
+      throw Error(path + ":" + std::to_string(number) + ":" + std::to_string(bad + 1) +
+                  ": invalid UTF-8 (byte " + hex_byte(line[bad]) +
+                  "): data files must be UTF-8 text");
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (!blank(line)) texts.emplace_back(line);
     start = end + 1;
@@ -134,13 +129,44 @@ std::string_view to_string(DataFormat format) {
   return "?";
 }
 
-std::vector<std::string> load_texts(const std::string& path, DataFormat format) {
+std::string read_data_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (status.type() == fs::file_type::not_found) throw Error(path + ": no such file");
+  if (status.type() == fs::file_type::directory) throw Error(path + ": is a directory");
+  errno = 0;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    throw Error(path + ": cannot read (" + (err ? std::strerror(err) : "open failed") + ")");
+  }
+  // In chunks up to one byte past the limit: a pipe has no size to ask for first, and
+  // an endless one (/dev/zero) must stop.
+  std::string text;
+  std::vector<char> chunk(std::size_t(1) << 20);
+  while (in && text.size() <= kMaxDataBytes) {
+    in.read(chunk.data(), std::streamsize(chunk.size()));
+    text.append(chunk.data(), std::size_t(in.gcount()));
+  }
+  if (in.bad()) throw Error(path + ": cannot read (I/O error)");
+  if (text.size() > kMaxDataBytes)
+    throw Error(path + ": larger than " + std::to_string(kMaxDataBytes >> 20) + " MiB (" +
+                std::to_string(kMaxDataBytes) + " bytes), the most a data file may hold");
+  return text;
+}
+
+std::vector<std::string> parse_texts(const std::string& path, const std::string& text,
+                                     DataFormat format) {
   if (format == DataFormat::kAuto) format = detect_format(path);
-  const std::string text = read_file(path);
   std::vector<std::string> texts =
-      format == DataFormat::kJson ? parse_json(path, text) : parse_lines(text);
+      format == DataFormat::kJson ? parse_json(path, text) : parse_lines(path, text);
   if (texts.empty()) throw Error(path + ": no examples");
   return texts;
+}
+
+std::vector<std::string> load_texts(const std::string& path, DataFormat format) {
+  return parse_texts(path, read_data_file(path), format);
 }
 
 }  // namespace strata

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "framework/plugin.hpp"
+#include "framework/text.hpp"
 #include "models/dataset.hpp"
 
 namespace strata {
@@ -12,7 +13,10 @@ std::vector<std::vector<std::string>> load_phase_texts(const RunConfig& config) 
   std::vector<std::vector<std::string>> texts;
   for (const PhaseConfig& phase : config.phases) {
     try {
-      texts.push_back(load_texts(phase.data, parse_data_format(phase.format)));
+      auto file = config.data_files->find(phase.data);
+      if (file == config.data_files->end())
+        file = config.data_files->emplace(phase.data, read_data_file(phase.data)).first;
+      texts.push_back(parse_texts(phase.data, file->second, parse_data_format(phase.format)));
     } catch (const Error& e) {
       throw Error(phase.data_mark.to_string() + ": training.phases \"" + phase.name +
                   "\": " + e.what());
@@ -47,12 +51,35 @@ Tokenizer build_vocabulary(const RunConfig& config) {
   return Tokenizer::build(all);
 }
 
+std::vector<std::string> unknown_prompt_words(const Tokenizer& tokenizer,
+                                              const std::string& prompt) {
+  return tokenizer.encode(prompt).unknown;
+}
+
+std::vector<std::string> unanswerable_prompts(const RunConfig& config, const Tokenizer& tokenizer) {
+  std::vector<std::string> out;
+  const auto& prompts = config.generation.prompts;
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    const std::string where =
+        config.file + ": generation.prompts[" + std::to_string(i) + "] \"" + prompts[i] + "\": ";
+    const Encoded encoded = tokenizer.encode(prompts[i]);
+    if (encoded.ids.empty())
+      out.push_back(where + "the prompt has no words");
+    else if (std::all_of(encoded.ids.begin(), encoded.ids.end(),
+                         [&](std::int32_t id) { return id == tokenizer.unk_id(); }))
+      out.push_back(where + "none of its words is in the vocabulary (" +
+                    join(encoded.unknown, ", ") + "), so it reads as <unk> only");
+  }
+  return out;
+}
+
 LanguageModel LanguageModel::create(RunConfig config) {
   load_config_plugins(config);
   Tokenizer tokenizer = build_vocabulary(config);
   LanguageModel lm{std::move(config), std::move(tokenizer), Rng(0), {}};
   lm.rng = Rng(lm.config.seed);
   lm.model = build_model<float>(lm.config.model, std::int64_t(lm.tokenizer.size()), lm.rng);
+  require_vocabulary_output(lm.model, lm.config.model);
   return lm;
 }
 

@@ -42,10 +42,21 @@ struct LanguageModel {
 // from another directory).
 void load_config_plugins(const RunConfig& config);
 
-// The training texts of every phase, loaded with the phase's format.
+// The training texts of every phase, loaded with the phase's format. Each file is read
+// once per RunConfig (see RunConfig::data_files): calls after the first reuse it.
 std::vector<std::vector<std::string>> load_phase_texts(const RunConfig& config);
 
 // The vocabulary `strata train` builds: every phase's data together.
 Tokenizer build_vocabulary(const RunConfig& config);
+
+// The distinct words of `prompt` missing from `tokenizer`'s vocabulary, in order.
+std::vector<std::string> unknown_prompt_words(const Tokenizer& tokenizer,
+                                              const std::string& prompt);
+// One line per generation prompt of `config` that cannot be answered because it has
+// no word of the vocabulary (or no word at all), e.g.
+//   run.yaml: generation.prompts[1] "zebra?": none of its words is in the vocabulary
+//   (zebra, ?), so it reads as <unk> only
+// `check` prints them as warnings; so does `train` before its post-training samples.
+std::vector<std::string> unanswerable_prompts(const RunConfig& config, const Tokenizer& tokenizer);
 
 }  // namespace strata

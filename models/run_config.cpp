@@ -1,5 +1,7 @@
 #include "models/run_config.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -59,6 +61,20 @@ const Schema& generation_schema() {
   return schema;
 }
 
+// A phase name is a value in metrics.csv and the NAME of `--data NAME=PATH`: a comma
+// would add a column, an '=' would split the option elsewhere, a space or a quote
+// would need quoting everywhere.
+void check_phase_name(const ConfigSection& phase, const std::string& name) {
+  const bool valid = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x80 && (std::isalnum(u) || c == '_' || c == '.' || c == '-');
+  });
+  if (!valid)
+    phase.fail("name", "phase name \"" + name +
+                           "\" may only use letters, digits, '_', '.' and '-' (it is written "
+                           "to metrics.csv and given as --data NAME=PATH)");
+}
+
 }  // namespace
 
 RunConfig parse_run_config(const std::string& text, const std::string& file,
@@ -90,6 +106,7 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
       const ConfigSection phase(phases[i], where, phase_schema());
       PhaseConfig p;
       p.name = phase.string("name");
+      check_phase_name(phase, p.name);
       if (std::find(names.begin(), names.end(), p.name) != names.end())
         phase.fail("name", "phase name \"" + p.name + "\" is used twice");
       names.push_back(p.name);
@@ -129,13 +146,7 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
 
 RunConfig load_run_config(const std::string& path,
                           const std::map<std::string, std::string>& data_overrides) {
-  if (std::filesystem::is_directory(path))
-    throw Error(path + ": is a directory, not a config file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot read config file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_run_config(text.str(), path, data_overrides);
+  return parse_run_config(read_config_file(path), path, data_overrides);
 }
 
 const KeySpec& run_config_key(std::string_view key) {

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,11 @@ struct GenerationConfig {
   std::vector<std::string> prompts;
 };
 
+// The contents of the data files, by path as given: each file is read once, so a pipe
+// or /dev/stdin works and the vocabulary and the training see the same bytes.
+// Shared by copies of a RunConfig (language_model.cpp fills it).
+using DataFiles = std::map<std::string, std::string>;
+
 struct RunConfig {
   std::string file;
   std::string text;                                   // the file as read, saved with checkpoints
@@ -61,6 +67,7 @@ struct RunConfig {
   std::int64_t checkpoint_every = 0;
   std::vector<PhaseConfig> phases;
   GenerationConfig generation;
+  std::shared_ptr<DataFiles> data_files = std::make_shared<DataFiles>();
 };
 
 // Parses and validates everything but the model and optimizer sections (which are

@@ -14,7 +14,7 @@ Schema Adam<T>::schema_with(const std::string& weight_decay_default,
   schema.push_back(
       numbers_key("betas", "[0.9, 0.999]",
                   "decay rates of the first and second moment estimates, each in [0, 1)", 0, 1));
-  schema.push_back(number_key("eps", "1.0e-8", "added to sqrt(v) for stability", 0));
+  schema.push_back(positive_number_key("eps", "1.0e-8", "added to sqrt(v) for stability"));
   schema.push_back(number_key("weight_decay", weight_decay_default, weight_decay_help, 0));
   return schema;
 }

@@ -3,6 +3,7 @@
 // Model configs use only Linear (the first layer sees token ids (batch, seq), so a
 // Linear first fails by itself; errors caught before the factory runs are unaffected).
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <functional>
 
 #include "framework/model.hpp"
@@ -24,7 +25,8 @@ void build_optimizer_from(const std::string& yaml) {
   make_optimizer<double>(root.get("optimizer"));
 }
 
-// `position` is "line:col"; every fragment must appear in what().
+// `position` is "line:col" (or "line:", or "" for anywhere); every fragment must appear
+// in what().
 void expect_config_error(const std::function<void()>& build, const std::string& position,
                          const std::vector<std::string>& fragments) {
   try {
@@ -33,7 +35,9 @@ void expect_config_error(const std::function<void()>& build, const std::string& 
   } catch (const ConfigError& e) {
     const std::string what = e.what();
     BOOST_TEST_MESSAGE(what);
-    BOOST_TEST(what.rfind("test.yaml:" + position + ": ", 0) == 0, what);
+    // A position ending in ':' ("1:") fixes the line only.
+    const bool line_only = position.empty() || position.back() == ':';
+    BOOST_TEST(what.rfind("test.yaml:" + position + (line_only ? "" : ": "), 0) == 0, what);
     for (const auto& fragment : fragments)
       BOOST_TEST(what.find(fragment) != std::string::npos,
                  "missing <" << fragment << "> in " << what);
@@ -67,6 +71,74 @@ BOOST_AUTO_TEST_CASE(malformed_yaml) {
       "  max_seq_len: 8\n"
       "  layers: - x: : y\n",
       "3:11", {"malformed YAML"});
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void expect_parse_error(const std::string& yaml, const std::string& position,
+                        const std::vector<std::string>& fragments) {
+  expect_config_error([&] { ConfigNode::parse(yaml, "test.yaml"); }, position, fragments);
+}
+
+// yaml-cpp has no limits of its own: each of these crashed, hung, or said something
+// unrelated before config.cpp checked the text and its parse events.
+BOOST_AUTO_TEST_CASE(alias_cycles_are_refused) {
+  expect_parse_error("a: &a [*a]\n", "1:8", {"alias *a", "contains it (a cycle)"});
+  expect_parse_error("x: 1\nb: &loop\n  k: [1, {z: *loop}]\n", "3:14", {"alias *loop"});
+  // An alias of a finished node is fine, and reads as that node.
+  const ConfigNode ok = ConfigNode::parse("a: &v [1, 2]\nb: *v\n", "test.yaml");
+  BOOST_TEST(ok.get("b").size() == 2u);
+  BOOST_TEST(ok.get("b")[1].scalar() == "2");
+}
+
+BOOST_AUTO_TEST_CASE(alias_bombs_are_refused_quickly) {
+  // "Billion laughs": each level repeats the previous one 9 times, 9^9 values in all.
+  std::string yaml = "a: &a [x, x, x, x, x, x, x, x, x]\n";
+  for (char level = 'b', previous = 'a'; level <= 'i'; previous = level++) {
+    yaml += std::string(1, level) + ": &" + level + " [";
+    for (int i = 0; i < 9; ++i) yaml += std::string(i ? ", *" : "*") + previous;
+    yaml += "]\n";
+  }
+  const auto start = std::chrono::steady_clock::now();
+  expect_parse_error(yaml, "6:8", {"aliases expand the config past 100000 values", "*e"});
+  BOOST_TEST(seconds_since(start) < 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(nul_bytes_are_refused_at_their_position) {
+  expect_parse_error(std::string("seed: 1\nmodel: {a\0: 1}\n", 22), "2:10", {"NUL byte"});
+}
+
+BOOST_AUTO_TEST_CASE(deep_nesting_is_refused) {
+  // Flow: 100000 unclosed and closed brackets; block: ever deeper indentation.
+  expect_parse_error("a: " + std::string(100000, '['), "1:", {"nested deeper than 64 levels"});
+  expect_parse_error("a: " + std::string(100000, '[') + std::string(100000, ']'), "1:67",
+                     {"nested deeper than 64 levels"});
+  std::string block;
+  for (int i = 0; i < 3000; ++i) block += std::string(std::size_t(i), ' ') + "k:\n";
+  expect_parse_error(block, "65:65", {"nested deeper than 64 levels"});
+  std::string fine = "a: " + std::string(60, '[') + std::string(60, ']');
+  BOOST_TEST(ConfigNode::parse(fine, "test.yaml").get("a").is_sequence());
+}
+
+BOOST_AUTO_TEST_CASE(oversized_configs_stop_at_the_limit) {
+  // 16 MiB of a valid mapping: refused where the limit is passed, not parsed.
+  std::string big;
+  while (big.size() <= kMaxConfigBytes)
+    big.append("k").append(std::to_string(big.size())).append(": 1\n");
+  expect_parse_error(big, "", {"config larger than 16 MiB (16777216 bytes)"});
+  // An endless file: reading stops one byte past the limit.
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    read_config_file("/dev/zero");
+    BOOST_ERROR("/dev/zero was read as a config");
+  } catch (const ConfigError& e) {
+    BOOST_TEST(std::string(e.what()) ==
+               "/dev/zero:1:16777217: config file larger than 16 MiB (16777216 bytes): "
+               "stopped reading here");
+  }
+  BOOST_TEST(seconds_since(start) < 1.0);
 }
 
 BOOST_AUTO_TEST_CASE(duplicate_key) {
@@ -175,6 +247,27 @@ BOOST_AUTO_TEST_CASE(unknown_optimizer_type_with_suggestion) {
       "  type: Adma\n"
       "  lr: 1.0e-3\n",
       "2:9", {"optimizer:", "unknown optimizer type \"Adma\"", "did you mean \"Adam\"", "SGD"});
+}
+
+BOOST_AUTO_TEST_CASE(epsilons_must_be_positive) {
+  // eps: 0 passed `check` (Adam: 0/0 on a parameter whose gradient is still 0), or
+  // failed later without a position (TransformerBlock's LayerNorms).
+  expect_optimizer_error("optimizer: {type: Adam, eps: 0}\n", "1:30",
+                         {"optimizer (Adam)", "\"eps\" must be > 0, got 0"});
+  expect_optimizer_error("optimizer: {type: AdamW, eps: 0.0}\n", "1:31", {"\"eps\" must be > 0"});
+  expect_model_error(
+      "model:\n"
+      "  max_seq_len: 8\n"
+      "  layers:\n"
+      "    - {type: TransformerBlock, dim: 4, hidden: 8, eps: 0}\n",
+      "4:56", {"(TransformerBlock", "\"eps\" must be in (0, 1], got 0"});
+  expect_model_error(
+      "model:\n"
+      "  max_seq_len: 8\n"
+      "  layers:\n"
+      "    - {type: LayerNorm, eps: 0}\n",
+      "4:30", {"(LayerNorm", "\"eps\" must be > 0, got 0"});
+  make_optimizer<double>(ConfigNode::parse("{type: Adam, eps: 1e-30}", "test.yaml"));
 }
 
 BOOST_AUTO_TEST_CASE(optimizer_key_errors) {

@@ -15,6 +15,7 @@
 #include "framework/rng.hpp"
 #include "models/batch.hpp"
 #include "models/dataset.hpp"
+#include "models/language_model.hpp"
 #include "models/tokenizer.hpp"
 #include "test_support.hpp"
 
@@ -92,6 +93,59 @@ BOOST_AUTO_TEST_CASE(missing_or_unreadable_file) {
   BOOST_TEST(error_of([&] { load_texts(missing); }) == missing + ": no such file");
   const std::string folder = dir.path.string();
   BOOST_TEST(error_of([&] { load_texts(folder); }) == folder + ": is a directory");
+}
+
+BOOST_AUTO_TEST_CASE(invalid_utf8_names_the_data_file_and_line) {
+  // Before, the text loaded and the vocabulary refused it as "<built vocabulary>:563".
+  TempDir dir;
+  const std::string text = dir.write("latin1.txt", "fine </s>\nalso fine\ncaf\xe9 au lait\n");
+  BOOST_TEST(error_of([&] { load_texts(text); }) ==
+             text + ":3:4: invalid UTF-8 (byte 0xe9): data files must be UTF-8 text");
+  const std::string truncated = dir.write("cut.txt", "ok\nends in \xe2\x82");
+  BOOST_TEST(error_of([&] { load_texts(truncated); }).rfind(truncated + ":2:9: invalid UTF-8", 0) ==
+             0);
+  const std::string json = dir.write("latin1.json", "[\"ok\", \"caf\xe9\"]");
+  BOOST_TEST(error_of([&] { load_texts(json); }).rfind(json + ":1:13: malformed JSON", 0) == 0);
+  // Through a run: the phase, then the file's own position.
+  RunConfig config = parse_run_config(
+      "model: {max_seq_len: 4, layers: [{type: Embedding, dim: 2}]}\n"
+      "optimizer: {type: SGD}\n"
+      "training:\n  phases:\n    - {name: p, data: " +
+          text + ", epochs: 1}\n",
+      "run.yaml");
+  BOOST_TEST(error_of([&] { build_vocabulary(config); }) ==
+             "run.yaml:5:23: training.phases \"p\": " + text +
+                 ":3:4: invalid UTF-8 (byte 0xe9): data files must be UTF-8 text");
+}
+
+BOOST_AUTO_TEST_CASE(each_data_file_is_read_once_per_run) {
+  // A pipe or /dev/stdin can be read only once: the vocabulary and the training must
+  // share one read. Here the file is gone after the first: a second read would fail.
+  TempDir dir;
+  const std::string data = dir.write("once.txt", "the cat sat </s>\na dog ran </s>\n");
+  const RunConfig config = parse_run_config(
+      "model: {max_seq_len: 8, layers: [{type: Embedding, dim: 2}]}\n"
+      "optimizer: {type: SGD}\n"
+      "training:\n  phases:\n"
+      "    - {name: a, data: " +
+          data +
+          ", epochs: 1}\n"
+          "    - {name: b, data: " +
+          data + ", epochs: 1}\n",
+      "run.yaml");
+  const Tokenizer vocabulary = build_vocabulary(config);
+  fs::remove(data);
+  const auto texts = load_phase_texts(config);
+  BOOST_TEST(texts.size() == 2u);
+  BOOST_TEST(texts[1] == (Texts{"the cat sat </s>", "a dog ran </s>"}));
+  BOOST_TEST(vocabulary.size() == 9u);  // 3 specials + the cat sat a dog ran
+  const RunConfig copy = config;        // copies share what was read
+  BOOST_TEST(load_phase_texts(copy)[0] == texts[0]);
+}
+
+BOOST_AUTO_TEST_CASE(endless_data_stops_at_the_size_limit) {
+  BOOST_TEST(error_of([] { read_data_file("/dev/zero"); }) ==
+             "/dev/zero: larger than 256 MiB (268435456 bytes), the most a data file may hold");
 }
 
 BOOST_AUTO_TEST_CASE(malformed_json_reports_its_position) {

@@ -3,6 +3,9 @@
 // fuzzers found) are refused with an Error, and a resume from an end-of-phase
 // checkpoint continues the run's random stream. The end-to-end cases (the `strata`
 // binary on bad inputs, divergence, kill -9 and resume) are in tests/cli/.
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <array>
 #include <boost/test/unit_test.hpp>
 #include <cstdlib>
@@ -176,6 +179,77 @@ BOOST_AUTO_TEST_CASE(max_parameters_and_the_memory_budget_set_the_limit) {
     BOOST_TEST(error_of([] { memory_budget_bytes(); }).find("STRATA_MEMORY_BUDGET") == 0, bad);
   }
   BOOST_TEST(memory_budget_bytes() > (std::uint64_t(1) << 26));  // the machine's memory
+}
+
+BOOST_AUTO_TEST_CASE(the_memory_budget_respects_the_address_space_limit) {
+  // `ulimit -v`: before, the budget was the machine's memory and an allocation past the
+  // limit ended in a bare std::bad_alloc.
+  rlimit saved{};
+  BOOST_REQUIRE(::getrlimit(RLIMIT_AS, &saved) == 0);
+  std::uint64_t mapped = 0;
+  std::ifstream("/proc/self/statm") >> mapped;
+  mapped *= std::uint64_t(::sysconf(_SC_PAGE_SIZE));
+  const std::uint64_t room = std::uint64_t(1) << 30;
+  rlimit tight = saved;
+  tight.rlim_cur = mapped + room;
+  if (saved.rlim_max != RLIM_INFINITY && tight.rlim_cur > saved.rlim_max) return;  // cannot
+  BOOST_REQUIRE(::setrlimit(RLIMIT_AS, &tight) == 0);
+  const MemoryBudget budget = memory_budget();
+  ::setrlimit(RLIMIT_AS, &saved);
+  BOOST_TEST(budget.source == "the address-space limit, ulimit -v");
+  // What is left under the limit (the process maps a little more while it measures).
+  BOOST_TEST(budget.bytes <= room);
+  BOOST_TEST(budget.bytes > room / 2);
+}
+
+BOOST_AUTO_TEST_CASE(the_last_layer_must_score_the_vocabulary) {
+  // Before, `check` said OK and training failed at the first target id past the width.
+  const std::string yaml =
+      "model:\n  max_seq_len: 4\n  layers:\n    - {type: Embedding, dim: 2}\n"
+      "    - {type: Linear, out: 3}\n";
+  Rng rng(1);
+  const ConfigNode model_node = ConfigNode::parse(yaml, "test.yaml").get("model");
+  const Model<float> model = build_model<float>(model_node, 5, rng);
+  const std::string message = error_of([&] { require_vocabulary_output(model, model_node); });
+  BOOST_TEST(message ==
+             "test.yaml:5:7: model.layers[1] (Linear \"linear\"): the last layer must output one "
+             "score per vocabulary token: its output (*, *, 3) has 3 features, the vocabulary "
+             "has 5 tokens (end the model with OutputProjection)");
+  require_vocabulary_output(build_model<float>(model_node, 3, rng), model_node);  // fits
+}
+
+BOOST_AUTO_TEST_CASE(phase_names_fit_metrics_csv_and_the_command_line) {
+  auto config = [](const std::string& name) {
+    return "model: {max_seq_len: 4, layers: []}\noptimizer: {type: SGD}\n"
+           "training:\n  phases:\n    - {name: " +
+           name + ", data: d.txt, epochs: 1}\n";
+  };
+  for (const std::string name : {"pretrain", "phase-2", "v1.5_chat"})
+    BOOST_TEST(parse_run_config(config(name), "run.yaml").phases[0].name == name);
+  for (const std::string name : {"\"a,b\"", "\"a=b\"", "\"two words\"", "\"\"", "\"caf\u00e9\""})
+    BOOST_TEST(error_of([&] {
+                 parse_run_config(config(name), "run.yaml");
+               }).find("run.yaml:5:14: training.phases[0]: phase name ") == 0,
+               name);
+  BOOST_TEST(error_of([&] { parse_run_config(config("\"a,b\""), "run.yaml"); }) ==
+             "run.yaml:5:14: training.phases[0]: phase name \"a,b\" may only use letters, "
+             "digits, '_', '.' and '-' (it is written to metrics.csv and given as --data "
+             "NAME=PATH)");
+}
+
+BOOST_AUTO_TEST_CASE(prompts_without_a_known_word_are_reported) {
+  const Tokenizer vocabulary = Tokenizer::build({"the cat sat </s>"});
+  BOOST_TEST(unknown_prompt_words(vocabulary, "the zebra sat ?") ==
+             (std::vector<std::string>{"zebra", "?"}));
+  RunConfig config = parse_run_config(
+      "model: {max_seq_len: 4, layers: []}\noptimizer: {type: SGD}\n"
+      "generation: {prompts: [\"the dog\", \"zebra ?\", \" \"]}\n",
+      "run.yaml");
+  BOOST_TEST(unanswerable_prompts(config, vocabulary) ==
+             (std::vector<std::string>{
+                 "run.yaml: generation.prompts[1] \"zebra ?\": none of its words is in the "
+                 "vocabulary (zebra, ?), so it reads as <unk> only",
+                 "run.yaml: generation.prompts[2] \" \": the prompt has no words"}));
 }
 
 BOOST_AUTO_TEST_CASE(a_layer_without_a_count_is_measured_after_it_is_built) {
