@@ -1,7 +1,7 @@
 // The `strata` command line: check, layers, train, generate, chat, evaluate, gradcheck.
 // Every failure prints one clear message to stderr and exits non-zero. Every command
-// takes `--plugin PATH` (repeatable): extra layer libraries, loaded before anything else
-// (a config's own `plugins:` are loaded with the config, a checkpoint's when restored).
+// takes `--plugin PATH` (repeatable): extra layer and optimizer libraries, loaded before anything
+// else (a config's own `plugins:` are loaded with the config, a checkpoint's when restored).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -20,6 +20,7 @@
 #include "models/language_model.hpp"
 #include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
+#include "optimizers/optimizer_registry.hpp"
 
 namespace fs = std::filesystem;
 using namespace strata;
@@ -109,13 +110,15 @@ int command_check(const std::string& config_path, const std::vector<std::string>
   return 0;
 }
 
-int command_layers() {
-  for (const LayerInfo* info : layer_registry().all()) {
+// A registry's types with their config keys.
+template <class Info>
+void print_types(const std::vector<const Info*>& types) {
+  for (const Info* info : types) {
     std::cout << info->type << "  -  " << info->summary;
     if (info->origin != "built-in") std::cout << "  [" << info->origin << "]";
     std::cout << "\n";
     for (const KeySpec& key : info->schema) {
-      std::cout << "    " << std::left << std::setw(12) << key.name << std::setw(20)
+      std::cout << "    " << std::left << std::setw(12) << key.name + " " << std::setw(20)
                 << std::string(to_string(key.type)).substr(0, 19) << std::setw(18)
                 << (key.default_value
                         ? "= " + (key.default_value->empty() ? "\"\"" : *key.default_value)
@@ -123,7 +126,12 @@ int command_layers() {
                 << key.help << "\n";
     }
   }
-  std::cout << "\nEvery layer also takes: name (string), repeat (integer).\n";
+}
+
+int command_layers() {
+  print_types(layer_registry().all());
+  std::cout << "\nEvery layer also takes: name (string), repeat (integer).\n\nOptimizers:\n";
+  print_types(optimizer_registry().all());
   return 0;
 }
 
@@ -354,7 +362,8 @@ int main(int argc, char** argv) {
   check->add_option("--data", data, "replace a phase's data: PHASE=PATH");
   add_plugin_option(check);
 
-  auto* layers = app.add_subcommand("layers", "list layer types and their config keys");
+  auto* layers =
+      app.add_subcommand("layers", "list layer and optimizer types and their config keys");
   add_plugin_option(layers);
 
   TrainArgs train_args;
