@@ -110,15 +110,19 @@ int command_check(const std::string& config_path, const std::vector<std::string>
   return 0;
 }
 
-// A registry's types with their config keys.
+// A registry's types with their config keys, the key names in one column as wide as
+// the longest (at least 12).
 template <class Info>
 void print_types(const std::vector<const Info*>& types) {
+  std::size_t width = 11;
+  for (const Info* info : types)
+    for (const KeySpec& key : info->schema) width = std::max(width, key.name.size());
   for (const Info* info : types) {
     std::cout << info->type << "  -  " << info->summary;
     if (info->origin != "built-in") std::cout << "  [" << info->origin << "]";
     std::cout << "\n";
     for (const KeySpec& key : info->schema) {
-      std::cout << "    " << std::left << std::setw(12) << key.name + " " << std::setw(20)
+      std::cout << "    " << std::left << std::setw(int(width) + 1) << key.name << std::setw(20)
                 << std::string(to_string(key.type)).substr(0, 19) << std::setw(18)
                 << (key.default_value
                         ? "= " + (key.default_value->empty() ? "\"\"" : *key.default_value)
