@@ -185,10 +185,30 @@ BOOST_AUTO_TEST_CASE(a_schema_may_not_repeat_the_common_keys) {
   BOOST_TEST(!optimizer_registry().contains("TestListsLr"));
 }
 
+namespace {
+template <class T>
+struct BuildsNothing : ClockWatcher<T> {
+  static Schema schema() { return {}; }
+  static std::unique_ptr<Optimizer<T>> from_config(const ConfigSection&) { return nullptr; }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_factory_that_returns_nothing_is_an_error) {
+  BOOST_REQUIRE(register_optimizer_at_load<BuildsNothing>("TestBuildsNothing"));
+  try {
+    make_optimizer<float>(ConfigNode::parse("{type: TestBuildsNothing}", "test.yaml"));
+    BOOST_ERROR("a null optimizer was returned");
+  } catch (const Error& e) {
+    BOOST_TEST(std::string(e.what()) ==
+               "optimizer type \"TestBuildsNothing\": from_config returned nothing");
+  }
+}
+
 BOOST_AUTO_TEST_CASE(one_default_learning_rate) {
   // Every optimizer's lr default, the optimizers' own, and the run config's fallback
   // for a phase when neither the phase nor the optimizer gives an lr.
   for (const std::string& type : optimizer_registry().names()) {
+    if (type == "TestBuildsNothing") continue;
     auto optimizer = make_optimizer<double>(ConfigNode::parse("{type: " + type + "}", "test.yaml"));
     BOOST_TEST(optimizer->default_lr() == kDefaultLearningRate, type);
   }
