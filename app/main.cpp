@@ -2,7 +2,7 @@
 // Every failure prints one clear message to stderr and exits non-zero: 2 for a usage
 // error (an unknown command or option, an option value out of range), 1 for the rest,
 // including output that standard output could not take (a full disk, a closed pipe).
-// Every command takes `--plugin PATH` (repeatable): extra layer libraries, loaded before
+// Every command takes `--plugin PATH` (repeatable): extra layer and optimizer libraries, loaded before
 // anything else (a config's own `plugins:` are loaded with the config, a checkpoint's
 // when restored). Numeric options are checked like the config keys they override, with
 // the same ranges (run_config_key).
@@ -36,6 +36,7 @@
 #include "models/run_directory.hpp"
 #include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
+#include "optimizers/optimizer_registry.hpp"
 
 namespace fs = std::filesystem;
 using namespace strata;
@@ -184,13 +185,19 @@ int command_check(const std::string& config_path, const std::vector<std::string>
   return 0;
 }
 
-int command_layers() {
-  for (const LayerInfo* info : layer_registry().all()) {
+// A registry's types with their config keys, the key names in one column as wide as
+// the longest (at least 12).
+template <class Info>
+void print_types(const std::vector<const Info*>& types) {
+  std::size_t width = 11;
+  for (const Info* info : types)
+    for (const KeySpec& key : info->schema) width = std::max(width, key.name.size());
+  for (const Info* info : types) {
     std::cout << info->type << "  -  " << info->summary;
     if (info->origin != "built-in") std::cout << "  [" << info->origin << "]";
     std::cout << "\n";
     for (const KeySpec& key : info->schema) {
-      std::cout << "    " << std::left << std::setw(12) << key.name << std::setw(20)
+      std::cout << "    " << std::left << std::setw(int(width) + 1) << key.name << std::setw(20)
                 << std::string(to_string(key.type)).substr(0, 19) << std::setw(18)
                 << (key.default_value
                         ? "= " + (key.default_value->empty() ? "\"\"" : *key.default_value)
@@ -198,7 +205,12 @@ int command_layers() {
                 << key.help << "\n";
     }
   }
-  std::cout << "\nEvery layer also takes: name (string), repeat (integer).\n";
+}
+
+int command_layers() {
+  print_types(layer_registry().all());
+  std::cout << "\nEvery layer also takes: name (string), repeat (integer).\n\nOptimizers:\n";
+  print_types(optimizer_registry().all());
   return 0;
 }
 
@@ -508,7 +520,7 @@ struct CommandLine {
 
 void add_plugin_option(CommandLine& cl, CLI::App* cmd) {
   cmd->add_option("--plugin", cl.plugins,
-                  "load this layer library first (repeatable; relative to the working directory)");
+                  "load this layer/optimizer library first (repeatable; relative to the working directory)");
 }
 
 void add_threads_option(CLI::App* cmd, int& threads) {
@@ -522,7 +534,7 @@ void declare_check_layers_train(CommandLine& cl) {
   cl.check->add_option("--data", cl.check_data, "replace a phase's data: PHASE=PATH");
   add_plugin_option(cl, cl.check);
 
-  cl.layers = cl.app.add_subcommand("layers", "list layer types and their config keys");
+  cl.layers = cl.app.add_subcommand("layers", "list layer and optimizer types and their config keys");
   add_plugin_option(cl, cl.layers);
 
   TrainArgs& t = cl.train;
@@ -696,7 +708,10 @@ int check_stdout(int status, bool stdout_closed) {
   std::cout.flush();
   const bool flushed = std::fflush(stdout) == 0;
   if (flushed && std::cout && !std::ferror(stdout) && !stdout_closed) return status;
-  const int error = stdout_closed ? EBADF : errno;
+  int error = stdout_closed ? EBADF : errno;
+  // The write that failed may have been long before (a full buffer mid-output) and its
+  // errno overwritten since: one more byte asks the descriptor for the reason.
+  if (!error && ::write(STDOUT_FILENO, "\n", 1) < 0) error = errno;
   std::cerr << "strata: error: cannot write to standard output"
             << (error ? std::string(": ") + std::strerror(error) : std::string()) << "\n";
   return status ? status : 1;

@@ -1,34 +1,29 @@
 #include "framework/blas.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
+#include <complex>  // cxxblas's typedefs use std::complex without including it
 
 #include "framework/parallel.hpp"
-
-extern "C" {
-void openblas_set_num_threads(int);
-int openblas_get_num_threads(void);
-}
+// xtensor-blas's binding to cblas (FLENS's cxxblas). WITH_OPENBLAS selects its OpenBLAS
+// driver: cblas with int indices (HAVE_CBLAS, as xtensor-blas sets it) and OpenBLAS's
+// thread-count functions. Only gemm and the drivers it calls are included, not all of
+// cxxblas.
+#define WITH_OPENBLAS
+#include "xflens/cxxblas/drivers/drivers.tcc"
+#include "xflens/cxxblas/level3/gemm.tcc"
 
 namespace strata {
 
 namespace {
 
-CBLAS_TRANSPOSE flag(bool transpose) { return transpose ? CblasTrans : CblasNoTrans; }
+cxxblas::Transpose flag(bool transpose) { return transpose ? cxxblas::Trans : cxxblas::NoTrans; }
 
-void blas(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
-          const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
-          std::size_t ldc) {
-  cblas_sgemm(CblasRowMajor, flag(ta), flag(tb), int(m), int(n), int(k), alpha, a, int(lda), b,
-              int(ldb), beta, c, int(ldc));
-}
-
-void blas(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, double alpha,
-          const double* a, std::size_t lda, const double* b, std::size_t ldb, double beta,
-          double* c, std::size_t ldc) {
-  cblas_dgemm(CblasRowMajor, flag(ta), flag(tb), int(m), int(n), int(k), alpha, a, int(lda), b,
-              int(ldb), beta, c, int(ldc));
+// cxxblas::gemm picks cblas_sgemm or cblas_dgemm from T.
+template <class T>
+void blas(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+  cxxblas::gemm(cxxblas::RowMajor, flag(ta), flag(tb), int(m), int(n), int(k), alpha, a, int(lda),
+                b, int(ldb), beta, c, int(ldc));
 }
 
 // Products below this many multiply-adds run whole on the calling thread: ~15 us at

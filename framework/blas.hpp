@@ -1,6 +1,7 @@
-// Matrix products through OpenBLAS's cblas, row-major, with transpose flags (no
-// transposed copies are ever made). Kept apart from xtensor-blas's headers, which
-// clash with <cblas.h> ("multiple definition of enum CBLAS_ORDER").
+// Matrix products through OpenBLAS's cblas_sgemm/cblas_dgemm, reached through
+// xtensor-blas's binding (cxxblas::gemm), row-major, with transpose flags (no transposed
+// copies are ever made). This header includes neither, so users of it see no BLAS
+// declarations.
 #pragma once
 
 #include <cstddef>

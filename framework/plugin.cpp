@@ -32,11 +32,13 @@ int load_plugin(const std::string& path) {
     throw Error(path + ": plugin library not found" + where);
   }
   if (loaded.count(canonical)) return 0;
-  layer_registry();  // built-ins first, so a clash is reported against them
+  // Built-ins first, so a clash is reported against them (the optimizer registry
+  // registers its own when a library first adds to it).
+  layer_registry();
   RegistrationLog& log = registration_log();
   const int before = log.registered;
   const std::size_t errors_before = log.errors.size();
-  log.origin = canonical;  // recorded as each layer's origin while the library loads
+  log.origin = canonical;  // recorded as each type's origin while the library loads
   void* handle = ::dlopen(canonical.c_str(), RTLD_NOW | RTLD_GLOBAL);
   log.origin.clear();
   if (!handle) {
@@ -50,7 +52,9 @@ int load_plugin(const std::string& path) {
   }
   const int registered = log.registered - before;
   if (registered == 0)
-    throw Error(path + ": the library registered no layers (use STRATA_REGISTER_LAYER)");
+    throw Error(path +
+                ": the library registered no layers or optimizers (use STRATA_REGISTER_LAYER or "
+                "STRATA_REGISTER_OPTIMIZER)");
   return registered;
 }
 

@@ -1,4 +1,5 @@
-// Registries: create layers and optimizers by type name.
+// Registries: create layers (and, with optimizers/optimizer_registry.hpp, optimizers)
+// by type name.
 //
 // Built-in layers are registered by register_builtin_layers(), which instance() calls
 // on first use: an explicit call a static link cannot drop (Caffe's registrars were
@@ -24,11 +25,9 @@
 #include "framework/config.hpp"
 #include "framework/layer.hpp"
 #include "framework/layer_config.hpp"
+#include "framework/text.hpp"
 
 namespace strata {
-
-template <class T>
-class Optimizer;
 
 struct UnknownName : Error {
   using Error::Error;
@@ -72,26 +71,6 @@ struct LayerInfo {
   }
 };
 
-template <class T>
-using OptimizerFactory = std::function<std::unique_ptr<Optimizer<T>>(const ConfigSection&)>;
-
-struct OptimizerInfo {
-  std::string type;
-  std::string summary;
-  Schema schema;
-  OptimizerFactory<float> make_float;
-  OptimizerFactory<double> make_double;
-  std::string origin = "built-in";
-
-  template <class T>
-  const OptimizerFactory<T>& factory() const {
-    if constexpr (std::is_same_v<T, float>)
-      return make_float;
-    else
-      return make_double;
-  }
-};
-
 // A name -> Info table. `what` ("layer", "optimizer") words the errors.
 template <class Info>
 class Registry {
@@ -110,8 +89,8 @@ class Registry {
   bool contains(const std::string& type) const { return entries_.count(type) != 0; }
   const Info& find(const std::string& type) const {
     if (auto it = entries_.find(type); it != entries_.end()) return it->second;
-    throw UnknownName("unknown " + what_ + " type \"" + type + "\"" + did_you_mean_(type) +
-                      "; known types: " + join_(names()));
+    throw UnknownName("unknown " + what_ + " type \"" + type + "\"" + did_you_mean(type, names()) +
+                      "; known types: " + join(names(), ", "));
   }
   std::vector<std::string> names() const {
     std::vector<std::string> out;
@@ -125,21 +104,17 @@ class Registry {
   }
 
  private:
-  std::string did_you_mean_(const std::string& type) const;
-  static std::string join_(const std::vector<std::string>& names);
   std::string what_;
   std::map<std::string, Info> entries_;
 };
 
 using LayerRegistry = Registry<LayerInfo>;
-using OptimizerRegistry = Registry<OptimizerInfo>;
 
-// The process-wide registries (function-local statics, built-ins registered on first use).
+// The process-wide layer registry (a function-local static, built-ins registered on
+// first use). The optimizer registry is optimizers/optimizer_registry.hpp.
 LayerRegistry& layer_registry();
-OptimizerRegistry& optimizer_registry();
 
-void register_builtin_layers(LayerRegistry& registry);          // layers/builtin_layers.cpp
-void register_builtin_optimizers(OptimizerRegistry& registry);  // optimizers/builtin_optimizers.cpp
+void register_builtin_layers(LayerRegistry& registry);  // layers/builtin_layers.cpp
 
 // Registrations made while a library loads (static initialisers cannot throw): each
 // success counts, each failure is kept for the plugin loader to report.
@@ -149,9 +124,41 @@ struct RegistrationLog {
   std::string origin;  // set by the plugin loader while a library loads
 };
 RegistrationLog& registration_log();
-// Adds `info` to layer_registry(); a failure (a clash) is recorded in the log, never
-// thrown, since an exception escaping a static initialiser ends the process.
+
+// Adds `info` to `registry`, with the loading library (if any) as its origin; a failure
+// (a clash) is recorded in the log, never thrown, since an exception escaping a static
+// initialiser ends the process.
+template <class Info>
+bool add_at_load(Registry<Info>& registry, Info info) {
+  RegistrationLog& log = registration_log();
+  try {
+    if (!log.origin.empty()) info.origin = log.origin;
+    registry.add(std::move(info));
+    ++log.registered;
+    return true;
+  } catch (const std::exception& e) {
+    log.errors.push_back(e.what());
+    return false;
+  }
+}
+// add_at_load(layer_registry(), info).
 bool register_layer_at_load(LayerInfo info);
+
+// What the STRATA_REGISTER_* macros call: `add()` builds the Info and adds it, inside
+// this guard, so that a schema() that throws is reported by the plugin loader as
+// "<what> type "<type>": <reason>" instead of terminating the process.
+template <class Add>
+bool register_at_load(const char* what, const char* type, Add add) noexcept {
+  try {
+    return add();
+  } catch (const std::exception& e) {
+    registration_log().errors.push_back(std::string(what) + " type \"" + type + "\": " + e.what());
+  } catch (...) {
+    registration_log().errors.push_back(std::string(what) + " type \"" + type +
+                                        "\": unknown exception while registering");
+  }
+  return false;
+}
 
 template <template <class> class L>
 LayerInfo make_layer_info(std::string type) {
@@ -168,30 +175,10 @@ LayerInfo make_layer_info(std::string type) {
   return info;
 }
 
-// What STRATA_REGISTER_LAYER calls: builds the LayerInfo inside the guard too, so a
-// schema() that throws is reported by the plugin loader instead of terminating.
 template <template <class> class L>
 bool register_layer_at_load(const char* type) noexcept {
-  try {
-    return register_layer_at_load(make_layer_info<L>(type));
-  } catch (const std::exception& e) {
-    registration_log().errors.push_back(std::string("layer type \"") + type + "\": " + e.what());
-  } catch (...) {
-    registration_log().errors.push_back(std::string("layer type \"") + type +
-                                        "\": unknown exception while registering");
-  }
-  return false;
-}
-
-template <template <class> class O>
-OptimizerInfo make_optimizer_info(std::string type) {
-  OptimizerInfo info;
-  info.type = std::move(type);
-  info.summary = O<float>::kSummary;
-  info.schema = O<float>::schema();
-  info.make_float = [](const ConfigSection& c) { return O<float>::from_config(c); };
-  info.make_double = [](const ConfigSection& c) { return O<double>::from_config(c); };
-  return info;
+  return register_at_load("layer", type,
+                          [&] { return register_layer_at_load(make_layer_info<L>(type)); });
 }
 
 }  // namespace strata

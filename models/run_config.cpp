@@ -92,7 +92,7 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
   config.plugins = top.strings("plugins");
   config.model = top.node("model");
   config.optimizer = top.node("optimizer");
-  double default_lr = 1e-3;
+  double default_lr = kDefaultLearningRate;
   if (const ConfigNode lr = config.optimizer.get("lr"); lr.is_scalar())
     default_lr = std::strtod(lr.scalar().c_str(), nullptr);
 

@@ -10,7 +10,7 @@ namespace strata {
 template <class T>
 Schema Adam<T>::schema_with(const std::string& weight_decay_default,
                             const std::string& weight_decay_help) {
-  Schema schema = optimizer_common_keys("1.0e-3");
+  Schema schema;
   schema.push_back(
       numbers_key("betas", "[0.9, 0.999]",
                   "decay rates of the first and second moment estimates, each in [0, 1)", 0, 1));
@@ -26,7 +26,6 @@ Schema Adam<T>::schema() {
 
 template <class T>
 void Adam<T>::configure(Adam& optimizer, const ConfigSection& config) {
-  optimizer.read_common_keys(config);
   const std::vector<double> betas = config.numbers("betas");
   if (betas.size() != 2)
     config.fail("betas", "\"betas\" must be a list of two numbers [beta1, beta2], got " +
@@ -54,9 +53,12 @@ Adam<T>::Adam(double lr, double beta1, double beta2, double eps, double weight_d
 template <class T>
 Adam<T>::Adam(double lr, double beta1, double beta2, double eps, double weight_decay,
               bool decoupled)
-    : beta1_(beta1), beta2_(beta2), eps_(eps), weight_decay_(weight_decay), decoupled_(decoupled) {
-  this->default_lr_ = lr;
-}
+    : Optimizer<T>(lr),
+      beta1_(beta1),
+      beta2_(beta2),
+      eps_(eps),
+      weight_decay_(weight_decay),
+      decoupled_(decoupled) {}
 
 template <class T>
 typename Adam<T>::Moments& Adam<T>::moments_for(const Parameter<T>& p) {
@@ -97,36 +99,34 @@ constexpr std::size_t kAdamChunk = 16384;
 }  // namespace
 
 template <class T>
-void Adam<T>::step(const std::vector<Parameter<T>*>& parameters, double lr) {
-  ++this->steps_;  // one tick per call, not per parameter
+void Adam<T>::update(const std::vector<Parameter<T>*>& parameters, double lr) {
   prepare(parameters, lr, T(1), false);
   run_all_chunks();
 }
 
 template <class T>
-void Adam<T>::step_scaled_and_zero(const std::vector<Parameter<T>*>& parameters, double lr,
-                                   T grad_scale) {
-  ++this->steps_;
+void Adam<T>::update_scaled_and_zero(const std::vector<Parameter<T>*>& parameters, double lr,
+                                     T grad_scale) {
   prepare(parameters, lr, grad_scale, true);
   run_all_chunks();
 }
 
 template <class T>
-std::size_t Adam<T>::prepare_part(const std::vector<Parameter<T>*>& parameters, double lr,
-                                  T grad_scale) {
-  prepare(parameters, lr, grad_scale, true);  // the clock was advanced by begin_parts()
+std::size_t Adam<T>::prepare_update_part(const std::vector<Parameter<T>*>& parameters, double lr,
+                                         T grad_scale) {
+  prepare(parameters, lr, grad_scale, true);
   return chunks_.size();
 }
 
 template <class T>
-void Adam<T>::part_task(std::size_t task) {
+void Adam<T>::update_part_task(std::size_t task) {
   run_chunk(task);
 }
 
 template <class T>
 void Adam<T>::prepare(const std::vector<Parameter<T>*>& parameters, double lr, T grad_scale,
                       bool zero) {
-  const std::int64_t t = this->steps_;
+  const std::int64_t t = this->steps();
   // Per-step constants, in double then rounded once to T.
   const double correction1 = 1 - std::pow(beta1_, double(t));
   const double correction2 = 1 - std::pow(beta2_, double(t));
@@ -180,7 +180,7 @@ std::map<std::string, Tensor<T>> Adam<T>::state() const {
 }
 
 template <class T>
-void Adam<T>::load_state(const std::map<std::string, Tensor<T>>& state, std::int64_t steps) {
+void Adam<T>::restore_state(const std::map<std::string, Tensor<T>>& state) {
   std::unordered_map<std::string, Moments> loaded;
   std::map<std::string, int> slots_seen;  // bit 1: m, bit 2: v
   for (const auto& [key, tensor] : state) {
@@ -196,7 +196,6 @@ void Adam<T>::load_state(const std::map<std::string, Tensor<T>>& state, std::int
     if (slots_seen[name] != 3 || s.m.shape() != s.v.shape())
       throw Error("Adam state for parameter \"" + name + "\" needs /m and /v of one shape");
   moments_ = std::move(loaded);
-  this->steps_ = steps;
 }
 
 template class Adam<float>;

@@ -2,7 +2,7 @@
 //   g <- g + weight_decay * p                       (L2 penalty; 0 by default)
 //   m <- beta1 m + (1 - beta1) g,   v <- beta2 v + (1 - beta2) g^2
 //   p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-// where t = steps(): one tick per step() call, whatever the number of parameters.
+// where t = steps(), which the Optimizer base advances once per step.
 // AdamW (adamw.hpp) reuses this update with decoupled weight decay instead of L2.
 //
 // State: {m, v} per parameter NAME, created as zeros on the parameter's first step;
@@ -28,20 +28,11 @@ class Adam : public Optimizer<T> {
   static Schema schema();
   static std::unique_ptr<Optimizer<T>> from_config(const ConfigSection& config);
 
-  Adam(double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
-       double weight_decay = 0);
+  explicit Adam(double lr = kDefaultLearningRate, double beta1 = 0.9, double beta2 = 0.999,
+                double eps = 1e-8, double weight_decay = 0);
 
   std::string_view type() const override { return "Adam"; }
-  void step(const std::vector<Parameter<T>*>& parameters, double lr) override;
-  // One pass per element: scale g, update m, v, p, zero g (see Optimizer).
-  void step_scaled_and_zero(const std::vector<Parameter<T>*>& parameters, double lr,
-                            T grad_scale) override;
-  // A part's tasks are its chunks (see Optimizer::prepare_part).
-  std::size_t prepare_part(const std::vector<Parameter<T>*>& parameters, double lr,
-                           T grad_scale) override;
-  void part_task(std::size_t task) override;
   std::map<std::string, Tensor<T>> state() const override;
-  void load_state(const std::map<std::string, Tensor<T>>& state, std::int64_t steps) override;
 
   double beta1() const { return beta1_; }
   double beta2() const { return beta2_; }
@@ -49,9 +40,19 @@ class Adam : public Optimizer<T> {
   double weight_decay() const { return weight_decay_; }
 
  protected:
+  void update(const std::vector<Parameter<T>*>& parameters, double lr) override;
+  // One pass per element: scale g, update m, v, p, zero g (see Optimizer).
+  void update_scaled_and_zero(const std::vector<Parameter<T>*>& parameters, double lr,
+                              T grad_scale) override;
+  // A part's tasks are its chunks (see Optimizer::begin_parts).
+  std::size_t prepare_update_part(const std::vector<Parameter<T>*>& parameters, double lr,
+                                  T grad_scale) override;
+  void update_part_task(std::size_t task) override;
+  void restore_state(const std::map<std::string, Tensor<T>>& state) override;
+
   // decoupled: weight decay shrinks p directly (AdamW) instead of adding to g (Adam).
   Adam(double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled);
-  // Reads lr, betas, eps, weight_decay and clip_norm into `optimizer`.
+  // Reads betas, eps and weight_decay into `optimizer`.
   static void configure(Adam& optimizer, const ConfigSection& config);
   // Schema shared with AdamW; only the weight-decay default and help differ.
   static Schema schema_with(const std::string& weight_decay_default,
@@ -63,8 +64,8 @@ class Adam : public Optimizer<T> {
   };
   Moments& moments_for(const Parameter<T>& p);
   // Cuts `parameters` into chunks_ and sets the per-step constants and the kernel for
-  // the current clock value; run_chunk(i) then updates chunk i. step(),
-  // step_scaled_and_zero() and the parts share this.
+  // the current clock value; run_chunk(i) then updates chunk i. update(),
+  // update_scaled_and_zero() and the parts share this.
   void prepare(const std::vector<Parameter<T>*>& parameters, double lr, T grad_scale, bool zero);
   void run_chunk(std::size_t i) const;
   void run_all_chunks() const;

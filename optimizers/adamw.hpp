@@ -17,8 +17,8 @@ class AdamW : public Adam<T> {
   static Schema schema();
   static std::unique_ptr<Optimizer<T>> from_config(const ConfigSection& config);
 
-  AdamW(double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
-        double weight_decay = 0.01);
+  explicit AdamW(double lr = kDefaultLearningRate, double beta1 = 0.9, double beta2 = 0.999,
+                 double eps = 1e-8, double weight_decay = 0.01);
 
   std::string_view type() const override { return "AdamW"; }
 };

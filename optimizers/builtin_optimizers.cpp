@@ -1,8 +1,7 @@
 // The one list of built-in optimizers, registered on first use of the registry.
-#include "framework/registry.hpp"
 #include "optimizers/adam.hpp"
 #include "optimizers/adamw.hpp"
-#include "optimizers/optimizer.hpp"
+#include "optimizers/optimizer_registry.hpp"
 #include "optimizers/sgd.hpp"
 
 namespace strata {

@@ -11,9 +11,13 @@
 
 namespace strata {
 
+// The learning rate when neither a phase's `lr:` nor the optimizer's gives one: the
+// default of every optimizer's `lr` key, which the run config falls back on as well.
+inline constexpr double kDefaultLearningRate = 1e-3;
+
 struct LrSchedule {
   enum class Kind { constant, warmup_cosine } kind = Kind::constant;
-  double lr = 1e-3;
+  double lr = kDefaultLearningRate;
   std::int64_t warmup = 0;
   double min_lr = 0;
 

@@ -6,7 +6,7 @@ namespace strata {
 
 template <class T>
 Schema SGD<T>::schema() {
-  Schema schema = optimizer_common_keys("1.0e-3");
+  Schema schema;
   schema.push_back(number_key("momentum", "0", "velocity decay; 0 = plain SGD", 0, 1));
   schema.push_back(boolean_key("nesterov", "false", "Nesterov momentum (needs momentum > 0)"));
   schema.push_back(
@@ -19,17 +19,14 @@ std::unique_ptr<Optimizer<T>> SGD<T>::from_config(const ConfigSection& config) {
   const double momentum = config.number("momentum");
   const bool nesterov = config.boolean("nesterov");
   if (nesterov && momentum == 0) config.fail("nesterov", "\"nesterov\" needs \"momentum\" > 0");
-  auto optimizer = std::make_unique<SGD<T>>(config.number("lr"), momentum, nesterov,
-                                            config.number("weight_decay"));
-  optimizer->read_common_keys(config);
-  return optimizer;
+  return std::make_unique<SGD<T>>(config.number("lr"), momentum, nesterov,
+                                  config.number("weight_decay"));
 }
 
 template <class T>
 SGD<T>::SGD(double lr, double momentum, bool nesterov, double weight_decay)
-    : momentum_(momentum), nesterov_(nesterov), weight_decay_(weight_decay) {
+    : Optimizer<T>(lr), momentum_(momentum), nesterov_(nesterov), weight_decay_(weight_decay) {
   if (nesterov && momentum == 0) throw Error("SGD: nesterov needs momentum > 0");
-  this->default_lr_ = lr;
 }
 
 template <class T>
@@ -47,8 +44,7 @@ Tensor<T>& SGD<T>::velocity_for(const Parameter<T>& p) {
 }
 
 template <class T>
-void SGD<T>::step(const std::vector<Parameter<T>*>& parameters, double lr) {
-  ++this->steps_;
+void SGD<T>::update(const std::vector<Parameter<T>*>& parameters, double lr) {
   const T rate = T(lr), decay = T(weight_decay_), mu = T(momentum_);
   for (Parameter<T>* p : parameters) {
     T* w = p->value.data();
@@ -82,7 +78,7 @@ std::map<std::string, Tensor<T>> SGD<T>::state() const {
 }
 
 template <class T>
-void SGD<T>::load_state(const std::map<std::string, Tensor<T>>& state, std::int64_t steps) {
+void SGD<T>::restore_state(const std::map<std::string, Tensor<T>>& state) {
   std::unordered_map<std::string, Tensor<T>> loaded;
   const std::string suffix = "/velocity";
   for (const auto& [key, tensor] : state) {
@@ -92,7 +88,6 @@ void SGD<T>::load_state(const std::map<std::string, Tensor<T>>& state, std::int6
     loaded.emplace(key.substr(0, key.size() - suffix.size()), tensor);
   }
   velocity_ = std::move(loaded);
-  this->steps_ = steps;
 }
 
 template class SGD<float>;

@@ -24,16 +24,19 @@ class SGD : public Optimizer<T> {
   static std::unique_ptr<Optimizer<T>> from_config(const ConfigSection& config);
 
   // Throws Error if nesterov is set without momentum (as torch does).
-  SGD(double lr = 1e-3, double momentum = 0, bool nesterov = false, double weight_decay = 0);
+  explicit SGD(double lr = kDefaultLearningRate, double momentum = 0, bool nesterov = false,
+               double weight_decay = 0);
 
   std::string_view type() const override { return "SGD"; }
-  void step(const std::vector<Parameter<T>*>& parameters, double lr) override;
   std::map<std::string, Tensor<T>> state() const override;
-  void load_state(const std::map<std::string, Tensor<T>>& state, std::int64_t steps) override;
 
   double momentum() const { return momentum_; }
   bool nesterov() const { return nesterov_; }
   double weight_decay() const { return weight_decay_; }
+
+ protected:
+  void update(const std::vector<Parameter<T>*>& parameters, double lr) override;
+  void restore_state(const std::map<std::string, Tensor<T>>& state) override;
 
  private:
   Tensor<T>& velocity_for(const Parameter<T>& p);

@@ -2,8 +2,9 @@
 # Set up, build, and run the whole test suite (the README's second command):
 #  1. the Release build (build/) and every test: unit suites and the CLI end-to-end
 #     scripts (tests/cli/: bad inputs, divergence, kill -9 and resume);
-#  2. docs/writing-a-layer.md as a user would (scripts/example.sh: it installs the build
-#     into a temporary prefix and builds, tests and trains with the example plugin);
+#  2. docs/writing-a-layer.md and docs/writing-an-optimizer.md as a user would
+#     (scripts/example.sh, scripts/example_optimizer.sh: each installs the build into a
+#     temporary prefix and builds, tests and trains with the example plugin);
 #  3. hardening: a clang build with AddressSanitizer + UndefinedBehaviorSanitizer
 #     (build-sanitize/) runs the same tests, and its libFuzzer harnesses run for
 #     FUZZ_SECONDS (default 60) each (scripts/fuzz.sh).
@@ -19,6 +20,8 @@ count_tests() { sed -n 's/.*tests failed out of \([0-9][0-9]*\).*/\1/p' "$log" |
 (cd build && ctest --output-on-failure -j"$(nproc)") | tee "$log"
 ran=$(count_tests)
 bash scripts/example.sh
+ran=$((ran + 1))
+bash scripts/example_optimizer.sh
 ran=$((ran + 1))
 
 if [ -z "${STRATA_TEST_QUICK:-}" ]; then

@@ -8,6 +8,7 @@
 #include "framework/rng.hpp"
 #include "layers/linear.hpp"
 #include "optimizers/adam.hpp"
+#include "optimizers/optimizer_registry.hpp"
 
 using namespace strata;
 

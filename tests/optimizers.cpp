@@ -4,8 +4,10 @@
 #include <cmath>
 
 #include "framework/config.hpp"
+#include "models/run_config.hpp"
 #include "optimizers/adam.hpp"
 #include "optimizers/adamw.hpp"
+#include "optimizers/optimizer_registry.hpp"
 #include "optimizers/schedule.hpp"
 #include "optimizers/sgd.hpp"
 
@@ -91,7 +93,135 @@ std::array<Vec, kSteps> sgd_by_hand(double lr, double mu, bool nesterov, double 
 
 }  // namespace
 
+namespace {
+
+// An optimizer whose update does nothing but note the clock value it ran at: the base
+// must still tick once per step, in every form of step.
+template <class T>
+class ClockWatcher : public Optimizer<T> {
+ public:
+  static constexpr const char* kSummary = "test: changes nothing, notes the clock";
+  static Schema schema() { return {integer_key("unused", "0", "a key of its own", 0, 10)}; }
+  static std::unique_ptr<Optimizer<T>> from_config(const ConfigSection&) {
+    return std::make_unique<ClockWatcher>();  // reads neither lr nor clip_norm itself
+  }
+  std::string_view type() const override { return "TestClockWatcher"; }
+  std::vector<std::int64_t> seen;  // steps() at each update
+
+ protected:
+  void update(const std::vector<Parameter<T>*>&, double) override { seen.push_back(this->steps()); }
+};
+
+}  // namespace
+
+STRATA_REGISTER_OPTIMIZER("TestClockWatcher", ClockWatcher);
+
 BOOST_AUTO_TEST_SUITE(optimizers)
+
+BOOST_AUTO_TEST_CASE(the_base_ticks_once_per_step_for_an_optimizer_that_does_nothing) {
+  ClockWatcher<double> watcher;
+  Parameter<double> a("a", tensor_of(kInitial)), b("b", tensor_of(kInitial));
+  const std::vector<Parameter<double>*> both = {&a, &b}, only_a = {&a}, only_b = {&b};
+  watcher.step(both, 0.1);
+  BOOST_TEST(watcher.steps() == 1);
+  a.grad = tensor_of(kGradients[0]);
+  watcher.step_scaled_and_zero(both, 0.1, 0.5);
+  BOOST_TEST(watcher.steps() == 2);
+  BOOST_TEST(a.grad(0) == 0.0);  // the default fused step zeroes the grads
+  // In parts: one tick for the step, however many parts and tasks.
+  watcher.begin_parts();
+  for (const auto* part : {&only_a, &only_b}) {
+    const std::size_t tasks = watcher.prepare_part(*part, 0.1, 1.0);
+    for (std::size_t i = 0; i < tasks; ++i) watcher.part_task(i);
+  }
+  BOOST_TEST(watcher.steps() == 3);
+  const std::vector<std::int64_t> want = {1, 2, 3, 3};
+  BOOST_TEST(watcher.seen == want, boost::test_tools::per_element());
+  // No state by default: nothing exported, nothing foreign accepted, the clock restored.
+  BOOST_TEST(watcher.state().empty());
+  BOOST_CHECK_THROW(watcher.load_state({{"a/m", tensor_of(kInitial)}}, 7), Error);
+  BOOST_TEST(watcher.steps() == 3);  // a refused state leaves the clock alone
+  watcher.load_state({}, 7);
+  BOOST_TEST(watcher.steps() == 7);
+}
+
+BOOST_AUTO_TEST_CASE(registered_optimizers_get_the_common_keys_from_the_registry) {
+  const OptimizerInfo& info = optimizer_registry().find("TestClockWatcher");
+  BOOST_REQUIRE(info.schema.size() == 3u);
+  BOOST_TEST(info.schema[0].name == "lr");
+  BOOST_TEST(info.schema[1].name == "clip_norm");
+  BOOST_TEST(info.schema[2].name == "unused");
+  const ConfigNode root = ConfigNode::parse(
+      "a: {type: TestClockWatcher, lr: 0.5, clip_norm: 3, unused: 2}\n"
+      "b: {type: TestClockWatcher, lr: 0.5, clipnorm: 3}\n",
+      "test.yaml");
+  auto watcher = make_optimizer<float>(root.get("a"));
+  BOOST_TEST(watcher->default_lr() == 0.5);  // read by make_optimizer, not by from_config
+  BOOST_TEST(watcher->clip_norm() == 3.0);
+  try {
+    make_optimizer<float>(root.get("b"));
+    BOOST_ERROR("an unknown key was accepted");
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    BOOST_TEST(what.find("test.yaml:2:") == 0, what);
+    BOOST_TEST(what.find("did you mean \"clip_norm\"") != std::string::npos, what);
+  }
+}
+
+namespace {
+template <class T>
+struct ListsLr : ClockWatcher<T> {
+  static Schema schema() { return {number_key("lr", "0.1", "a second lr", 0)}; }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_schema_may_not_repeat_the_common_keys) {
+  const std::size_t before = registration_log().errors.size();
+  BOOST_TEST(!register_optimizer_at_load<ListsLr>("TestListsLr"));
+  BOOST_REQUIRE(registration_log().errors.size() == before + 1);
+  BOOST_TEST(registration_log().errors.back() ==
+             "optimizer type \"TestListsLr\": schema() lists \"lr\", which every optimizer "
+             "has already");
+  BOOST_TEST(!optimizer_registry().contains("TestListsLr"));
+}
+
+namespace {
+template <class T>
+struct BuildsNothing : ClockWatcher<T> {
+  static Schema schema() { return {}; }
+  static std::unique_ptr<Optimizer<T>> from_config(const ConfigSection&) { return nullptr; }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_factory_that_returns_nothing_is_an_error) {
+  BOOST_REQUIRE(register_optimizer_at_load<BuildsNothing>("TestBuildsNothing"));
+  try {
+    make_optimizer<float>(ConfigNode::parse("{type: TestBuildsNothing}", "test.yaml"));
+    BOOST_ERROR("a null optimizer was returned");
+  } catch (const Error& e) {
+    BOOST_TEST(std::string(e.what()) ==
+               "optimizer type \"TestBuildsNothing\": from_config returned nothing");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(one_default_learning_rate) {
+  // Every optimizer's lr default, the optimizers' own, and the run config's fallback
+  // for a phase when neither the phase nor the optimizer gives an lr.
+  for (const std::string& type : optimizer_registry().names()) {
+    if (type == "TestBuildsNothing") continue;
+    auto optimizer = make_optimizer<double>(ConfigNode::parse("{type: " + type + "}", "test.yaml"));
+    BOOST_TEST(optimizer->default_lr() == kDefaultLearningRate, type);
+  }
+  BOOST_TEST(Adam<float>().default_lr() == kDefaultLearningRate);
+  BOOST_TEST(AdamW<float>().default_lr() == kDefaultLearningRate);
+  BOOST_TEST(SGD<float>().default_lr() == kDefaultLearningRate);
+  const std::string phases =
+      "model: {}\ntraining:\n  phases: [{name: p, data: d.txt, epochs: 1}]\n";
+  const RunConfig config = parse_run_config("optimizer: {type: SGD}\n" + phases, "run.yaml");
+  BOOST_TEST(config.phases.at(0).schedule.lr == kDefaultLearningRate);
+  const RunConfig given = parse_run_config("optimizer: {type: SGD, lr: 0.02}\n" + phases, "r.yaml");
+  BOOST_TEST(given.phases.at(0).schedule.lr == 0.02);
+}
 
 BOOST_AUTO_TEST_CASE(adam_matches_hand_computation) {
   Adam<double> adam(0.01, 0.9, 0.999, 1e-8);

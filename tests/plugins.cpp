@@ -8,6 +8,7 @@
 #include "framework/plugin.hpp"
 #include "framework/registry.hpp"
 #include "models/language_model.hpp"
+#include "optimizers/optimizer_registry.hpp"
 #include "test_support.hpp"
 
 using namespace strata;
@@ -73,7 +74,8 @@ BOOST_AUTO_TEST_CASE(a_library_that_registers_nothing) {
   const std::string error = load_error(STRATA_EMPTY_PLUGIN);
   BOOST_TEST_MESSAGE(error);
   BOOST_TEST(error == std::string(STRATA_EMPTY_PLUGIN) +
-                          ": the library registered no layers (use STRATA_REGISTER_LAYER)");
+                          ": the library registered no layers or optimizers (use "
+                          "STRATA_REGISTER_LAYER or STRATA_REGISTER_OPTIMIZER)");
 }
 
 BOOST_AUTO_TEST_CASE(a_clashing_type_name_is_reported_and_the_rest_still_registers) {
@@ -110,6 +112,40 @@ BOOST_AUTO_TEST_CASE(a_plugin_registers_its_layers_with_their_origin) {
   BOOST_TEST(load_plugin(STRATA_TEST_PLUGIN) == 0);
   const auto relative = std::filesystem::relative(STRATA_TEST_PLUGIN).string();
   BOOST_TEST(load_plugin(relative) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_plugin_with_only_an_optimizer_loads_and_its_optimizer_steps) {
+  BOOST_TEST(load_plugin(STRATA_OPTIMIZER_PLUGIN) == 1);
+  const OptimizerInfo& info = optimizer_registry().find("TestSignDescent");
+  BOOST_TEST(info.origin == canonical(STRATA_OPTIMIZER_PLUGIN));
+  // The registry gave it the keys every optimizer has, and make_optimizer read them.
+  BOOST_REQUIRE(info.schema.size() == 2u);
+  BOOST_TEST(info.schema[0].name == "lr");
+  BOOST_TEST(info.schema[1].name == "clip_norm");
+  const ConfigNode node =
+      ConfigNode::parse("{type: TestSignDescent, lr: 0.25, clip_norm: 2}", "run.yaml");
+  auto optimizer = make_optimizer<double>(node);
+  BOOST_TEST(optimizer->default_lr() == 0.25);
+  BOOST_TEST(optimizer->clip_norm() == 2.0);
+  Parameter<double> p("w", Tensor<double>{1.0, 1.0, 1.0});
+  p.grad = Tensor<double>{-3.0, 0.0, 0.5};
+  optimizer->step({&p}, 0.25);
+  BOOST_TEST(p.value(0) == 1.25);
+  BOOST_TEST(p.value(1) == 1.0);
+  BOOST_TEST(p.value(2) == 0.75);
+  BOOST_TEST(optimizer->steps() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_clashing_optimizer_name_is_reported_and_the_rest_still_registers) {
+  const std::string error = load_error(STRATA_OPTIMIZER_CLASH_PLUGIN);
+  BOOST_TEST_MESSAGE(error);
+  BOOST_TEST(error == std::string(STRATA_OPTIMIZER_CLASH_PLUGIN) +
+                          ": optimizer type \"SGD\" is already registered (a built-in type): "
+                          "give yours another name");
+  BOOST_TEST(optimizer_registry().find("SGD").origin == "built-in");
+  BOOST_TEST(optimizer_registry().find("SGD").summary.find("momentum") != std::string::npos);
+  BOOST_TEST(optimizer_registry().find("TestClashFreeOptimizer").origin ==
+             canonical(STRATA_OPTIMIZER_CLASH_PLUGIN));
 }
 
 BOOST_AUTO_TEST_CASE(plugin_layers_work_through_the_registry_and_the_checker) {
