@@ -37,6 +37,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -79,7 +80,9 @@ struct Args {
   std::string shapes = "2048x2048x2048";
   double min_time = 0.3;
   std::size_t reps = 5;
-  std::uint64_t seed = 0;
+  // The one seed of weights, shuffling and random tokens; unset: the config's own seed
+  // (single/batched/generate), 0 (scale's tokens and weights), 1 (gemm's matrices).
+  std::optional<std::uint64_t> seed;
   std::string json;
   bool verbose = false;
 };
@@ -177,6 +180,7 @@ std::string loadavg() {
 LanguageModel rustgpt_model(const Args& a) {
   strata::RunConfig config =
       strata::load_run_config(a.config, {{"pretrain", a.pretrain}, {"instruct", a.chat}});
+  if (a.seed) config.seed = *a.seed;
   return LanguageModel::create(std::move(config));
 }
 
@@ -227,6 +231,7 @@ Json run_epochs(const Args& a, int threads, bool single) {
   const std::size_t tokens = r.epochs.front().tokens;
   const std::size_t steps_per_epoch = std::size_t(r.steps) / r.epochs.size();
   return {{"mode", single ? "single" : "batched"},
+          {"seed", lm.config.seed},
           {"data", a.data},
           {"batch", phase.batch},
           {"threads", threads},
@@ -275,7 +280,8 @@ Json run_scale(const Args& a, int threads) {
   if (a.vocab < 4) throw strata::Error("--vocab must be at least 4");
   std::vector<std::string> tokens = {"<pad>", "<unk>", "</s>"};
   for (std::size_t i = 0; i + 3 < a.vocab; ++i) tokens.push_back("w" + std::to_string(i));
-  std::mt19937_64 gen(a.seed);
+  const std::uint64_t seed = a.seed.value_or(0);
+  std::mt19937_64 gen(seed);
   std::uniform_int_distribution<std::size_t> word(3, a.vocab - 1);
   const std::filesystem::path data = std::filesystem::temp_directory_path() /
                                      ("strata_bench_scale_" + std::to_string(::getpid()) + ".json");
@@ -290,7 +296,7 @@ Json run_scale(const Args& a, int threads) {
     out << "]\n";
   }
   std::ostringstream yaml;
-  yaml << "seed: " << a.seed << "\nthreads: " << threads << "\nmodel:\n  max_seq_len: " << a.seq_len
+  yaml << "seed: " << seed << "\nthreads: " << threads << "\nmodel:\n  max_seq_len: " << a.seq_len
        << "\n  layers:\n    - {type: Embedding, dim: " << a.d
        << "}\n    - {type: TransformerBlock, name: blocks, repeat: " << a.layers << ", dim: " << a.d
        << ", hidden: " << a.hidden << ", heads: 1, norm: post}\n    - {type: OutputProjection}\n"
@@ -302,7 +308,7 @@ Json run_scale(const Args& a, int threads) {
   strata::TrainResult r;
   LanguageModel lm{strata::parse_run_config(yaml.str(), "<scale>"),
                    strata::Tokenizer::from_tokens(tokens),
-                   strata::Rng(a.seed),
+                   strata::Rng(seed),
                    {}};
   try {
     lm.model = strata::build_model<float>(lm.config.model, std::int64_t(a.vocab), lm.rng);
@@ -320,6 +326,7 @@ Json run_scale(const Args& a, int threads) {
   const double tok = double(a.batch * a.seq_len);
   const std::size_t params = lm.model.parameter_count();
   Json j = {{"mode", "scale"},
+            {"seed", seed},
             {"threads", threads},
             {"vocab", a.vocab},
             {"d", a.d},
@@ -356,19 +363,15 @@ Json run_generate(const Args& a, int threads) {
   const std::size_t max_len = std::size_t(lm.model.max_seq_len);
   if (prompt.size() >= max_len) throw strata::Error("the prompt is longer than max_seq_len");
   const std::size_t n = std::min(a.gen_tokens, max_len - prompt.size());
-  Json j = {{"mode", "generate"},
-            {"threads", threads},
-            {"vocab", lm.tokenizer.size()},
-            {"prompt", a.prompt},
-            {"prompt_tokens", prompt.size()},
-            {"unknown_words", unknown},
-            {"new_tokens", n},
-            {"reps", a.gen_reps}};
+  Json j = {
+      {"mode", "generate"},           {"seed", lm.config.seed}, {"threads", threads},
+      {"vocab", lm.tokenizer.size()}, {"prompt", a.prompt},     {"prompt_tokens", prompt.size()},
+      {"unknown_words", unknown},     {"new_tokens", n},        {"reps", a.gen_reps}};
   for (const bool cache : {true, false}) {
     strata::SamplingOptions options;
     options.max_tokens = n;
     options.use_cache = cache;
-    strata::Rng rng(a.seed);
+    strata::Rng rng(lm.config.seed);
     strata::generate(lm.model, prompt, -1, options, rng);  // warm-up
     std::vector<double> times;
     for (std::size_t r = 0; r < a.gen_reps; ++r) {
@@ -398,7 +401,7 @@ std::vector<Json> run_gemm(const Args& a, int threads) {
     if (std::sscanf(shape.c_str(), "%zux%zux%zu", &m, &n, &k) != 3 || !m || !n || !k)
       throw strata::Error("--shapes: bad shape \"" + shape + "\" (want MxNxK)");
     std::vector<float> A(m * k), B(k * n), C(m * n);
-    std::mt19937 gen(1);
+    std::mt19937 gen(std::uint32_t(a.seed.value_or(1)));
     std::normal_distribution<float> normal;
     for (float& x : A) x = normal(gen);
     for (float& x : B) x = normal(gen);
@@ -562,7 +565,9 @@ int main(int argc, char** argv) {
   app.add_option("--shapes", a.shapes, "gemm: MxNxK list");
   app.add_option("--min-time", a.min_time, "gemm: seconds per repetition at least");
   app.add_option("--reps", a.reps, "gemm: repetitions");
-  app.add_option("--seed", a.seed, "seed of the random tokens / weights");
+  app.add_option("--seed", a.seed,
+                 "seed of the weights, shuffles, random tokens and gemm's matrices (default: "
+                 "the config's; scale 0, gemm 1)");
   app.add_option("--json", a.json, "also append each JSON object to this file");
   app.add_flag("-v,--verbose", a.verbose, "a readable line per run on stderr");
   CLI11_PARSE(app, argc, argv);

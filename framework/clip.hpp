@@ -1,6 +1,9 @@
 // Global-norm gradient clipping (as torch.nn.utils.clip_grad_norm_): if the L2 norm
-// of all gradients together exceeds max_norm, every gradient is scaled by
-// max_norm / (norm + 1e-6). Returns the norm before clipping.
+// of all gradients together exceeds max_norm (strictly), every gradient is scaled by
+// max_norm / (norm + 1e-6). Returns the norm before clipping. At or under the threshold
+// the gradients are left bit for bit; torch multiplies by min(1, max_norm / (norm +
+// 1e-6)) always, so for a norm within 1e-6 under max_norm it shrinks them slightly (by
+// less than 1e-6 / max_norm relative): the only difference (tests/clipping.cpp).
 #pragma once
 
 #include <vector>

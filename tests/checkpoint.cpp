@@ -38,6 +38,10 @@ Checkpoint sample_checkpoint() {
   c.position.rng = "rng-state";
   c.position.epoch_rng = "epoch-rng-state";
   c.position.epoch_loss_sum = 1.25;
+  c.position.layer_rngs = {"dropout-0-state", "dropout-1-state"};
+  c.position.epoch_sequences = 7;
+  c.position.epoch_tokens = 41;
+  c.position.metrics_rows = 9;
   return c;
 }
 
@@ -76,6 +80,9 @@ BOOST_AUTO_TEST_CASE(save_load_round_trip) {
   save_checkpoint(dir.path.string(), c);
   const Checkpoint back = load_checkpoint(dir.path.string());
   BOOST_TEST(back.config_text == c.config_text);
+  BOOST_TEST(back.config_file == c.config_file);
+  // The config on disk is the config text itself (a user reads or reuses it).
+  BOOST_TEST(read_file(checkpoint_directory(dir.path.string()) + "/config.yaml") == c.config_text);
   BOOST_TEST(back.vocabulary == c.vocabulary);
   BOOST_TEST(same(back.parameters, c.parameters));
   BOOST_TEST(same(back.optimizer_state, c.optimizer_state));
@@ -88,6 +95,46 @@ BOOST_AUTO_TEST_CASE(save_load_round_trip) {
   BOOST_TEST(back.position.rng == "rng-state");
   BOOST_TEST(back.position.epoch_rng == "epoch-rng-state");
   BOOST_TEST(back.position.epoch_loss_sum == 1.25);
+  // The rest of the training position.
+  BOOST_TEST(back.position.step == 12);
+  BOOST_TEST(back.position.layer_rngs == c.position.layer_rngs);
+  BOOST_TEST(back.position.epoch_sequences == 7u);
+  BOOST_TEST(back.position.epoch_tokens == 41u);
+  BOOST_TEST(back.position.metrics_rows == 9u);
+}
+
+// A checkpoint written by training holds the run's config and where it stopped: 4
+// sequences at batch 1 are 4 steps an epoch; stopped after step 5, the last checkpoint
+// (every 2 steps) is step 4, and its epoch and next batch point at the same place.
+BOOST_AUTO_TEST_CASE(training_checkpoint_holds_config_and_position) {
+  TempDir dir("ckpt-train");
+  const std::string data = dir.write(
+      "facts.json",
+      "[\"the cat sat </s>\", \"a dog ran </s>\", \"birds sing </s>\", \"rain falls </s>\"]");
+  const std::string yaml =
+      "seed: 4\n"
+      "model:\n"
+      "  max_seq_len: 8\n"
+      "  layers:\n"
+      "    - {type: Embedding, dim: 8}\n"
+      "    - {type: TransformerBlock, name: blocks, repeat: 1, dim: 8, hidden: 16}\n"
+      "    - {type: OutputProjection}\n"
+      "optimizer: {type: Adam, lr: 0.01}\n"
+      "training:\n"
+      "  checkpoint_every: 2\n"
+      "  phases:\n"
+      "    - {name: p, data: " +
+      data + ", epochs: 3, batch: 1, shuffle: false}\n";
+  strata::testing::train_from_yaml(yaml, dir.file("run"), 5);
+  const Checkpoint back = load_checkpoint(dir.file("run"));
+  BOOST_TEST(back.config_text == yaml);
+  BOOST_TEST(read_file(checkpoint_directory(dir.file("run")) + "/config.yaml") == yaml);
+  BOOST_TEST(back.position.step == 4);
+  BOOST_TEST(back.optimizer_steps == 4);
+  BOOST_TEST(back.position.phase == 0u);
+  BOOST_TEST(back.position.step ==
+             back.position.epoch * 4 + std::int64_t(back.position.next_batch));
+  BOOST_TEST(back.seed == 4u);
 }
 
 BOOST_AUTO_TEST_CASE(saving_again_replaces_the_checkpoint_and_leaves_no_temporaries) {
