@@ -48,11 +48,11 @@ BOOST_AUTO_TEST_CASE(cached_logits_match_full_forward) {
   const float values[] = {3, 1, 4, 1, 5, 9};
   std::copy(values, values + 6, ids.begin());
   const Tensor<float> full = model.forward(ids, Mode::eval);
-  model.reset_cache();
+  model.reset_state();
   for (std::size_t t = 0; t < 6; ++t) {
     Tensor<float> one = Tensor<float>::from_shape({1, 1});
     one(0, 0) = ids(0, t);
-    const Tensor<float>& step = model.forward_cached(one, t);
+    const Tensor<float>& step = model.forward_step(one, t);
     for (std::size_t v = 0; v < 20; ++v)
       BOOST_TEST(step(0, 0, v) == full(0, t, v), boost::test_tools::tolerance(1e-5f));
   }

@@ -10,6 +10,7 @@
 #include "framework/grad_check.hpp"
 #include "framework/model.hpp"
 #include "layers/feed_forward.hpp"
+#include "layers/layer_norm.hpp"
 #include "layers/output_projection.hpp"
 #include "layers/self_attention.hpp"
 #include "layers/transformer_block.hpp"
@@ -126,12 +127,12 @@ Tensor<double> naive_attention(SelfAttention<double>& layer, const Tensor<double
   return y;
 }
 
-// Feeds x to forward_cached in pieces of `chunk` positions (after reset_cache) and
+// Feeds x to forward_step in pieces of `chunk` positions (after reset_state) and
 // stitches the outputs together.
 Tensor<double> run_cached(Layer<double>& layer, const Tensor<double>& x, std::size_t chunk,
                           std::size_t first_chunk) {
   const std::size_t B = x.shape()[0], S = x.shape()[1], D = x.shape()[2];
-  layer.reset_cache();
+  layer.reset_state();
   Tensor<double> out;
   bool allocated = false;  // a default xarray is 0-d with one element, not empty
   std::size_t start = 0;
@@ -141,7 +142,7 @@ Tensor<double> run_cached(Layer<double>& layer, const Tensor<double>& x, std::si
     for (std::size_t b = 0; b < B; ++b)
       for (std::size_t t = 0; t < n; ++t)
         for (std::size_t c = 0; c < D; ++c) piece(b, t, c) = x(b, start + t, c);
-    const Tensor<double>& y = layer.forward_cached(piece, start);
+    const Tensor<double>& y = layer.forward_step(piece, start);
     if (!allocated) out = Tensor<double>::from_shape({B, S, y.shape()[2]});
     allocated = true;
     for (std::size_t b = 0; b < B; ++b)
@@ -402,7 +403,7 @@ BOOST_AUTO_TEST_CASE(kv_cache_matches_full_forward) {
     const Tensor<double> x = random_input({2, 7, 6}, 35);
     const Tensor<double> full = layer->forward(x, Mode::eval);
     // Token by token, then a 3-token prompt followed by single tokens, then pairs; run
-    // twice to check reset_cache really starts over.
+    // twice to check reset_state really starts over.
     for (int round = 0; round < 2; ++round) {
       const double one = max_abs_diff(run_cached(*layer, x, 1, 1), full);
       const double prompt = max_abs_diff(run_cached(*layer, x, 1, 3), full);
@@ -419,13 +420,13 @@ BOOST_AUTO_TEST_CASE(kv_cache_matches_full_forward) {
 BOOST_AUTO_TEST_CASE(kv_cache_limits) {
   Rng rng(36);
   SelfAttention<double> attn("attn", 4, 2, false, false, true, 4, rng);
-  attn.reset_cache();
+  attn.reset_state();
   const Tensor<double> x = random_input({1, 3, 4}, 37);
-  attn.forward_cached(x, 0);
-  BOOST_CHECK_THROW(attn.forward_cached(random_input({1, 2, 4}, 38), 3), ShapeError);  // 5 > 4
-  BOOST_CHECK_THROW(attn.forward_cached(random_input({1, 1, 4}, 38), 4), ShapeError);  // a gap
-  attn.reset_cache();
-  BOOST_CHECK_THROW(attn.forward_cached(random_input({1, 1, 4}, 38), 1), ShapeError);
+  attn.forward_step(x, 0);
+  BOOST_CHECK_THROW(attn.forward_step(random_input({1, 2, 4}, 38), 3), ShapeError);  // 5 > 4
+  BOOST_CHECK_THROW(attn.forward_step(random_input({1, 1, 4}, 38), 4), ShapeError);  // a gap
+  attn.reset_state();
+  BOOST_CHECK_THROW(attn.forward_step(random_input({1, 1, 4}, 38), 1), ShapeError);
 }
 
 BOOST_AUTO_TEST_CASE(backward_twice_accumulates_twice) {
@@ -469,7 +470,9 @@ BOOST_AUTO_TEST_CASE(config_keys_and_errors) {
       "{dim: 8, hidden: 12, heads: 2, norm: pre, activation: gelu, bias: true, out_proj: true}",
       {kAnyDim, kAnyDim, 8}, context, rng);
   BOOST_TEST(block->parameters().size() == 16u);
-  BOOST_TEST(block->parameters()[0]->name == "layer.attn.w_q");
+  // Pre-norm lists its parts in data-flow order: Residual(ln1, attn), Residual(ln2, ffn).
+  BOOST_TEST(block->parameters()[0]->name == "layer.ln1.gamma");
+  BOOST_TEST(block->parameters()[2]->name == "layer.attn.w_q");
   BOOST_TEST(to_string(block->output_shape({kAnyDim, kAnyDim, 8})) == "(*, *, 8)");
 
   const std::string mismatch = config_error([&] {
@@ -547,12 +550,12 @@ BOOST_AUTO_TEST_CASE(tied_model_end_to_end) {
     // forward's logits.
     const Tensor<double> ids = token_ids(2, 8, 7, 48);
     const Tensor<double> full = model.forward(ids, Mode::eval);
-    model.reset_cache();
+    model.reset_state();
     double diff = 0;
     for (std::size_t t = 0; t < 8; ++t) {
       Tensor<double> step = Tensor<double>::from_shape({2, 1});
       for (std::size_t b = 0; b < 2; ++b) step(b, 0) = ids(b, t);
-      const Tensor<double>& logits = model.forward_cached(step, t);
+      const Tensor<double>& logits = model.forward_step(step, t);
       for (std::size_t b = 0; b < 2; ++b)
         for (std::size_t v = 0; v < 7; ++v)
           diff = std::max(diff, std::abs(logits(b, 0, v) - full(b, t, v)));
@@ -589,12 +592,12 @@ BOOST_AUTO_TEST_CASE(float_model_decodes_like_full_forward) {
   Tensor<float> ids = Tensor<float>::from_shape({1, 16});
   for (std::size_t t = 0; t < 16; ++t) ids(0, t) = float((t * 7) % 20);
   const Tensor<float> full = model.forward(ids, Mode::eval);
-  model.reset_cache();
+  model.reset_state();
   float diff = 0;
   for (std::size_t t = 0; t < 16; ++t) {
     Tensor<float> step = Tensor<float>::from_shape({1, 1});
     step(0, 0) = ids(0, t);
-    const Tensor<float>& logits = model.forward_cached(step, t);
+    const Tensor<float>& logits = model.forward_step(step, t);
     for (std::size_t v = 0; v < 20; ++v)
       diff = std::max(diff, std::abs(logits(0, 0, v) - full(0, t, v)));
   }
