@@ -1,4 +1,5 @@
-// The `strata` command line: check, layers, train, generate, chat, evaluate, gradcheck.
+// The `strata` command line: check, layers, train, generate, chat, evaluate, gradcheck,
+// check-layer.
 // Every failure prints one clear message to stderr and exits non-zero. Every command
 // takes `--plugin PATH` (repeatable): extra layer libraries, loaded before anything else
 // (a config's own `plugins:` are loaded with the config, a checkpoint's when restored).
@@ -10,6 +11,7 @@
 #include <iostream>
 #include <map>
 
+#include "framework/conformance.hpp"
 #include "framework/grad_check.hpp"
 #include "framework/parallel.hpp"
 #include "framework/plugin.hpp"
@@ -334,6 +336,19 @@ int command_gradcheck(const GradcheckArgs& args) {
   return ok ? 0 : 1;
 }
 
+// The layer contract checks (framework/conformance.hpp) on one registered type.
+int command_check_layer(const std::string& type, double tolerance) {
+  const LayerInfo& info = layer_registry().find(type);
+  const ConformanceResult result = check_layer_conformance(info, tolerance);
+  std::cout << type << " (" << info.origin << "), example "
+            << (info.example.empty() ? "{}" : info.example) << " on input "
+            << to_string(info.example_input) << ":\n"
+            << result.report();
+  std::cout << (result.ok() ? "OK: " + type + " meets the layer contract\n"
+                            : "FAILED: " + std::to_string(result.failed.size()) + " check(s)\n");
+  return result.ok() ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -419,6 +434,16 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   add_plugin_option(gradcheck);
 
+  std::string check_type;
+  double check_tolerance = 1e-6;
+  auto* check_layer = app.add_subcommand(
+      "check-layer",
+      "the layer contract checks (gradients, accumulation, shapes, buffers) on a type");
+  check_layer->add_option("TYPE", check_type, "registered layer type")->required();
+  check_layer->add_option("--tolerance", check_tolerance, "largest relative error that passes")
+      ->check(CLI::PositiveNumber);
+  add_plugin_option(check_layer);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
@@ -437,6 +462,7 @@ int main(int argc, char** argv) {
     if (*chat) return command_chat(gen);
     if (*evaluate) return command_evaluate(eval_dir, eval_data, eval_verbose);
     if (*gradcheck) return command_gradcheck(gc);
+    if (*check_layer) return command_check_layer(check_type, check_tolerance);
   } catch (const std::exception& e) {
     std::cerr << "strata: error: " << e.what() << "\n";
     return 1;

@@ -3,6 +3,7 @@
 // causality, the KV cache against the full forward, gradient accumulation, config errors.
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <sstream>
 
@@ -14,6 +15,7 @@
 #include "layers/output_projection.hpp"
 #include "layers/self_attention.hpp"
 #include "layers/transformer_block.hpp"
+#include "test_support.hpp"
 
 using namespace strata;
 
@@ -603,6 +605,45 @@ BOOST_AUTO_TEST_CASE(float_model_decodes_like_full_forward) {
   }
   BOOST_TEST_MESSAGE("float model: cached vs full logits max |diff| " << diff);
   BOOST_TEST(diff <= 1e-4f);
+}
+
+// configs/gpt_prenorm_composed.yaml spells configs/gpt_prenorm.yaml's blocks out of
+// Sequential/Residual/LayerNorm/SelfAttention/FeedForward: the same draws initialise the
+// same parts and the arithmetic is the same, so training (one epoch of each phase here)
+// must give the same losses and parameters, bit for bit.
+std::string short_run(const std::string& file) {
+  std::ifstream in(std::string(STRATA_SOURCE_DIR) + "/configs/" + file);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  for (const std::string from : {"epochs: 60", "epochs: 80"})
+    yaml.replace(yaml.find(from), from.size(), "epochs: 1");
+  for (std::size_t at = 0; (at = yaml.find("data: data/", at)) != std::string::npos; at += 6)
+    yaml.replace(at, 6, "data: " + std::string(STRATA_SOURCE_DIR) + "/");
+  return yaml;
+}
+
+BOOST_AUTO_TEST_CASE(composed_prenorm_config_trains_like_the_transformer_block) {
+  LanguageModel block = LanguageModel::create(parse_run_config(short_run("gpt_prenorm.yaml"), "a"));
+  LanguageModel composed =
+      LanguageModel::create(parse_run_config(short_run("gpt_prenorm_composed.yaml"), "b"));
+  const auto& pb = block.model.parameters();
+  const auto& pc = composed.model.parameters();
+  BOOST_REQUIRE(pb.size() == pc.size());
+  BOOST_TEST(pc[4]->name == "blocks.0.attn_branch.attn.w_q");  // named after the tree
+  BOOST_TEST(pb[4]->name == "blocks.0.attn.w_q");
+  std::vector<double> losses[2];
+  int k = 0;
+  for (LanguageModel* lm : {&block, &composed}) {
+    auto optimizer = make_optimizer<float>(lm->config.optimizer);
+    for (const EpochRecord& e : train(*lm, *optimizer, TrainOptions{}).epochs)
+      losses[k].push_back(e.loss);
+    ++k;
+  }
+  BOOST_TEST(losses[0].size() == 2u);
+  BOOST_TEST(losses[0] == losses[1], boost::test_tools::per_element());
+  for (std::size_t i = 0; i < pb.size(); ++i)
+    BOOST_TEST((pb[i]->value == pc[i]->value), pb[i]->name << " vs " << pc[i]->name);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
