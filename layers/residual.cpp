@@ -19,7 +19,7 @@ template <class T>
 Residual<T>::Residual(std::string name, std::unique_ptr<Layer<T>> body)
     : Layer<T>(std::move(name)), body_(std::move(body)) {
   this->add_child(*body_);
-  this->set_retains({body_->keeps_input(), false});
+  this->set_retains({body_->keeps_input(), false});  // x + ... needs nothing in backward
 }
 
 template <class T>
