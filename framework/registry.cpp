@@ -134,7 +134,7 @@ std::vector<std::unique_ptr<Layer<T>>> build_sublayers(const LayerConfig<T>& par
   Shape in = parent.input_shape();
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const LayerEntry entry = parse_layer_entry(
-        entries[i], parent.name() + "." + std::string(key) + "[" + std::to_string(i) + "]", i,
+        entries[i], parent.context() + "." + std::string(key) + "[" + std::to_string(i) + "]", i,
         used);
     for (std::int64_t r = 0; r < entry.repeat; ++r) {
       const LayerConfig<T> config(

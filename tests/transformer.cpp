@@ -646,4 +646,52 @@ BOOST_AUTO_TEST_CASE(composed_prenorm_config_trains_like_the_transformer_block) 
     BOOST_TEST((pb[i]->value == pc[i]->value), pb[i]->name << " vs " << pc[i]->name);
 }
 
+Model<double> model_from(const std::string& layers, Rng& rng) {
+  const ConfigNode root = ConfigNode::parse(
+      "{max_seq_len: 8, vocab_size: 11, layers: [{type: Embedding, dim: 4}, " + layers + "]}",
+      "m.yaml");
+  return build_model<double>(root, 0, rng);
+}
+
+std::string model_error(const std::string& layers) {
+  Rng rng(1);
+  return strata::testing::error_of([&] { model_from(layers, rng); });
+}
+
+BOOST_AUTO_TEST_CASE(composites_and_slots_from_yaml) {
+  Rng rng(3);
+  // Nested, repeated, named after the tree; a Dropout inside is checkpointed.
+  Model<double> model = model_from(
+      "{type: Sequential, name: s, repeat: 2, layers: [{type: Residual, name: r, layers: "
+      "[{type: LayerNorm}, {type: Linear, out: 4}, {type: Dropout, rate: 0.1}]}]}",
+      rng);
+  BOOST_TEST(model.find_parameter("s.1.r.linear.weight") != nullptr);
+  BOOST_TEST(model.random_generators().size() == 2u);
+  // A plugin-style slot: any registered layer that keeps the shape.
+  Model<double> slotted = model_from(
+      "{type: TransformerBlock, name: b, dim: 4, hidden: 8, norm: pre, "
+      "ffn: {type: Sequential, layers: [{type: Linear, out: 5}, {type: GELU}, "
+      "{type: Linear, out: 4}]}, norm_layer: {type: LayerNorm, eps: 1.0e-3}}",
+      rng);
+  BOOST_TEST(slotted.find_parameter("b.ffn.linear_2.weight") != nullptr);
+  BOOST_TEST(slotted.find_parameter("b.ln2.gamma") != nullptr);
+  BOOST_TEST(slotted.parameter_count() == 76u + 2 * 8 + 3 * 16 + (20 + 5) + (20 + 4));
+
+  BOOST_TEST(
+      model_error("{type: TransformerBlock, dim: 4, hidden: 8, ffn: {type: Linear, out: 6}}") ==
+      "m.yaml:1:119: model.layers[1] (TransformerBlock \"transformer_block\"): the ffn slot "
+      "must keep its input's shape (*, *, 4), but Linear gives (*, *, 6)");
+  BOOST_TEST(model_error("{type: Residual, layers: [{type: Linear, out: 6}]}")
+                 .find("x + body(x) needs the same shape") != std::string::npos);
+  BOOST_TEST(
+      model_error("{type: Sequential, name: s, layers: [{type: Lineer}]}")
+          .find("model.layers[1] (Sequential \"s\").layers[0]: unknown layer type \"Lineer\" "
+                "(did you mean \"Linear\"?)") != std::string::npos);
+  BOOST_TEST(model_error("{type: Sequential, layers: []}").find("needs at least one layer") !=
+             std::string::npos);
+  BOOST_TEST(model_error("{type: TransformerBlock, dim: 4, hidden: 8, norm_layer: {type: ReLU, "
+                         "name: x}}")
+                 .find("a slot takes no \"name\" or \"repeat\"") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
