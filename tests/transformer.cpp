@@ -694,4 +694,21 @@ BOOST_AUTO_TEST_CASE(composites_and_slots_from_yaml) {
                  .find("a slot takes no \"name\" or \"repeat\"") != std::string::npos);
 }
 
+// A slot filled by a type without a parameter counter (here a Sequential) leaves the
+// block's count unknown: the block is measured once built, and still refused over budget.
+BOOST_AUTO_TEST_CASE(a_slot_without_a_counter_is_measured_against_the_budget) {
+  Rng rng(1);
+  const std::string layers =
+      "layers: [{type: Embedding, dim: 4}, {type: TransformerBlock, name: b, dim: 4, hidden: 8, "
+      "ffn: {type: Sequential, layers: [{type: Linear, out: 4}]}}]}";
+  const ConfigNode fits = ConfigNode::parse("{max_seq_len: 8, vocab_size: 11, " + layers, "m.yaml");
+  BOOST_TEST(build_model<double>(fits, 0, rng).parameter_count() == 76u + 48 + 20 + 16);
+  const ConfigNode over = ConfigNode::parse(
+      "{max_seq_len: 8, vocab_size: 11, max_parameters: 100, " + layers, "m.yaml");
+  const std::string error = strata::testing::error_of([&] { build_model<double>(over, 0, rng); });
+  BOOST_TEST(error.find("model too large: layer b has 84 parameters, bringing the model to 160") !=
+                 std::string::npos,
+             error);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
