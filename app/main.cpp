@@ -1,4 +1,5 @@
-// The `strata` command line: check, layers, train, generate, chat, evaluate, gradcheck.
+// The `strata` command line: check, layers, train, generate, chat, evaluate, gradcheck,
+// check-layer.
 // Every failure prints one clear message to stderr and exits non-zero: 2 for a usage
 // error (an unknown command or option, an option value out of range), 1 for the rest,
 // including output that standard output could not take (a full disk, a closed pipe).
@@ -23,6 +24,7 @@
 #include <optional>
 #include <sstream>
 
+#include "framework/conformance.hpp"
 #include "framework/grad_check.hpp"
 #include "framework/parallel.hpp"
 #include "framework/plugin.hpp"
@@ -502,6 +504,19 @@ int command_gradcheck(const GradcheckArgs& args) {
   return gradcheck_verdict(result, args);
 }
 
+// The layer contract checks (framework/conformance.hpp) on one registered type.
+int command_check_layer(const std::string& type, double tolerance) {
+  const LayerInfo& info = layer_registry().find(type);
+  const ConformanceResult result = check_layer_conformance(info, tolerance);
+  std::cout << type << " (" << info.origin << "), example "
+            << (info.example.empty() ? "{}" : info.example) << " on input "
+            << to_string(info.example_input) << ":\n"
+            << result.report();
+  std::cout << (result.ok() ? "OK: " + type + " meets the layer contract\n"
+                            : "FAILED: " + std::to_string(result.failed.size()) + " check(s)\n");
+  return result.ok() ? 0 : 1;
+}
+
 // ---- The command line ---------------------------------------------------------------
 
 struct CommandLine {
@@ -514,8 +529,10 @@ struct CommandLine {
   EvaluateArgs eval;
   std::string eval_data;  // evaluate's --data, refused: its dataset is --dataset
   GradcheckArgs gc;
+  std::string check_type;  // check-layer
+  double check_tolerance = 1e-6;
   CLI::App *check = nullptr, *layers = nullptr, *train_cmd = nullptr, *generate = nullptr,
-           *chat = nullptr, *evaluate = nullptr, *gradcheck = nullptr;
+           *chat = nullptr, *evaluate = nullptr, *gradcheck = nullptr, *check_layer = nullptr;
 };
 
 void add_plugin_option(CommandLine& cl, CLI::App* cmd) {
@@ -622,6 +639,16 @@ void declare_gradcheck(CommandLine& cl) {
   add_plugin_option(cl, cmd);
 }
 
+void declare_check_layer(CommandLine& cl) {
+  CLI::App* cmd = cl.check_layer = cl.app.add_subcommand(
+      "check-layer", "the layer contract checks (gradients, accumulation, shapes, buffers) on a type");
+  cmd->add_option("TYPE", cl.check_type, "registered layer type")->required();
+  cmd->add_option("--tolerance", cl.check_tolerance, "largest relative error that passes")
+      ->capture_default_str()
+      ->check(accepts(number_key("tolerance", "1e-6", "", 1e-15, 1)));
+  add_plugin_option(cl, cmd);
+}
+
 std::vector<std::string> command_names(CLI::App& app) {
   std::vector<std::string> names;
   for (const CLI::App* cmd : app.get_subcommands([](CLI::App*) { return true; }))
@@ -681,6 +708,7 @@ int run(CommandLine& cl, int argc, char** argv) {
     if (*cl.chat) return command_chat(cl.gen);
     if (*cl.evaluate) return command_evaluate(cl.eval);
     if (*cl.gradcheck) return command_gradcheck(cl.gc);
+    if (*cl.check_layer) return command_check_layer(cl.check_type, cl.check_tolerance);
   } catch (const std::exception& e) {
     std::cerr << "strata: error: " << e.what() << "\n";
     return 1;
@@ -730,5 +758,6 @@ int main(int argc, char** argv) {
   declare_check_layers_train(cl);
   declare_generate_chat_evaluate(cl);
   declare_gradcheck(cl);
+  declare_check_layer(cl);
   return check_stdout(run(cl, argc, argv), stdout_closed);
 }

@@ -8,6 +8,10 @@
 // In double precision a correct layer gives ~1e-9 or better; Strata's tests demand
 // <= 1e-6.
 //
+// Both checkers also run backward a second time without zeroing the grads: a correct
+// layer ADDS, so each parameter's grad must then be twice the first one (relative error
+// reported as "accumulate"). A backward that overwrites the gradient fails with 0.5.
+//
 // check_model_gradients() does the same for a whole model and its real objective
 // (softmax cross-entropy of the logits against target ids); `strata gradcheck CONFIG`
 // runs it on a configured model. check_loss_gradients() is the general form behind it,
@@ -41,6 +45,11 @@ struct GradCheckOptions {
 struct GradCheckResult {
   double input_error = 0;                                        // 0 when not checked
   std::vector<std::pair<std::string, double>> parameter_errors;  // by parameter name
+  // ||grad after two backwards - 2 grad after one|| / ||2 grad||, by parameter name.
+  std::vector<std::pair<std::string, double>> accumulate_errors;
+  // Parameters whose gradient is a true zero (below what rounding resolves): their
+  // errors above are 0.
+  std::vector<std::string> zero_gradients;
   double max_error() const;
   std::string report() const;  // one line per checked tensor
 };
@@ -82,7 +91,9 @@ struct ParameterGradCheck {
   double error = 0;  // relative_error(analytic, numeric) over the compared entries
   double floor = 0;  // relative error that rounding alone can cause
   bool zero_gradient = false;
-  // error <= tolerance, or within the rounding floor, or a zero gradient.
+  double accumulate_error = 0;  // grad after two backwards vs twice the grad after one
+  // A zero gradient, or accumulate_error <= tolerance and error <= tolerance (or within
+  // the rounding floor).
   bool passed(double tolerance) const;
 };
 

@@ -34,19 +34,21 @@ void Model<T>::add(std::unique_ptr<Layer<T>> layer) {
 template <class T>
 const Tensor<T>& Model<T>::forward(const Tensor<T>& x, Mode mode) {
   try {
-    return forward_chain(layers_, x, mode);
+    last_output_ = &forward_chain(layers_, x, mode);
   } catch (const std::bad_alloc&) {
     throw Error(forward_out_of_memory(x));
   }
+  return *last_output_;
 }
 
 template <class T>
 const Tensor<T>& Model<T>::forward(const Tensor<T>& x, Mode mode, const Alongside& alongside) {
   try {
-    return forward_chain(layers_, x, mode, &alongside);
+    last_output_ = &forward_chain(layers_, x, mode, &alongside);
   } catch (const std::bad_alloc&) {
     throw Error(forward_out_of_memory(x));
   }
+  return *last_output_;
 }
 
 template <class T>
@@ -63,19 +65,18 @@ const Tensor<T>& Model<T>::backward(const Tensor<T>& dy, const GradientsDone& co
 
 template <class T>
 void Model<T>::release_output() {
-  if (!layers_.empty()) layers_.back()->release_output();
+  if (!layers_.empty() && last_output_) layers_.back()->release(*last_output_);
+  last_output_ = nullptr;
 }
 
 template <class T>
-void Model<T>::reset_cache() {
-  for (auto& layer : layers_) layer->reset_cache();
+void Model<T>::reset_state() {
+  for (auto& layer : layers_) layer->reset_state();
 }
 
 template <class T>
-const Tensor<T>& Model<T>::forward_cached(const Tensor<T>& x, std::size_t start) {
-  const Tensor<T>* h = &x;
-  for (auto& layer : layers_) h = &layer->forward_cached(*h, start);
-  return *h;
+const Tensor<T>& Model<T>::forward_step(const Tensor<T>& x, std::size_t start) {
+  return step_chain(layers_, x, start);
 }
 
 std::string human_bytes(double bytes);  // below
@@ -146,20 +147,6 @@ std::string Model<T>::summary() const {
 }
 
 namespace {
-
-std::string snake_case(const std::string& type) {
-  std::string out;
-  for (std::size_t i = 0; i < type.size(); ++i) {
-    const char c = type[i];
-    if (std::isupper(static_cast<unsigned char>(c))) {
-      if (i && !std::isupper(static_cast<unsigned char>(type[i - 1]))) out += '_';
-      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 const Schema& model_schema() {
   static const Schema schema = {
@@ -326,70 +313,32 @@ Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng&
   std::set<std::string> used_names;
 
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    const ConfigNode entry = entries[i];
-    const std::string where = "model.layers[" + std::to_string(i) + "]";
-    if (!entry.is_map())
-      throw ConfigError(entry.mark(), where, "expected a mapping with a \"type\"");
-    const ConfigNode type_node = entry.get("type");
-    if (!type_node.is_scalar())
-      throw ConfigError(entry.mark(), where, "missing required key \"type\" (a layer type name)");
-    const std::string type = type_node.scalar();
-    const LayerInfo* info = nullptr;
-    try {
-      info = &layer_registry().find(type);
-    } catch (const UnknownName& e) {
-      throw ConfigError(type_node.mark(), where, e.what());
-    }
-    const Schema generic = {string_key("name", "", "layer name (default: the type in snake_case)"),
-                            integer_key("repeat", "1", "expand into this many copies", 1, 1000)};
-    const ConfigSection common(entry, where + " (" + type + ")", generic, [&] {
-      std::vector<std::string> keys{"type"};
-      for (const auto& s : info->schema) keys.push_back(s.name);
-      return keys;
-    }());
-    std::string name = common.string("name");
-    if (name.empty()) name = snake_case(type);
-    if (!used_names.insert(name).second) {
-      if (common.has("name")) common.fail("name", "layer name \"" + name + "\" is already used");
-      name += '_';  // two appends: GCC 12 -Warray-bounds false positive on "_" + ...
-      name += std::to_string(i);
-      used_names.insert(name);
-    }
-    const std::string context_text = where + " (" + type + " \"" + name + "\")";
-    const ConfigSection own(entry, context_text, info->schema, {"type", "name", "repeat"});
-    const std::int64_t repeat = common.integer("repeat");
-
-    for (std::int64_t r = 0; r < repeat; ++r) {
-      const std::string full_name = common.has("repeat") ? name + "." + std::to_string(r) : name;
+    const LayerEntry entry =
+        parse_layer_entry(entries[i], "model.layers[" + std::to_string(i) + "]", i, used_names);
+    for (std::int64_t r = 0; r < entry.repeat; ++r) {
+      const std::string full_name = entry.copy_name(r);
       const Shape in = model.layers().empty() ? model.input_shape() : model.output_shape_of_last();
-      LayerConfig<T> config(own, full_name, in, context, rng,
+      LayerConfig<T> config(*entry.own, full_name, in, context, rng,
                             [&model](const std::string& n) { return model.find_parameter(n); });
       const std::uint64_t before = model.parameter_count();
-      const ParameterCounter<T>& counter = info->template counter<T>();
-      std::uint64_t expected = 0;
-      if (counter) {  // refuse before allocating
-        expected = counter(config);
-        if (expected > budget.limit || before + expected > budget.limit)
-          throw ConfigError(entry.mark(), context_text,
-                            refusal(full_name, expected, before + expected, budget));
-      }
-      std::unique_ptr<Layer<T>> layer;
+      const ParameterCounter<T>& counter = entry.info->template counter<T>();
+      const std::uint64_t expected = counter ? counter(config) : kUncounted;
+      if (expected != kUncounted && (expected > budget.limit || before + expected > budget.limit))
+        throw ConfigError(entry.mark, entry.context,  // refused before allocating
+                          refusal(full_name, expected, before + expected, budget));
       try {
-        layer = info->template factory<T>()(config);
-        model.add(std::move(layer));
-      } catch (const ShapeError& e) {
-        throw ConfigError(entry.mark(), context_text,
-                          std::string("shapes do not chain: ") + e.what());
+        model.add(build_layer(entry, config));
       } catch (const std::bad_alloc&) {
-        throw Error(out_of_memory(full_name, type, expected, before, sizeof(T)));
+        throw Error(out_of_memory(full_name, entry.info->type,
+                                  expected == kUncounted ? 0 : expected, before, sizeof(T)));
       }
       const std::uint64_t added = model.parameter_count() - before;
-      if (counter && added != expected)
-        throw Error("layer type " + type + " (" + info->origin + "): parameter_count() said " +
-                    std::to_string(expected) + " for " + full_name + " but it allocated " +
-                    std::to_string(added) + " (a bug in the layer)");
-      if (!counter && before + added > budget.limit)
-        throw ConfigError(entry.mark(), context_text,
+      if (expected != kUncounted && added != expected)
+        throw Error("layer type " + entry.info->type + " (" + entry.info->origin +
+                    "): parameter_count() said " + std::to_string(expected) + " for " + full_name +
+                    " but it allocated " + std::to_string(added) + " (a bug in the layer)");
+      if (expected == kUncounted && before + added > budget.limit)
+        throw ConfigError(entry.mark, entry.context,
                           refusal(full_name, added, before + added, budget));
     }
   }

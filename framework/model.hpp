@@ -25,8 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "framework/chain.hpp"
 #include "framework/config.hpp"
-#include "framework/layer.hpp"
 #include "framework/rng.hpp"
 
 namespace strata {
@@ -59,9 +59,9 @@ class Model {
   // gradient): large logits are freed before backward allocates its gradients.
   void release_output();
 
-  // Incremental decoding with the layers' caches (KV cache in attention).
-  void reset_cache();
-  const Tensor<T>& forward_cached(const Tensor<T>& x, std::size_t start);
+  // Incremental decoding with the layers' state (KV cache in attention).
+  void reset_state();
+  const Tensor<T>& forward_step(const Tensor<T>& x, std::size_t start);
 
   // Each parameter once, in layer order (a tied parameter is listed once).
   const std::vector<Parameter<T>*>& parameters() const { return parameters_; }
@@ -91,6 +91,7 @@ class Model {
   std::string forward_out_of_memory(const Tensor<T>& x) const;
 
   std::vector<std::unique_ptr<Layer<T>>> layers_;
+  const Tensor<T>* last_output_ = nullptr;  // forward's, for release_output
   std::vector<Shape> output_shapes_;
   std::vector<Parameter<T>*> parameters_;
   std::vector<std::vector<Parameter<T>*>> first_used_by_;  // per layer: parameters new in it

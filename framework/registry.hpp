@@ -17,8 +17,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,14 +43,23 @@ using LayerFactory = std::function<std::unique_ptr<Layer<T>>(const LayerConfig<T
 // (nothing allocated), so build_model can refuse a model over its memory budget before
 // allocating it. A layer opts in with
 //   static std::uint64_t parameter_count(const LayerConfig<T>& config);
-// build_model checks the figure against what the layer then allocates.
+// build_model checks the figure against what the layer then allocates. A counter may
+// return kUncounted when this config's count is unknown (a slot filled by a layer
+// without a counter): the layer is then measured right after it is built.
 template <class T>
 using ParameterCounter = std::function<std::uint64_t(const LayerConfig<T>&)>;
+inline constexpr std::uint64_t kUncounted = std::numeric_limits<std::uint64_t>::max();
 
 struct LayerInfo {
   std::string type;
   std::string summary;
   Schema schema;
+  // An example for the conformance checks (framework/conformance.hpp): a config's keys
+  // as YAML flow ("{out: 3}", empty: the defaults) and an input shape (e.g. {2, 3, 4});
+  // the layer's `static constexpr const char* kExample` and `static Shape example_input()`.
+  std::string example;
+  Shape example_input;
+  bool example_ids = false;  // the input is token ids (`kExampleIds`), not differentiable
   LayerFactory<float> make_float;
   LayerFactory<double> make_double;
   std::string origin = "built-in";  // or the plugin library's path
@@ -168,6 +180,10 @@ LayerInfo make_layer_info(std::string type) {
   info.schema = L<float>::schema();
   info.make_float = [](const LayerConfig<float>& c) { return L<float>::from_config(c); };
   info.make_double = [](const LayerConfig<double>& c) { return L<double>::from_config(c); };
+  if constexpr (requires { L<float>::kExample; }) info.example = L<float>::kExample;
+  if constexpr (requires { L<float>::example_input(); })
+    info.example_input = L<float>::example_input();
+  if constexpr (requires { L<float>::kExampleIds; }) info.example_ids = L<float>::kExampleIds;
   if constexpr (requires(const LayerConfig<float>& c) { L<float>::parameter_count(c); }) {
     info.count_float = [](const LayerConfig<float>& c) { return L<float>::parameter_count(c); };
     info.count_double = [](const LayerConfig<double>& c) { return L<double>::parameter_count(c); };
@@ -180,6 +196,47 @@ bool register_layer_at_load(const char* type) noexcept {
   return register_at_load("layer", type,
                           [&] { return register_layer_at_load(make_layer_info<L>(type)); });
 }
+
+// ---- Layers from config entries: the model's list, composites' lists, a block's slots ----
+
+// One validated entry of a `layers:` list: {type: X, name: N, repeat: R, <X's keys>}.
+struct LayerEntry {
+  const LayerInfo* info = nullptr;
+  std::string name;  // as given, or the type in snake_case; unique in its list
+  std::int64_t repeat = 1;
+  bool repeated = false;             // `repeat:` given: copies are named name.0 ... name.R-1
+  std::optional<ConfigSection> own;  // the type's own keys
+  SourceMark mark;                   // the entry's position
+  std::string context;               // `where (Type "name")`, for errors
+  std::string copy_name(std::int64_t r) const {
+    return repeated ? name + "." + std::to_string(r) : name;
+  }
+};
+// `where` names the entry in errors ("model.layers[2]"); `used` holds the names already
+// taken in its list (a clash gets an index suffix unless the name was given).
+LayerEntry parse_layer_entry(const ConfigNode& entry, const std::string& where, std::size_t index,
+                             std::set<std::string>& used);
+
+// Builds a layer through its registered factory; a ShapeError (input does not fit)
+// becomes a ConfigError at the entry.
+template <class T>
+std::unique_ptr<Layer<T>> build_layer(const LayerEntry& entry, const LayerConfig<T>& config);
+
+// The `key` list of a composite's config (Sequential, Residual), each layer fed the
+// previous one's output shape, named under the composite ("block.ln1").
+template <class T>
+std::vector<std::unique_ptr<Layer<T>>> build_sublayers(const LayerConfig<T>& parent,
+                                                       std::string_view key);
+
+// A slot: one layer given as a mapping {type: X, <X's keys>} at `key` of the parent's
+// config, named `name`, fed `in`. slot_parameter_count: its count from the config
+// alone, or kUncounted when the type has no counter.
+template <class T>
+std::unique_ptr<Layer<T>> build_slot(const LayerConfig<T>& parent, std::string_view key,
+                                     const std::string& name, const Shape& in);
+template <class T>
+std::uint64_t slot_parameter_count(const LayerConfig<T>& parent, std::string_view key,
+                                   const std::string& name, const Shape& in);
 
 }  // namespace strata
 

@@ -46,7 +46,7 @@ void add_into(Tensor<T>& out, const Tensor<T>& a, const Tensor<T>& b) {
 }
 
 // Buffers a layer may hand back to the allocator once its caller says they are dead
-// (Layer::release_output / release_input_grad). Only buffers of at least
+// (Layer::release, framework/chain.hpp). Only buffers of at least
 // release_threshold_bytes() go: a small buffer costs little memory to keep and saves a
 // malloc per step, while for large ones memory matters more than a malloc, and glibc
 // gives the freed block straight to the next layer asking for the same size. Default

@@ -9,7 +9,9 @@
 #include "layers/linear.hpp"
 #include "layers/output_projection.hpp"
 #include "layers/relu.hpp"
+#include "layers/residual.hpp"
 #include "layers/self_attention.hpp"
+#include "layers/sequential.hpp"
 #include "layers/transformer_block.hpp"
 
 namespace strata {
@@ -25,6 +27,8 @@ void register_builtin_layers(LayerRegistry& registry) {
   registry.add(make_layer_info<FeedForward>("FeedForward"));
   registry.add(make_layer_info<TransformerBlock>("TransformerBlock"));
   registry.add(make_layer_info<OutputProjection>("OutputProjection"));
+  registry.add(make_layer_info<Sequential>("Sequential"));
+  registry.add(make_layer_info<Residual>("Residual"));
 }
 
 }  // namespace strata

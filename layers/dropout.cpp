@@ -21,11 +21,12 @@ std::unique_ptr<Layer<T>> Dropout<T>::from_config(const LayerConfig<T>& config) 
 
 template <class T>
 Dropout<T>::Dropout(std::string name, double rate, Rng& rng)
-    : Layer<T>(std::move(name)),
+    : Layer<T>(std::move(name), Retains{false, false}),
       rate_(rate),
       // One draw from the run's Rng (almost always one engine step: below() rejects
       // only the single value 2^64 - 1).
       mask_rng_(rng.below(std::numeric_limits<std::uint64_t>::max())) {
+  this->add_generator(mask_rng_);  // checkpointed with the run's other generators
   if (!(rate >= 0 && rate < 1))
     throw Error(this->name() + ": Dropout rate must be in [0, 1), got " + std::to_string(rate));
 }
@@ -33,35 +34,35 @@ Dropout<T>::Dropout(std::string name, double rate, Rng& rng)
 template <class T>
 const Tensor<T>& Dropout<T>::forward(const Tensor<T>& x, Mode mode) {
   ensure_shape(mask_, x.shape());
-  ensure_shape(output_, x.shape());
+  ensure_shape(this->output_, x.shape());
   const std::size_t n = x.size();
   const T* in = x.data();
   T* m = mask_.data();
-  T* y = output_.data();
+  T* y = this->output_.data();
   if (mode == Mode::eval || rate_ == 0) {
     // No draws: eval consumes no randomness, so evaluating mid-training does not shift
     // the training masks.
     std::fill(m, m + n, T(1));
     std::copy(in, in + n, y);
-    return output_;
+    return this->output_;
   }
   const T scale = T(1.0 / (1.0 - rate_));
   for (std::size_t i = 0; i < n; ++i) {
     m[i] = mask_rng_.uniform() < rate_ ? T(0) : scale;
     y[i] = in[i] * m[i];
   }
-  return output_;
+  return this->output_;
 }
 
 template <class T>
 const Tensor<T>& Dropout<T>::backward(const Tensor<T>& dy) {
   if (dy.size() != mask_.size()) throw ShapeError(this->name() + ": gradient shape mismatch");
-  ensure_shape(input_grad_, mask_.shape());
+  ensure_shape(this->input_grad_, mask_.shape());
   const T* m = mask_.data();
   const T* g = dy.data();
-  T* dx = input_grad_.data();
+  T* dx = this->input_grad_.data();
   for (std::size_t i = 0, n = dy.size(); i < n; ++i) dx[i] = g[i] * m[i];
-  return input_grad_;
+  return this->input_grad_;
 }
 
 template class Dropout<float>;

@@ -27,6 +27,8 @@ class Dropout : public Layer<T> {
  public:
   static constexpr const char* kSummary =
       "inverted dropout: zero elements with probability rate in training, identity in eval";
+  static constexpr const char* kExample = "{rate: 0.25}";  // for the conformance checks
+  static Shape example_input() { return {2, 3, 4}; }
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
 
@@ -35,19 +37,15 @@ class Dropout : public Layer<T> {
   std::string_view type() const override { return "Dropout"; }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
   const Tensor<T>& backward(const Tensor<T>& dy) override;
-  bool keeps_input() const override { return false; }
-  void release_output() override { release_if_large(output_); }
-  void release_input_grad() override { release_if_large(input_grad_); }
   Shape output_shape(const Shape& in) const override { return in; }
 
   void reseed(std::uint64_t seed) { mask_rng_ = Rng(seed); }
-  void random_generators(std::vector<Rng*>& out) override { out.push_back(&mask_rng_); }
   double rate() const { return rate_; }
 
  private:
   double rate_;
   Rng mask_rng_;
-  Tensor<T> mask_, output_, input_grad_;
+  Tensor<T> mask_;
 };
 
 }  // namespace strata

@@ -45,7 +45,7 @@ std::unique_ptr<Layer<T>> Embedding<T>::from_config(const LayerConfig<T>& config
 template <class T>
 Embedding<T>::Embedding(std::string name, std::size_t vocab, std::size_t dim,
                         std::size_t max_seq_len, double init_std, Rng& rng)
-    : Layer<T>(name),
+    : Layer<T>(name, Retains{false, false}),
       vocab_(vocab),
       dim_(dim),
       max_seq_len_(max_seq_len),
@@ -63,7 +63,7 @@ const Tensor<T>& Embedding<T>::forward(const Tensor<T>& x, Mode) {
 }
 
 template <class T>
-const Tensor<T>& Embedding<T>::forward_cached(const Tensor<T>& x, std::size_t start) {
+const Tensor<T>& Embedding<T>::forward_step(const Tensor<T>& x, std::size_t start) {
   return embed(x, start);
 }
 
@@ -96,10 +96,10 @@ const Tensor<T>& Embedding<T>::embed(const Tensor<T>& x, std::size_t start) {
   for (std::size_t i = 0; i < batch * seq; ++i) ids_[i] = std::size_t(in[i]);
   batch_ = batch, seq_ = seq, start_ = start;
 
-  ensure_shape(output_, std::array<std::size_t, 3>{batch, seq, dim_});
+  ensure_shape(this->output_, std::array<std::size_t, 3>{batch, seq, dim_});
   const T* tok = token_.value.data();
   const T* pos = position_.value.data();
-  T* y = output_.data();
+  T* y = this->output_.data();
   for (std::size_t b = 0; b < batch; ++b)
     for (std::size_t s = 0; s < seq; ++s) {
       const T* t = tok + ids_[b * seq + s] * dim_;
@@ -107,7 +107,7 @@ const Tensor<T>& Embedding<T>::embed(const Tensor<T>& x, std::size_t start) {
       T* yr = y + (b * seq + s) * dim_;
       for (std::size_t d = 0; d < dim_; ++d) yr[d] = t[d] + p[d];
     }
-  return output_;
+  return this->output_;
 }
 
 template <class T>
@@ -127,9 +127,9 @@ const Tensor<T>& Embedding<T>::backward(const Tensor<T>& dy) {
         p[d] += gr[d];
       }
     }
-  ensure_shape(input_grad_, std::array<std::size_t, 2>{batch_, seq_});
-  std::fill(input_grad_.begin(), input_grad_.end(), T(0));
-  return input_grad_;
+  ensure_shape(this->input_grad_, std::array<std::size_t, 2>{batch_, seq_});
+  std::fill(this->input_grad_.begin(), this->input_grad_.end(), T(0));
+  return this->input_grad_;
 }
 
 template <class T>

@@ -13,8 +13,8 @@
 // other row's gradient is left untouched.
 // Returns: a zero tensor shaped like the ids. Ids are not differentiable; the zeros
 // only keep the Layer contract (a layer before an Embedding gets no gradient).
-// forward_cached(x, start) embeds positions start..start+seq-1 (KV-cache decoding);
-// reset_cache() has nothing to reset.
+// forward_step(x, start) embeds positions start..start+seq-1 (KV-cache decoding);
+// reset_state() has nothing to reset.
 // Config: {type: Embedding, dim: 128, init_std: 0.02}; vocab_size and max_seq_len come
 // from the model context (the tokenizer and `model.max_seq_len`).
 #pragma once
@@ -31,6 +31,9 @@ class Embedding : public Layer<T> {
  public:
   static constexpr const char* kSummary =
       "token embedding plus learned positional embedding: ids (batch, seq) -> (batch, seq, dim)";
+  static constexpr const char* kExample = "{dim: 4}";  // for the conformance checks
+  static Shape example_input() { return {2, 3}; }
+  static constexpr bool kExampleIds = true;  // its input is token ids
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
   // vocab * dim + max_seq_len * dim, from the config alone (the memory budget).
@@ -42,13 +45,10 @@ class Embedding : public Layer<T> {
   std::string_view type() const override { return "Embedding"; }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
   const Tensor<T>& backward(const Tensor<T>& dy) override;
-  bool keeps_input() const override { return false; }
-  void release_output() override { release_if_large(output_); }
-  void release_input_grad() override { release_if_large(input_grad_); }
   std::vector<Parameter<T>*> parameters() override;
   Shape output_shape(const Shape& in) const override;
-  void reset_cache() override {}
-  const Tensor<T>& forward_cached(const Tensor<T>& x, std::size_t start) override;
+  void reset_state() override {}
+  const Tensor<T>& forward_step(const Tensor<T>& x, std::size_t start) override;
 
   Parameter<T>& token() { return token_; }
   Parameter<T>& position() { return position_; }
@@ -63,7 +63,6 @@ class Embedding : public Layer<T> {
   Parameter<T> token_, position_;
   std::vector<std::size_t> ids_;  // last forward's ids, row-major (batch * seq)
   std::size_t batch_ = 0, seq_ = 0, start_ = 0;
-  Tensor<T> output_, input_grad_;
 };
 
 }  // namespace strata

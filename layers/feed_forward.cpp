@@ -52,48 +52,25 @@ FeedForward<T>::FeedForward(std::string name, std::size_t dim, std::size_t hidde
   else
     act_ = std::make_unique<ReLU<T>>(join_name(name, "act"));
   fc2_ = std::make_unique<Linear<T>>(join_name(name, "fc2"), hidden, dim, true, Init::he, rng);
+  for (Layer<T>* layer : chain()) this->add_child(*layer);
 }
 
 template <class T>
 const Tensor<T>& FeedForward<T>::forward(const Tensor<T>& x, Mode mode) {
   const Tensor<T>& y = forward_chain(chain(), x, mode);
   if (!residual_) return y;
-  add_into(output_, y, x);
-  fc2_->release_output();
-  return output_;
+  add_into(this->output_, y, x);
+  fc2_->release(y);
+  return this->output_;
 }
 
 template <class T>
 const Tensor<T>& FeedForward<T>::backward(const Tensor<T>& dy) {
   const Tensor<T>& dx = backward_chain(chain(), dy);
   if (!residual_) return dx;
-  add_into(input_grad_, dx, dy);
-  fc1_->release_input_grad();
-  return input_grad_;
-}
-
-template <class T>
-void FeedForward<T>::release_output() {
-  if (residual_)
-    release_if_large(output_);
-  else
-    fc2_->release_output();
-}
-
-template <class T>
-void FeedForward<T>::release_input_grad() {
-  if (residual_)
-    release_if_large(input_grad_);
-  else
-    fc1_->release_input_grad();
-}
-
-template <class T>
-std::vector<Parameter<T>*> FeedForward<T>::parameters() {
-  std::vector<Parameter<T>*> out = fc1_->parameters();
-  for (Parameter<T>* p : act_->parameters()) out.push_back(p);
-  for (Parameter<T>* p : fc2_->parameters()) out.push_back(p);
-  return out;
+  add_into(this->input_grad_, dx, dy);
+  fc1_->release(dx);
+  return this->input_grad_;
 }
 
 template <class T>

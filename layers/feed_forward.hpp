@@ -5,7 +5,8 @@
 // <name>.act (ReLU or GELU), Linear <name>.fc2 (hidden -> dim, bias, He init
 // N(0, 2/hidden)); as RustGPT's FFN (torch_reference.py Block: f = y + fc2(relu(fc1(y)))).
 // Parameters: <name>.fc1.weight/.bias, <name>.fc2.weight/.bias.
-// Cached: what the sublayers cache; the residual needs nothing more.
+// Cached: what the sublayers cache; the residual needs nothing more. Its sum x + mlp(x)
+// is the base class's output_ (and dx + dy its input_grad_).
 // Accumulates: the sublayers' parameter grads. Returns dx = fc1'(act'(fc2'(dy))) (+ dy).
 // Config: {type: FeedForward, dim: D, hidden: H, activation: relu, residual: true};
 // dim must equal the input's features.
@@ -13,7 +14,7 @@
 
 #include <array>
 
-#include "framework/layer.hpp"
+#include "framework/chain.hpp"
 #include "framework/layer_config.hpp"
 #include "layers/linear.hpp"
 
@@ -27,6 +28,9 @@ class FeedForward : public Layer<T> {
  public:
   static constexpr const char* kSummary =
       "position-wise MLP: Linear(dim->hidden), ReLU/GELU, Linear(hidden->dim), + residual";
+  static constexpr const char* kExample =
+      "{dim: 4, hidden: 6, activation: gelu}";  // for the conformance checks
+  static Shape example_input() { return {2, 3, 4}; }
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
   // 2 * dim * hidden + hidden + dim, from the config alone (the memory budget).
@@ -39,10 +43,7 @@ class FeedForward : public Layer<T> {
   std::string_view type() const override { return "FeedForward"; }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
   const Tensor<T>& backward(const Tensor<T>& dy) override;
-  std::vector<Parameter<T>*> parameters() override;
   Shape output_shape(const Shape& in) const override;
-  void release_output() override;
-  void release_input_grad() override;
 
  private:
   std::array<Layer<T>*, 3> chain() const { return {fc1_.get(), act_.get(), fc2_.get()}; }
@@ -52,7 +53,6 @@ class FeedForward : public Layer<T> {
   std::unique_ptr<Linear<T>> fc1_;
   std::unique_ptr<Layer<T>> act_;
   std::unique_ptr<Linear<T>> fc2_;
-  Tensor<T> output_, input_grad_;  // used only with the residual
 };
 
 }  // namespace strata

@@ -19,6 +19,8 @@ class GELU : public Layer<T> {
  public:
   static constexpr const char* kSummary =
       "Gaussian error linear unit, tanh approximation (GPT-2), element-wise";
+  static constexpr const char* kExample = "{}";  // for the conformance checks
+  static Shape example_input() { return {2, 3, 4}; }
   static Schema schema() { return {}; }
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
 
@@ -27,13 +29,10 @@ class GELU : public Layer<T> {
   std::string_view type() const override { return "GELU"; }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
   const Tensor<T>& backward(const Tensor<T>& dy) override;
-  bool keeps_input() const override { return false; }
-  void release_output() override { release_if_large(output_); }
-  void release_input_grad() override { release_if_large(input_grad_); }
   Shape output_shape(const Shape& in) const override { return in; }
 
  private:
-  Tensor<T> input_, tanh_, output_, input_grad_;
+  Tensor<T> input_, tanh_;
 };
 
 }  // namespace strata

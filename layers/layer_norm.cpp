@@ -31,7 +31,7 @@ std::unique_ptr<Layer<T>> LayerNorm<T>::from_config(const LayerConfig<T>& config
 
 template <class T>
 LayerNorm<T>::LayerNorm(std::string name, std::size_t dim, double eps)
-    : Layer<T>(name),
+    : Layer<T>(name, Retains{false, false}),
       dim_(dim),
       eps_(eps),
       gamma_(join_name(name, "gamma"), xt::ones<T>({dim})),
@@ -92,16 +92,16 @@ const Tensor<T>& LayerNorm<T>::forward(const Tensor<T>& x, Mode) {
     throw ShapeError(this->name() + ": expected input (..., " + std::to_string(dim_) + ")");
   const std::size_t rows = leading_rows(x);
   ensure_shape(normalized_, x.shape());
-  ensure_shape(output_, x.shape());
+  ensure_shape(this->output_, x.shape());
   ensure_shape(rstd_, std::vector<std::size_t>{rows});
   const T* g = gamma_.value.data();
   const T* b = beta_.value.data();
   parallel_rows(rows, dim_, [&](std::size_t first, std::size_t last) {
     for (std::size_t r = first; r < last; ++r)
-      normalize_row(x.data() + r * dim_, normalized_.data() + r * dim_, output_.data() + r * dim_,
-                    rstd_.data() + r, g, b, dim_, eps_);
+      normalize_row(x.data() + r * dim_, normalized_.data() + r * dim_,
+                    this->output_.data() + r * dim_, rstd_.data() + r, g, b, dim_, eps_);
   });
-  return output_;
+  return this->output_;
 }
 
 template <class T>
@@ -109,7 +109,7 @@ const Tensor<T>& LayerNorm<T>::backward(const Tensor<T>& dy) {
   const std::size_t rows = rstd_.size();
   if (dy.size() != rows * dim_ || normalized_.size() != rows * dim_)
     throw ShapeError(this->name() + ": gradient shape mismatch");
-  ensure_shape(input_grad_, normalized_.shape());
+  ensure_shape(this->input_grad_, normalized_.shape());
   const T* g = gamma_.value.data();
   T* dg = gamma_.grad.data();
   T* db = beta_.grad.data();
@@ -138,14 +138,14 @@ const Tensor<T>& LayerNorm<T>::backward(const Tensor<T>& dy) {
   parallel_rows(rows, dim_, [&](std::size_t first, std::size_t last) {
     for (std::size_t r = first; r < last; ++r) backward_row(r, dy.data(), g, inv_dim);
   });
-  return input_grad_;
+  return this->input_grad_;
 }
 
 template <class T>
 void LayerNorm<T>::backward_row(std::size_t r, const T* dy, const T* g, T inv_dim) {
   const T* dyr = dy + r * dim_;
   const T* nr = normalized_.data() + r * dim_;
-  T* dxr = input_grad_.data() + r * dim_;
+  T* dxr = this->input_grad_.data() + r * dim_;
   // Sums of dxhat and dxhat * xhat over the row, in SIMD lanes (GCC turns plain lane
   // arrays here into shuffles), combined by xsimd's horizontal add.
   using Batch = xsimd::batch<T>;

@@ -23,6 +23,8 @@ class LayerNorm : public Layer<T> {
  public:
   static constexpr const char* kSummary =
       "layer normalisation over the last axis with learned gamma, beta (torch semantics)";
+  static constexpr const char* kExample = "{}";  // for the conformance checks
+  static Shape example_input() { return {2, 3, 4}; }
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
   // 2 * dim (gamma, beta), from the config alone (the memory budget).
@@ -33,9 +35,6 @@ class LayerNorm : public Layer<T> {
   std::string_view type() const override { return "LayerNorm"; }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
   const Tensor<T>& backward(const Tensor<T>& dy) override;
-  bool keeps_input() const override { return false; }
-  void release_output() override { release_if_large(output_); }
-  void release_input_grad() override { release_if_large(input_grad_); }
   std::vector<Parameter<T>*> parameters() override;
   Shape output_shape(const Shape& in) const override;
 
@@ -50,7 +49,7 @@ class LayerNorm : public Layer<T> {
   std::size_t dim_;
   double eps_;
   Parameter<T> gamma_, beta_;
-  Tensor<T> normalized_, rstd_, output_, input_grad_;
+  Tensor<T> normalized_, rstd_;
 };
 
 }  // namespace strata

@@ -94,9 +94,10 @@ const Tensor<T>& Linear<T>::forward(const Tensor<T>& x, Mode) {
   input_.set(x);
   auto out_shape = x.shape();
   out_shape.back() = out_;
-  ensure_shape(output_, out_shape);
-  affine_forward(x.data(), leading_rows(x), in_, out_, weight_, false, bias_.get(), output_.data());
-  return output_;
+  ensure_shape(this->output_, out_shape);
+  affine_forward(x.data(), leading_rows(x), in_, out_, weight_, false, bias_.get(),
+                 this->output_.data());
+  return this->output_;
 }
 
 template <class T>
@@ -104,10 +105,10 @@ const Tensor<T>& Linear<T>::backward(const Tensor<T>& dy) {
   const Tensor<T>& input = input_.get(this->name());
   const std::size_t rows = leading_rows(input);
   if (dy.size() != rows * out_) throw ShapeError(this->name() + ": gradient shape mismatch");
-  ensure_shape(input_grad_, input.shape());
+  ensure_shape(this->input_grad_, input.shape());
   affine_backward(input.data(), dy.data(), rows, in_, out_, weight_, false, bias_.get(),
-                  input_grad_.data());
-  return input_grad_;
+                  this->input_grad_.data());
+  return this->input_grad_;
 }
 
 template <class T>

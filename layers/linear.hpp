@@ -17,6 +17,8 @@ template <class T>
 class Linear : public Layer<T> {
  public:
   static constexpr const char* kSummary = "affine map y = x W + b over the last axis";
+  static constexpr const char* kExample = "{out: 3}";  // for the conformance checks
+  static Shape example_input() { return {2, 3, 4}; }
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
   // in * out (+ out with bias), from the config alone (the memory budget).
@@ -27,8 +29,6 @@ class Linear : public Layer<T> {
   std::string_view type() const override { return "Linear"; }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
   const Tensor<T>& backward(const Tensor<T>& dy) override;
-  void release_output() override { release_if_large(output_); }
-  void release_input_grad() override { release_if_large(input_grad_); }
   std::vector<Parameter<T>*> parameters() override;
   Shape output_shape(const Shape& in) const override;
 
@@ -39,7 +39,6 @@ class Linear : public Layer<T> {
   Parameter<T> weight_;
   std::unique_ptr<Parameter<T>> bias_;  // absent with bias: false
   CachedInput<T> input_;
-  Tensor<T> output_, input_grad_;
 };
 
 // Fills `t` with N(0, std) draws from rng (in row-major order).

@@ -87,10 +87,10 @@ const Tensor<T>& OutputProjection<T>::forward(const Tensor<T>& x, Mode) {
   input_.set(x);
   auto out_shape = x.shape();
   out_shape.back() = vocab_;
-  ensure_shape(output_, out_shape);
+  ensure_shape(this->output_, out_shape);
   affine_forward(x.data(), leading_rows(x), dim_, vocab_, tied_ ? *tied_ : *weight_,
-                 tied_ != nullptr, bias_.get(), output_.data());
-  return output_;
+                 tied_ != nullptr, bias_.get(), this->output_.data());
+  return this->output_;
 }
 
 template <class T>
@@ -98,10 +98,10 @@ const Tensor<T>& OutputProjection<T>::backward(const Tensor<T>& dy) {
   const Tensor<T>& input = input_.get(this->name());
   const std::size_t rows = leading_rows(input);
   if (dy.size() != rows * vocab_) throw ShapeError(this->name() + ": gradient shape mismatch");
-  ensure_shape(input_grad_, input.shape());
+  ensure_shape(this->input_grad_, input.shape());
   affine_backward(input.data(), dy.data(), rows, dim_, vocab_, tied_ ? *tied_ : *weight_,
-                  tied_ != nullptr, bias_.get(), input_grad_.data());
-  return input_grad_;
+                  tied_ != nullptr, bias_.get(), this->input_grad_.data());
+  return this->input_grad_;
 }
 
 template <class T>

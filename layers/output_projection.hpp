@@ -23,6 +23,8 @@ class OutputProjection : public Layer<T> {
  public:
   static constexpr const char* kSummary =
       "logits over the vocabulary: x W + b, or x E^T + b tied to an embedding table";
+  static constexpr const char* kExample = "{bias: true}";  // for the conformance checks
+  static Shape example_input() { return {2, 3, 4}; }
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
   // dim * vocab (nothing when tied) (+ vocab with bias), from the config alone.
@@ -36,8 +38,6 @@ class OutputProjection : public Layer<T> {
   std::string_view type() const override { return "OutputProjection"; }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
   const Tensor<T>& backward(const Tensor<T>& dy) override;
-  void release_output() override { release_if_large(output_); }
-  void release_input_grad() override { release_if_large(input_grad_); }
   std::vector<Parameter<T>*> parameters() override;
   Shape output_shape(const Shape& in) const override;
 
@@ -49,7 +49,6 @@ class OutputProjection : public Layer<T> {
   Parameter<T>* tied_ = nullptr;          // (vocab, dim); owned by the embedding
   std::unique_ptr<Parameter<T>> bias_;
   CachedInput<T> input_;
-  Tensor<T> output_, input_grad_;
 };
 
 }  // namespace strata

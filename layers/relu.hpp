@@ -16,6 +16,8 @@ template <class T>
 class ReLU : public Layer<T> {
  public:
   static constexpr const char* kSummary = "rectified linear unit y = max(x, 0), element-wise";
+  static constexpr const char* kExample = "{}";  // for the conformance checks
+  static Shape example_input() { return {2, 3, 4}; }
   static Schema schema() { return {}; }
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
 
@@ -24,13 +26,9 @@ class ReLU : public Layer<T> {
   std::string_view type() const override { return "ReLU"; }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
   const Tensor<T>& backward(const Tensor<T>& dy) override;
-  bool keeps_input() const override { return false; }
-  // release_output() keeps the output: backward's mask is read from it.
-  void release_input_grad() override { release_if_large(input_grad_); }
   Shape output_shape(const Shape& in) const override { return in; }
 
  private:
-  Tensor<T> output_, input_grad_;
 };
 
 }  // namespace strata

@@ -152,7 +152,7 @@ const Tensor<T>& SelfAttention<T>::forward(const Tensor<T>& x, Mode) {
   ensure_shape(q_, x.shape());
   ensure_shape(k_, x.shape());
   ensure_shape(v_, x.shape());
-  ensure_shape(output_, x.shape());
+  ensure_shape(this->output_, x.shape());
   ensure_shape(probs_, std::vector<std::size_t>{batch, heads_, seq, seq});
   // The three projections are independent products (side by side on the pool).
   parallel_for(3, [&](std::size_t i) {
@@ -162,13 +162,13 @@ const Tensor<T>& SelfAttention<T>::forward(const Tensor<T>& x, Mode) {
   });
 
   // Without out_proj the heads write their context straight into the output.
-  T* ctx = output_.data();
+  T* ctx = this->output_.data();
   T ctx_beta = T(0);
   if (w_o_) {
     ensure_shape(context_, x.shape());
     ctx = context_.data();
   } else if (residual_) {
-    std::copy(x.begin(), x.end(), output_.begin());
+    std::copy(x.begin(), x.end(), this->output_.begin());
     ctx_beta = T(1);
   }
   // Each (sequence, head) pair writes its own probabilities and context columns.
@@ -181,8 +181,8 @@ const Tensor<T>& SelfAttention<T>::forward(const Tensor<T>& x, Mode) {
     causal_softmax(p, seq, seq, seq, 0);
     gemm<T>(false, false, seq, hd, seq, T(1), p, seq, v_.data() + off, D, ctx_beta, ctx + off, D);
   });
-  finish_output(x.data(), ctx, rows, output_.data());
-  return output_;
+  finish_output(x.data(), ctx, rows, this->output_.data());
+  return this->output_;
 }
 
 template <class T>
@@ -194,11 +194,11 @@ const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
   const std::size_t D = dim_, hd = head_dim_;
   const T* x = input.data();
 
-  ensure_shape(input_grad_, input.shape());
+  ensure_shape(this->input_grad_, input.shape());
   if (residual_)
-    std::copy(dy.begin(), dy.end(), input_grad_.begin());
+    std::copy(dy.begin(), dy.end(), this->input_grad_.begin());
   else
-    std::fill(input_grad_.begin(), input_grad_.end(), T(0));
+    std::fill(this->input_grad_.begin(), this->input_grad_.end(), T(0));
 
   const T* d_ctx = dy.data();
   if (w_o_) {
@@ -268,7 +268,8 @@ const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
   parallel_for(4, [&](std::size_t task) {
     if (task == 0) {
       for (const auto& pr : projections)
-        gemm<T>(false, true, rows, D, D, T(1), pr.dz, pr.w->value.data(), T(1), input_grad_.data());
+        gemm<T>(false, true, rows, D, D, T(1), pr.dz, pr.w->value.data(), T(1),
+                this->input_grad_.data());
       return;
     }
     const auto& pr = projections[task - 1];
@@ -281,16 +282,16 @@ const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
   });
   for (Tensor<T>* scratch : {&d_context_, &d_scores_, &d_q_, &d_k_, &d_v_})
     release_if_large(*scratch);
-  return input_grad_;
+  return this->input_grad_;
 }
 
 template <class T>
-const Tensor<T>& SelfAttention<T>::forward_cached(const Tensor<T>& x, std::size_t start) {
+const Tensor<T>& SelfAttention<T>::forward_step(const Tensor<T>& x, std::size_t start) {
   check_input(x);
   const std::size_t batch = x.shape()[0], n = x.shape()[1], rows = batch * n;
   const std::size_t D = dim_, hd = head_dim_, L = max_seq_len_, total = start + n;
   if (start > cached_len_)
-    throw ShapeError(this->name() + ": forward_cached at position " + std::to_string(start) +
+    throw ShapeError(this->name() + ": forward_step at position " + std::to_string(start) +
                      " but only " + std::to_string(cached_len_) + " positions are cached");
   if (total > L)
     throw ShapeError(this->name() + ": positions up to " + std::to_string(total) +

@@ -15,10 +15,10 @@
 // (batch, heads, seq, seq) and, with out_proj, the context C.
 // Accumulates: grads of w_q, w_k, w_v (dim, dim), b_q/b_k/b_v (dim) with bias, w_o (dim, dim)
 // and b_o (dim) with out_proj (b_o only with bias). Returns dx.
-// KV cache: forward_cached(x, start) takes positions [start, start + n) of a batch,
+// KV cache: forward_step(x, start) takes positions [start, start + n) of a batch,
 // appends their K and V to a cache of max_seq_len positions and attends over
 // [0, start + n) causally; one new token costs one position's projections plus one row of
-// scores. reset_cache() empties it. start must not exceed the number of cached positions
+// scores. reset_state() empties it. start must not exceed the number of cached positions
 // (a smaller start overwrites from there on).
 // Config: {type: SelfAttention, dim: D, heads: 1, bias: false, out_proj: false,
 //          residual: true}; dim must equal the input's features, max_seq_len comes from the
@@ -35,6 +35,9 @@ class SelfAttention : public Layer<T> {
  public:
   static constexpr const char* kSummary =
       "causal multi-head self-attention (optional output projection, residual x + attn(x))";
+  static constexpr const char* kExample =
+      "{dim: 4, heads: 2, bias: true, out_proj: true}";  // for the conformance checks
+  static Shape example_input() { return {2, 3, 4}; }
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
   // `heads` from the config, checked to divide dim (and the model to have a max_seq_len
@@ -50,13 +53,11 @@ class SelfAttention : public Layer<T> {
   std::string_view type() const override { return "SelfAttention"; }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override;
   const Tensor<T>& backward(const Tensor<T>& dy) override;
-  void release_output() override { release_if_large(output_); }
-  void release_input_grad() override { release_if_large(input_grad_); }
   std::vector<Parameter<T>*> parameters() override;
   Shape output_shape(const Shape& in) const override;
 
-  void reset_cache() override { cached_len_ = 0; }
-  const Tensor<T>& forward_cached(const Tensor<T>& x, std::size_t start) override;
+  void reset_state() override { cached_len_ = 0; }
+  const Tensor<T>& forward_step(const Tensor<T>& x, std::size_t start) override;
 
   std::size_t dim() const { return dim_; }
   std::size_t heads() const { return heads_; }
@@ -81,9 +82,8 @@ class SelfAttention : public Layer<T> {
 
   // Training-path buffers (reused while shapes stay the same).
   CachedInput<T> input_;  // x itself, by reference (framework/layer.hpp)
-  Tensor<T> q_, k_, v_, probs_, context_, output_;
+  Tensor<T> q_, k_, v_, probs_, context_;
   Tensor<T> d_context_, d_scores_, d_q_, d_k_, d_v_;  // backward's own: released when it ends
-  Tensor<T> input_grad_;
 
   // Decoding-path buffers: the KV cache (batch, max_seq_len, dim) and per-step scratch.
   Tensor<T> k_cache_, v_cache_, step_q_, step_scores_, step_context_, step_output_;

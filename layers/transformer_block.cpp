@@ -1,5 +1,10 @@
 #include "layers/transformer_block.hpp"
 
+#include "framework/registry.hpp"
+#include "layers/layer_norm.hpp"
+#include "layers/residual.hpp"
+#include "layers/self_attention.hpp"
+
 namespace strata {
 
 template <class T>
@@ -14,139 +19,143 @@ Schema TransformerBlock<T>::schema() {
       boolean_key("bias", "false", "attention biases b_q, b_k, b_v (and b_o)"),
       boolean_key("out_proj", "false", "attention output projection W_o"),
       positive_number_key("eps", "1e-5", "LayerNorm epsilon", 1),
+      map_key("attention", "{}", "slot: any layer {type: X, ...} instead of SelfAttention"),
+      map_key("ffn", "{}", "slot: any layer {type: X, ...} instead of FeedForward"),
+      map_key("norm_layer", "{}", "slot: any layer {type: X, ...} instead of both LayerNorms"),
   };
 }
 
-template <class T>
-std::uint64_t TransformerBlock<T>::parameter_count(const LayerConfig<T>& config) {
-  const auto dim = std::uint64_t(config.integer("dim"));
-  return SelfAttention<T>::parameter_count(dim, config.boolean("bias"),
-                                           config.boolean("out_proj")) +
-         FeedForward<T>::parameter_count(dim, std::uint64_t(config.integer("hidden"))) +
-         4 * dim;  // ln1 and ln2: gamma and beta each
-}
+namespace {
 
 template <class T>
-std::unique_ptr<Layer<T>> TransformerBlock<T>::from_config(const LayerConfig<T>& config) {
-  const std::int64_t dim = config.matching_features("dim");
-  const std::int64_t heads = SelfAttention<T>::checked_heads(config, dim);
-  Options o;
-  o.dim = std::size_t(dim);
+typename TransformerBlock<T>::Options block_options(const LayerConfig<T>& config) {
+  typename TransformerBlock<T>::Options o;
+  o.dim = std::size_t(config.integer("dim"));
   o.hidden = std::size_t(config.integer("hidden"));
-  o.heads = std::size_t(heads);
+  o.heads = std::size_t(config.integer("heads"));
   o.norm = config.string("norm") == "pre" ? NormPlacement::pre : NormPlacement::post;
   o.activation = parse_activation(config.string("activation"));
   o.bias = config.boolean("bias");
   o.out_proj = config.boolean("out_proj");
   o.eps = config.number("eps");
   o.max_seq_len = std::size_t(config.model().max_seq_len);
-  return std::make_unique<TransformerBlock<T>>(config.name(), o, config.rng());
+  return o;
+}
+
+Shape block_shape(std::int64_t dim) { return {kAnyDim, kAnyDim, dim}; }
+
+}  // namespace
+
+template <class T>
+std::uint64_t TransformerBlock<T>::parameter_count(const LayerConfig<T>& config) {
+  const auto dim = std::uint64_t(config.integer("dim"));
+  const Shape in = block_shape(std::int64_t(dim));
+  auto part = [&](std::string_view slot, const char* name, std::uint64_t builtin) {
+    return config.has(slot) ? slot_parameter_count(config, slot, join_name(config.name(), name), in)
+                            : builtin;
+  };
+  const std::uint64_t counts[] = {
+      part("attention", "attn",
+           SelfAttention<T>::parameter_count(dim, config.boolean("bias"),
+                                             config.boolean("out_proj"))),
+      part("ffn", "ffn",
+           FeedForward<T>::parameter_count(dim, std::uint64_t(config.integer("hidden")))),
+      part("norm_layer", "ln1", 2 * dim), part("norm_layer", "ln2", 2 * dim)};
+  std::uint64_t total = 0;
+  for (const std::uint64_t n : counts) {
+    if (n == kUncounted) return kUncounted;
+    total += n;
+  }
+  return total;
+}
+
+template <class T>
+std::unique_ptr<Layer<T>> TransformerBlock<T>::from_config(const LayerConfig<T>& config) {
+  const std::int64_t dim = config.matching_features("dim");
+  const Options o = block_options(config);
+  if (!config.has("attention")) SelfAttention<T>::checked_heads(config, dim);
+  if (!config.has("attention") && !config.has("ffn") && !config.has("norm_layer"))
+    return std::make_unique<TransformerBlock<T>>(config.name(), o, config.rng());
+  // Built in the order of the built-in parts, so the same draws initialise the same parts.
+  const std::string& name = config.name();
+  const Shape in = block_shape(dim);
+  const bool post = o.norm == NormPlacement::post;
+  Parts parts;
+  auto norm = [&](const char* part) -> std::unique_ptr<Layer<T>> {
+    if (config.has("norm_layer"))
+      return build_slot(config, "norm_layer", join_name(name, part), in);
+    return std::make_unique<LayerNorm<T>>(join_name(name, part), o.dim, o.eps);
+  };
+  if (config.has("attention")) {
+    parts.attn = build_slot(config, "attention", join_name(name, "attn"), in);
+  } else {
+    parts.attn = std::make_unique<SelfAttention<T>>(join_name(name, "attn"), o.dim, o.heads, o.bias,
+                                                    o.out_proj, post, o.max_seq_len, config.rng());
+    parts.attn_residual = post;
+  }
+  parts.ln1 = norm("ln1");
+  if (config.has("ffn")) {
+    parts.ffn = build_slot(config, "ffn", join_name(name, "ffn"), in);
+  } else {
+    parts.ffn = std::make_unique<FeedForward<T>>(join_name(name, "ffn"), o.dim, o.hidden,
+                                                 o.activation, post, config.rng());
+    parts.ffn_residual = post;
+  }
+  parts.ln2 = norm("ln2");
+  return std::make_unique<TransformerBlock<T>>(name, o.norm, o.dim, std::move(parts));
+}
+
+template <class T>
+typename TransformerBlock<T>::Parts TransformerBlock<T>::builtin_parts(const std::string& name,
+                                                                       const Options& o, Rng& rng) {
+  // Post-norm: the attention and the MLP add their own residuals (one buffer and one
+  // pass fewer than a Residual around them). Pre-norm: the residual skips the norm too.
+  const bool post = o.norm == NormPlacement::post;
+  Parts parts;
+  parts.attn = std::make_unique<SelfAttention<T>>(join_name(name, "attn"), o.dim, o.heads, o.bias,
+                                                  o.out_proj, post, o.max_seq_len, rng);
+  parts.ln1 = std::make_unique<LayerNorm<T>>(join_name(name, "ln1"), o.dim, o.eps);
+  parts.ffn = std::make_unique<FeedForward<T>>(join_name(name, "ffn"), o.dim, o.hidden,
+                                               o.activation, post, rng);
+  parts.ln2 = std::make_unique<LayerNorm<T>>(join_name(name, "ln2"), o.dim, o.eps);
+  parts.attn_residual = parts.ffn_residual = post;
+  return parts;
 }
 
 template <class T>
 TransformerBlock<T>::TransformerBlock(std::string name, const Options& options, Rng& rng)
-    : Layer<T>(name), options_(options) {
-  // Post-norm: the sublayers add their own residuals. Pre-norm: the residual skips the
-  // LayerNorm too, so it is added here instead.
-  const bool inner_residual = options.norm == NormPlacement::post;
-  attn_ = std::make_unique<SelfAttention<T>>(join_name(name, "attn"), options.dim, options.heads,
-                                             options.bias, options.out_proj, inner_residual,
-                                             options.max_seq_len, rng);
-  ln1_ = std::make_unique<LayerNorm<T>>(join_name(name, "ln1"), options.dim, options.eps);
-  ffn_ = std::make_unique<FeedForward<T>>(join_name(name, "ffn"), options.dim, options.hidden,
-                                          options.activation, inner_residual, rng);
-  ln2_ = std::make_unique<LayerNorm<T>>(join_name(name, "ln2"), options.dim, options.eps);
-}
+    : TransformerBlock(name, options.norm, options.dim, builtin_parts(name, options, rng)) {}
 
 template <class T>
-const Tensor<T>& TransformerBlock<T>::forward(const Tensor<T>& x, Mode mode) {
-  if (options_.norm == NormPlacement::post)
-    return forward_chain(std::array<Layer<T>*, 4>{attn_.get(), ln1_.get(), ffn_.get(), ln2_.get()},
-                         x, mode);
-  // Each branch's output is dead once added to its residual; a_ once ln2 and the second
-  // residual have read it (ln2 keeps its own x-hat, the residual needs nothing).
-  add_into(a_, x, forward_chain(std::array<Layer<T>*, 2>{ln1_.get(), attn_.get()}, x, mode));
-  attn_->release_output();
-  add_into(output_, a_, forward_chain(std::array<Layer<T>*, 2>{ln2_.get(), ffn_.get()}, a_, mode));
-  ffn_->release_output();
-  release_if_large(a_);
-  return output_;
-}
-
-template <class T>
-const Tensor<T>& TransformerBlock<T>::forward_cached(const Tensor<T>& x, std::size_t start) {
-  // Decoding works on a few positions at a time: nothing here is large enough to release.
-  auto call = [start](Layer<T>& layer, const Tensor<T>& in) -> const Tensor<T>& {
-    return layer.forward_cached(in, start);
+TransformerBlock<T>::TransformerBlock(std::string name, NormPlacement norm, std::size_t dim,
+                                      Parts parts)
+    : Sequential<T>(name), dim_(dim) {
+  auto residual = [&](const char* branch, std::unique_ptr<Layer<T>> first,
+                      std::unique_ptr<Layer<T>> second) {
+    auto body = std::make_unique<Sequential<T>>(join_name(name, branch));
+    if (first) body->add(std::move(first));
+    body->add(std::move(second));
+    return std::make_unique<Residual<T>>(join_name(name, branch), std::move(body));
   };
-  if (options_.norm == NormPlacement::post)
-    return call(*ln2_, call(*ffn_, call(*ln1_, call(*attn_, x))));
-  add_into(a_, x, call(*attn_, call(*ln1_, x)));
-  add_into(output_, a_, call(*ffn_, call(*ln2_, a_)));
-  return output_;
-}
-
-template <class T>
-const Tensor<T>& TransformerBlock<T>::backward(const Tensor<T>& dy) {
-  if (options_.norm == NormPlacement::post)
-    return backward_chain(std::array<Layer<T>*, 4>{attn_.get(), ln1_.get(), ffn_.get(), ln2_.get()},
-                          dy);
-  // out = a + ffn(ln2(a)): da = dy + ln2'(ffn'(dy)); a = x + attn(ln1(x)): dx = da + ...
-  add_into(d_a_, dy, backward_chain(std::array<Layer<T>*, 2>{ln2_.get(), ffn_.get()}, dy));
-  ln2_->release_input_grad();
-  add_into(input_grad_, d_a_,
-           backward_chain(std::array<Layer<T>*, 2>{ln1_.get(), attn_.get()}, d_a_));
-  ln1_->release_input_grad();
-  release_if_large(d_a_);
-  return input_grad_;
-}
-
-template <class T>
-bool TransformerBlock<T>::keeps_input() const {
-  // Post-norm: the attention keeps x for dW_q/k/v. Pre-norm: x goes into ln1 (which
-  // keeps its own x-hat) and into the residual, which backward does not need.
-  return options_.norm == NormPlacement::post ? attn_->keeps_input() : ln1_->keeps_input();
-}
-
-template <class T>
-void TransformerBlock<T>::release_output() {
-  if (options_.norm == NormPlacement::post)
-    ln2_->release_output();
-  else
-    release_if_large(output_);
-}
-
-template <class T>
-void TransformerBlock<T>::release_input_grad() {
-  if (options_.norm == NormPlacement::post)
-    attn_->release_input_grad();
-  else
-    release_if_large(input_grad_);
-}
-
-template <class T>
-std::vector<Parameter<T>*> TransformerBlock<T>::parameters() {
-  std::vector<Parameter<T>*> out;
-  for (Layer<T>* layer :
-       std::initializer_list<Layer<T>*>{attn_.get(), ln1_.get(), ffn_.get(), ln2_.get()})
-    for (Parameter<T>* p : layer->parameters()) out.push_back(p);
-  return out;
+  if (norm == NormPlacement::pre) {
+    this->add(residual("attn_branch", std::move(parts.ln1), std::move(parts.attn)));
+    this->add(residual("ffn_branch", std::move(parts.ln2), std::move(parts.ffn)));
+    return;
+  }
+  this->add(parts.attn_residual ? std::move(parts.attn)
+                                : residual("attn_branch", nullptr, std::move(parts.attn)));
+  this->add(std::move(parts.ln1));
+  this->add(parts.ffn_residual ? std::move(parts.ffn)
+                               : residual("ffn_branch", nullptr, std::move(parts.ffn)));
+  this->add(std::move(parts.ln2));
 }
 
 template <class T>
 Shape TransformerBlock<T>::output_shape(const Shape& in) const {
-  if (in.size() != 3 || (in.back() != kAnyDim && in.back() != std::int64_t(options_.dim)))
-    throw ShapeError("TransformerBlock expects input (batch, seq, " + std::to_string(options_.dim) +
+  if (in.size() != 3 || (in.back() != kAnyDim && in.back() != std::int64_t(dim_)))
+    throw ShapeError("TransformerBlock expects input (batch, seq, " + std::to_string(dim_) +
                      "), got " + to_string(in));
-  return in;
-}
-
-template <class T>
-void TransformerBlock<T>::reset_cache() {
-  attn_->reset_cache();
-  ln1_->reset_cache();
-  ffn_->reset_cache();
-  ln2_->reset_cache();
+  return Sequential<T>::output_shape(in);
 }
 
 template class TransformerBlock<float>;

@@ -54,9 +54,9 @@ std::vector<std::int32_t> generate(Model<float>& model, const std::vector<std::i
   auto run = [&](std::size_t from) -> const Tensor<float>& {
     ensure_shape(input, std::vector<std::size_t>{1, sequence.size() - from});
     std::copy(sequence.begin() + long(from), sequence.end(), input.begin());
-    return options.use_cache ? model.forward_cached(input, from) : model.forward(input, Mode::eval);
+    return options.use_cache ? model.forward_step(input, from) : model.forward(input, Mode::eval);
   };
-  if (options.use_cache) model.reset_cache();
+  if (options.use_cache) model.reset_state();
   std::size_t cached = 0;
   while (out.size() < options.max_tokens && sequence.size() < max_len) {
     const Tensor<float>& logits = run(options.use_cache ? cached : 0);

@@ -235,7 +235,7 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
   // products); BLAS runs on one thread (see ThreadingScope).
   const ThreadingScope threading(config.threads);
   // Batches of different lengths resize the layers' buffers every step, and large
-  // models release dead buffers (Layer::release_output) for the next layer to take.
+  // models release dead buffers (Layer::release, framework/chain.hpp) for the next layer to take.
   // glibc would serve large blocks with fresh mmaps (and trim the heap top after
   // frees), each page faulted in again: ~9% of batch-16 training was page faults and
   // unmaps, and at d=512 the released 32 MiB FFN buffers cost more. Kept in the heap

@@ -100,7 +100,7 @@ BOOST_AUTO_TEST_CASE(cached_logits_match_full_forward) {
   const float values[] = {3, 1, 4, 1, 5, 9};
   std::copy(values, values + 6, ids.begin());
   const Tensor<float> full = model.forward(ids, Mode::eval);
-  model.reset_cache();
+  model.reset_state();
   // One position against six: other GEMM shapes, so another summation order. The bound
   // is tests/float_bounds.hpp's, relative to the row's largest |logit| (tiny_model_yaml:
   // 2 blocks, dim 8, 2 heads, hidden 16).
@@ -109,7 +109,7 @@ BOOST_AUTO_TEST_CASE(cached_logits_match_full_forward) {
   for (std::size_t t = 0; t < 6; ++t) {
     Tensor<float> one = Tensor<float>::from_shape({1, 1});
     one(0, 0) = ids(0, t);
-    const Tensor<float>& step = model.forward_cached(one, t);
+    const Tensor<float>& step = model.forward_step(one, t);
     const double bound =
         testing::reordering_bound<float>(path, testing::row_magnitude(&full(0, t, 0), 20));
     for (std::size_t v = 0; v < 20; ++v) {

@@ -302,12 +302,12 @@ BOOST_AUTO_TEST_CASE(embedding_forward_values) {
         BOOST_TEST(y(b, s, d) == tok(std::size_t(ids(b, s)), d) + pos(s, d));
   // Incremental decoding: the same tokens at positions 2..4 use position rows 2..4.
   const Tensor<double> last = {{5.0, 2.0}, {1.0, 4.0}};
-  const Tensor<double>& yc = emb.forward_cached(last, 2);
+  const Tensor<double>& yc = emb.forward_step(last, 2);
   for (std::size_t b = 0; b < 2; ++b)
     for (std::size_t s = 0; s < 2; ++s)
       for (std::size_t d = 0; d < 3; ++d)
         BOOST_TEST(yc(b, s, d) == tok(std::size_t(last(b, s)), d) + pos(2 + s, d));
-  BOOST_CHECK_THROW(emb.forward_cached(last, 4), Error);  // positions 4..5 of 5
+  BOOST_CHECK_THROW(emb.forward_step(last, 4), Error);  // positions 4..5 of 5
 }
 
 BOOST_AUTO_TEST_CASE(embedding_rejects_bad_ids) {
@@ -367,9 +367,9 @@ BOOST_AUTO_TEST_CASE(embedding_backward_touches_only_used_rows) {
         BOOST_TEST(dpos(row, d) == 0.0);
     }
 
-  // After forward_cached(start), backward lands on position rows start..start+seq-1.
+  // After forward_step(start), backward lands on position rows start..start+seq-1.
   std::fill(emb.position().grad.begin(), emb.position().grad.end(), 0.0);
-  emb.forward_cached(Tensor<double>{{1.0, 1.0}}, 3);
+  emb.forward_step(Tensor<double>{{1.0, 1.0}}, 3);
   emb.backward(xt::ones<double>({1, 2, 3}));
   for (std::size_t row = 0; row < 6; ++row)
     for (std::size_t d = 0; d < 3; ++d)

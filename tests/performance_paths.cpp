@@ -352,7 +352,7 @@ BOOST_AUTO_TEST_CASE(sum_of_squares_matches_sequential_sum) {
   }
 }
 
-// Releasing dead buffers (Layer::release_output / release_input_grad) against keeping
+// Releasing dead buffers (Layer::release, framework/chain.hpp) against keeping
 // every buffer: the same training run, bit for bit, for each block layout, activation
 // and dropout.
 BOOST_AUTO_TEST_CASE(releasing_dead_buffers_keeps_training_bit_identical) {

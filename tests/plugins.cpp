@@ -1,6 +1,7 @@
 // Runtime plugins: the libraries built from tests/plugins/*.cpp, loaded with
 // load_plugin() as `--plugin` and `plugins:` do. Each failure must be an Error that
 // names the library and says what is wrong; none may end the process.
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 
@@ -101,9 +102,13 @@ BOOST_AUTO_TEST_CASE(registering_a_taken_name_at_load_time_records_instead_of_th
 }
 
 BOOST_AUTO_TEST_CASE(a_plugin_registers_its_layers_with_their_origin) {
+  // Another suite of this process (conformance) may have loaded it already.
+  const auto loaded = loaded_plugins();
+  const bool fresh =
+      std::find(loaded.begin(), loaded.end(), canonical(STRATA_TEST_PLUGIN)) == loaded.end();
   const int registered = load_plugin(STRATA_TEST_PLUGIN);
-  BOOST_TEST(registered == 2);
-  for (const std::string type : {"TestScale", "TestBrokenScale"}) {
+  BOOST_TEST(registered == (fresh ? 3 : 0));
+  for (const std::string type : {"TestScale", "TestBrokenScale", "TestOverwriteScale"}) {
     BOOST_REQUIRE(layer_registry().contains(type));
     BOOST_TEST(layer_registry().find(type).origin == canonical(STRATA_TEST_PLUGIN));
   }

@@ -3,6 +3,7 @@
 // causality, the KV cache against the full forward, gradient accumulation, config errors.
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <sstream>
@@ -12,9 +13,11 @@
 #include "framework/grad_check.hpp"
 #include "framework/model.hpp"
 #include "layers/feed_forward.hpp"
+#include "layers/layer_norm.hpp"
 #include "layers/output_projection.hpp"
 #include "layers/self_attention.hpp"
 #include "layers/transformer_block.hpp"
+#include "test_support.hpp"
 
 using namespace strata;
 
@@ -128,12 +131,12 @@ Tensor<double> naive_attention(SelfAttention<double>& layer, const Tensor<double
   return y;
 }
 
-// Feeds x to forward_cached in pieces of `chunk` positions (after reset_cache) and
+// Feeds x to forward_step in pieces of `chunk` positions (after reset_state) and
 // stitches the outputs together.
 Tensor<double> run_cached(Layer<double>& layer, const Tensor<double>& x, std::size_t chunk,
                           std::size_t first_chunk) {
   const std::size_t B = x.shape()[0], S = x.shape()[1], D = x.shape()[2];
-  layer.reset_cache();
+  layer.reset_state();
   Tensor<double> out;
   bool allocated = false;  // a default xarray is 0-d with one element, not empty
   std::size_t start = 0;
@@ -143,7 +146,7 @@ Tensor<double> run_cached(Layer<double>& layer, const Tensor<double>& x, std::si
     for (std::size_t b = 0; b < B; ++b)
       for (std::size_t t = 0; t < n; ++t)
         for (std::size_t c = 0; c < D; ++c) piece(b, t, c) = x(b, start + t, c);
-    const Tensor<double>& y = layer.forward_cached(piece, start);
+    const Tensor<double>& y = layer.forward_step(piece, start);
     if (!allocated) out = Tensor<double>::from_shape({B, S, y.shape()[2]});
     allocated = true;
     for (std::size_t b = 0; b < B; ++b)
@@ -412,7 +415,7 @@ BOOST_AUTO_TEST_CASE(kv_cache_matches_full_forward) {
     const Tensor<double> x = random_input({2, 7, 6}, 35);
     const Tensor<double> full = layer->forward(x, Mode::eval);
     // Token by token, then a 3-token prompt followed by single tokens, then pairs; run
-    // twice to check reset_cache really starts over.
+    // twice to check reset_state really starts over.
     for (int round = 0; round < 2; ++round) {
       const double one = max_abs_diff(run_cached(*layer, x, 1, 1), full);
       const double prompt = max_abs_diff(run_cached(*layer, x, 1, 3), full);
@@ -429,13 +432,13 @@ BOOST_AUTO_TEST_CASE(kv_cache_matches_full_forward) {
 BOOST_AUTO_TEST_CASE(kv_cache_limits) {
   Rng rng(36);
   SelfAttention<double> attn("attn", 4, 2, false, false, true, 4, rng);
-  attn.reset_cache();
+  attn.reset_state();
   const Tensor<double> x = random_input({1, 3, 4}, 37);
-  attn.forward_cached(x, 0);
-  BOOST_CHECK_THROW(attn.forward_cached(random_input({1, 2, 4}, 38), 3), ShapeError);  // 5 > 4
-  BOOST_CHECK_THROW(attn.forward_cached(random_input({1, 1, 4}, 38), 4), ShapeError);  // a gap
-  attn.reset_cache();
-  BOOST_CHECK_THROW(attn.forward_cached(random_input({1, 1, 4}, 38), 1), ShapeError);
+  attn.forward_step(x, 0);
+  BOOST_CHECK_THROW(attn.forward_step(random_input({1, 2, 4}, 38), 3), ShapeError);  // 5 > 4
+  BOOST_CHECK_THROW(attn.forward_step(random_input({1, 1, 4}, 38), 4), ShapeError);  // a gap
+  attn.reset_state();
+  BOOST_CHECK_THROW(attn.forward_step(random_input({1, 1, 4}, 38), 1), ShapeError);
 }
 
 BOOST_AUTO_TEST_CASE(backward_twice_accumulates_twice) {
@@ -479,7 +482,9 @@ BOOST_AUTO_TEST_CASE(config_keys_and_errors) {
       "{dim: 8, hidden: 12, heads: 2, norm: pre, activation: gelu, bias: true, out_proj: true}",
       {kAnyDim, kAnyDim, 8}, context, rng);
   BOOST_TEST(block->parameters().size() == 16u);
-  BOOST_TEST(block->parameters()[0]->name == "layer.attn.w_q");
+  // Pre-norm lists its parts in data-flow order: Residual(ln1, attn), Residual(ln2, ffn).
+  BOOST_TEST(block->parameters()[0]->name == "layer.ln1.gamma");
+  BOOST_TEST(block->parameters()[2]->name == "layer.attn.w_q");
   BOOST_TEST(to_string(block->output_shape({kAnyDim, kAnyDim, 8})) == "(*, *, 8)");
 
   const std::string mismatch = config_error([&] {
@@ -559,13 +564,13 @@ BOOST_AUTO_TEST_CASE(tied_model_end_to_end) {
     // Another summation order: tests/float_bounds.hpp's bound, relative to each row's
     // largest |logit| (2 blocks, dim 6, 2 heads, hidden 10, 8 positions).
     const Tensor<double> full = model.forward(ids, Mode::eval);
-    model.reset_cache();
+    model.reset_state();
     const std::size_t path = testing::transformer_path_length(2, 6, 2, 10, 8);
     double worst = 0;  // the largest error as a fraction of its bound
     for (std::size_t t = 0; t < 8; ++t) {
       Tensor<double> step = Tensor<double>::from_shape({2, 1});
       for (std::size_t b = 0; b < 2; ++b) step(b, 0) = ids(b, t);
-      const Tensor<double>& logits = model.forward_cached(step, t);
+      const Tensor<double>& logits = model.forward_step(step, t);
       for (std::size_t b = 0; b < 2; ++b) {
         const double bound =
             testing::reordering_bound<double>(path, testing::row_magnitude(&full(b, t, 0), 7));
@@ -606,14 +611,14 @@ BOOST_AUTO_TEST_CASE(float_model_decodes_like_full_forward) {
   Tensor<float> ids = Tensor<float>::from_shape({1, 16});
   for (std::size_t t = 0; t < 16; ++t) ids(0, t) = float((t * 7) % 20);
   const Tensor<float> full = model.forward(ids, Mode::eval);
-  model.reset_cache();
+  model.reset_state();
   // tests/float_bounds.hpp's bound in float32, relative to each row's largest |logit|.
   const std::size_t path = testing::transformer_path_length(2, 32, 4, 64, 16);
   double worst = 0;  // the largest error as a fraction of its bound
   for (std::size_t t = 0; t < 16; ++t) {
     Tensor<float> step = Tensor<float>::from_shape({1, 1});
     step(0, 0) = ids(0, t);
-    const Tensor<float>& logits = model.forward_cached(step, t);
+    const Tensor<float>& logits = model.forward_step(step, t);
     const double bound =
         testing::reordering_bound<float>(path, testing::row_magnitude(&full(0, t, 0), 20));
     for (std::size_t v = 0; v < 20; ++v)
@@ -621,6 +626,110 @@ BOOST_AUTO_TEST_CASE(float_model_decodes_like_full_forward) {
   }
   BOOST_TEST_MESSAGE("float model: cached vs full logits, worst " << worst << " of the bound");
   BOOST_TEST(worst <= 1.0);
+}
+
+// configs/gpt_prenorm_composed.yaml spells configs/gpt_prenorm.yaml's blocks out of
+// Sequential/Residual/LayerNorm/SelfAttention/FeedForward: the same draws initialise the
+// same parts and the arithmetic is the same, so training (one epoch of each phase here)
+// must give the same losses and parameters, bit for bit.
+std::string short_run(const std::string& file) {
+  std::ifstream in(std::string(STRATA_SOURCE_DIR) + "/configs/" + file);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  for (const std::string from : {"epochs: 60", "epochs: 80"})
+    yaml.replace(yaml.find(from), from.size(), "epochs: 1");
+  for (std::size_t at = 0; (at = yaml.find("data: data/", at)) != std::string::npos; at += 6)
+    yaml.replace(at, 6, "data: " + std::string(STRATA_SOURCE_DIR) + "/");
+  return yaml;
+}
+
+BOOST_AUTO_TEST_CASE(composed_prenorm_config_trains_like_the_transformer_block) {
+  LanguageModel block = LanguageModel::create(parse_run_config(short_run("gpt_prenorm.yaml"), "a"));
+  LanguageModel composed =
+      LanguageModel::create(parse_run_config(short_run("gpt_prenorm_composed.yaml"), "b"));
+  const auto& pb = block.model.parameters();
+  const auto& pc = composed.model.parameters();
+  BOOST_REQUIRE(pb.size() == pc.size());
+  BOOST_TEST(pc[4]->name == "blocks.0.attn_branch.attn.w_q");  // named after the tree
+  BOOST_TEST(pb[4]->name == "blocks.0.attn.w_q");
+  std::vector<double> losses[2];
+  int k = 0;
+  for (LanguageModel* lm : {&block, &composed}) {
+    auto optimizer = make_optimizer<float>(lm->config.optimizer);
+    for (const EpochRecord& e : train(*lm, *optimizer, TrainOptions{}).epochs)
+      losses[k].push_back(e.loss);
+    ++k;
+  }
+  BOOST_TEST(losses[0].size() == 2u);
+  BOOST_TEST(losses[0] == losses[1], boost::test_tools::per_element());
+  for (std::size_t i = 0; i < pb.size(); ++i)
+    BOOST_TEST((pb[i]->value == pc[i]->value), pb[i]->name << " vs " << pc[i]->name);
+}
+
+Model<double> model_from(const std::string& layers, Rng& rng) {
+  const ConfigNode root = ConfigNode::parse(
+      "{max_seq_len: 8, vocab_size: 11, layers: [{type: Embedding, dim: 4}, " + layers + "]}",
+      "m.yaml");
+  return build_model<double>(root, 0, rng);
+}
+
+std::string model_error(const std::string& layers) {
+  Rng rng(1);
+  return strata::testing::error_of([&] { model_from(layers, rng); });
+}
+
+BOOST_AUTO_TEST_CASE(composites_and_slots_from_yaml) {
+  Rng rng(3);
+  // Nested, repeated, named after the tree; a Dropout inside is checkpointed.
+  Model<double> model = model_from(
+      "{type: Sequential, name: s, repeat: 2, layers: [{type: Residual, name: r, layers: "
+      "[{type: LayerNorm}, {type: Linear, out: 4}, {type: Dropout, rate: 0.1}]}]}",
+      rng);
+  BOOST_TEST(model.find_parameter("s.1.r.linear.weight") != nullptr);
+  BOOST_TEST(model.random_generators().size() == 2u);
+  // A plugin-style slot: any registered layer that keeps the shape.
+  Model<double> slotted = model_from(
+      "{type: TransformerBlock, name: b, dim: 4, hidden: 8, norm: pre, "
+      "ffn: {type: Sequential, layers: [{type: Linear, out: 5}, {type: GELU}, "
+      "{type: Linear, out: 4}]}, norm_layer: {type: LayerNorm, eps: 1.0e-3}}",
+      rng);
+  BOOST_TEST(slotted.find_parameter("b.ffn.linear_2.weight") != nullptr);
+  BOOST_TEST(slotted.find_parameter("b.ln2.gamma") != nullptr);
+  BOOST_TEST(slotted.parameter_count() == 76u + 2 * 8 + 3 * 16 + (20 + 5) + (20 + 4));
+
+  BOOST_TEST(
+      model_error("{type: TransformerBlock, dim: 4, hidden: 8, ffn: {type: Linear, out: 6}}") ==
+      "m.yaml:1:119: model.layers[1] (TransformerBlock \"transformer_block\"): the ffn slot "
+      "must keep its input's shape (*, *, 4), but Linear gives (*, *, 6)");
+  BOOST_TEST(model_error("{type: Residual, layers: [{type: Linear, out: 6}]}")
+                 .find("x + body(x) needs the same shape") != std::string::npos);
+  BOOST_TEST(
+      model_error("{type: Sequential, name: s, layers: [{type: Lineer}]}")
+          .find("model.layers[1] (Sequential \"s\").layers[0]: unknown layer type \"Lineer\" "
+                "(did you mean \"Linear\"?)") != std::string::npos);
+  BOOST_TEST(model_error("{type: Sequential, layers: []}").find("needs at least one layer") !=
+             std::string::npos);
+  BOOST_TEST(model_error("{type: TransformerBlock, dim: 4, hidden: 8, norm_layer: {type: ReLU, "
+                         "name: x}}")
+                 .find("a slot takes no \"name\" or \"repeat\"") != std::string::npos);
+}
+
+// A slot filled by a type without a parameter counter (here a Sequential) leaves the
+// block's count unknown: the block is measured once built, and still refused over budget.
+BOOST_AUTO_TEST_CASE(a_slot_without_a_counter_is_measured_against_the_budget) {
+  Rng rng(1);
+  const std::string layers =
+      "layers: [{type: Embedding, dim: 4}, {type: TransformerBlock, name: b, dim: 4, hidden: 8, "
+      "ffn: {type: Sequential, layers: [{type: Linear, out: 4}]}}]}";
+  const ConfigNode fits = ConfigNode::parse("{max_seq_len: 8, vocab_size: 11, " + layers, "m.yaml");
+  BOOST_TEST(build_model<double>(fits, 0, rng).parameter_count() == 76u + 48 + 20 + 16);
+  const ConfigNode over = ConfigNode::parse(
+      "{max_seq_len: 8, vocab_size: 11, max_parameters: 100, " + layers, "m.yaml");
+  const std::string error = strata::testing::error_of([&] { build_model<double>(over, 0, rng); });
+  BOOST_TEST(error.find("model too large: layer b has 84 parameters, bringing the model to 160") !=
+                 std::string::npos,
+             error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -21,7 +21,7 @@ std::unique_ptr<Layer<T>> RMSNorm<T>::from_config(const strata::LayerConfig<T>& 
 
 template <class T>
 RMSNorm<T>::RMSNorm(std::string name, std::size_t dim, double eps)
-    : Layer<T>(name),
+    : Layer<T>(name, strata::Retains{.input = false, .output = false}),
       dim_(dim),
       eps_(eps),
       gamma_(strata::join_name(name, "gamma"), xt::ones<T>({dim})) {}
@@ -33,13 +33,13 @@ const Tensor<T>& RMSNorm<T>::forward(const Tensor<T>& x, Mode) {
   const std::size_t rows = strata::leading_rows(x);
   // Buffers keep their size from step to step: no allocation after the first call.
   strata::ensure_shape(normalized_, x.shape());
-  strata::ensure_shape(output_, x.shape());
+  strata::ensure_shape(this->output_, x.shape());
   strata::ensure_shape(rrms_, std::vector<std::size_t>{rows});
   const T* g = gamma_.value.data();
   for (std::size_t r = 0; r < rows; ++r) {
     const T* xr = x.data() + r * dim_;
     T* nr = normalized_.data() + r * dim_;
-    T* yr = output_.data() + r * dim_;
+    T* yr = this->output_.data() + r * dim_;
     double mean_square = 0;  // in double: float sums of squares lose digits for wide rows
     for (std::size_t i = 0; i < dim_; ++i) mean_square += double(xr[i]) * xr[i];
     mean_square /= double(dim_);
@@ -50,7 +50,7 @@ const Tensor<T>& RMSNorm<T>::forward(const Tensor<T>& x, Mode) {
       yr[i] = g[i] * nr[i];
     }
   }
-  return output_;
+  return this->output_;
 }
 
 template <class T>
@@ -58,13 +58,13 @@ const Tensor<T>& RMSNorm<T>::backward(const Tensor<T>& dy) {
   const std::size_t rows = rrms_.size();
   if (dy.size() != rows * dim_)
     throw strata::ShapeError(this->name() + ": gradient shape mismatch");
-  strata::ensure_shape(input_grad_, normalized_.shape());
+  strata::ensure_shape(this->input_grad_, normalized_.shape());
   const T* g = gamma_.value.data();
   T* dg = gamma_.grad.data();
   for (std::size_t r = 0; r < rows; ++r) {
     const T* dyr = dy.data() + r * dim_;
     const T* nr = normalized_.data() + r * dim_;
-    T* dxr = input_grad_.data() + r * dim_;
+    T* dxr = this->input_grad_.data() + r * dim_;
     T sum_gn = 0;  // sum over the row of (dy * gamma) * xhat
     for (std::size_t i = 0; i < dim_; ++i) {
       dg[i] += dyr[i] * nr[i];  // ADD: the trainer zeroes grads once per step
@@ -74,7 +74,7 @@ const Tensor<T>& RMSNorm<T>::backward(const Tensor<T>& dy) {
     const T rrms = rrms_.data()[r];
     for (std::size_t i = 0; i < dim_; ++i) dxr[i] = rrms * (dyr[i] * g[i] - nr[i] * mean_gn);
   }
-  return input_grad_;
+  return this->input_grad_;
 }
 
 template <class T>

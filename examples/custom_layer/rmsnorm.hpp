@@ -5,7 +5,8 @@
 //
 // Shapes: x (..., dim) -> y (..., dim); gamma is (dim).
 // Parameters: <name>.gamma (ones).
-// Cached: the normalised input xhat = x / rms(x) (..., dim) and 1/rms(x) per row.
+// Cached: the normalised input xhat = x / rms(x) (..., dim) and 1/rms(x) per row; not
+// x itself, nor y (declared once in the constructor, so Strata may free them).
 // Accumulates: gamma.grad += sum over rows of dy * xhat.
 // Returns dx = (g - xhat * mean(g * xhat)) / rms(x), with g = dy * gamma.
 // Config: {type: RMSNorm, eps: 1e-6}; dim comes from the input's last axis.
@@ -27,6 +28,8 @@ class RMSNorm : public Layer<T> {
  public:
   static constexpr const char* kSummary =
       "root-mean-square normalisation over the last axis with a learned gamma";
+  static constexpr const char* kExample = "{eps: 1e-5}";  // for `strata check-layer`
+  static Shape example_input() { return {2, 3, 4}; }
   static strata::Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const strata::LayerConfig<T>& config);
 
@@ -44,7 +47,7 @@ class RMSNorm : public Layer<T> {
   std::size_t dim_;
   double eps_;
   Parameter<T> gamma_;
-  Tensor<T> normalized_, rrms_, output_, input_grad_;
+  Tensor<T> normalized_, rrms_;  // y and dx are the base class's output_ and input_grad_
 };
 
 }  // namespace example
