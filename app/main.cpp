@@ -36,6 +36,7 @@
 #include "models/run_directory.hpp"
 #include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
+#include "tasks/classification.hpp"
 
 namespace fs = std::filesystem;
 using namespace strata;
@@ -158,8 +159,25 @@ void answer_sample_prompts(LanguageModel& lm) {
   }
 }
 
+// check for a classification config: the task's data is read and split too.
+int check_classifier(const std::string& config_path, RunConfig config) {
+  const Classifier c = Classifier::create(std::move(config));
+  const ClassificationData data = load_classification_data(c.task, c.config.seed);
+  auto optimizer = make_optimizer<float>(c.config.optimizer);
+  std::cout << config_path << ": OK\n"
+            << "task: classification, " << c.task.features << " features, " << c.task.classes
+            << " classes; " << data.train.rows() << " rows to train on, " << data.held_out.rows()
+            << " held out\n"
+            << c.model.summary() << "optimizer: " << optimizer->type() << "\n";
+  for (const PhaseConfig& p : c.config.phases)
+    std::cout << "phase " << p.name << ": " << p.epochs << " epochs, batch " << p.batch << ", lr "
+              << p.schedule.lr << "\n";
+  return 0;
+}
+
 int command_check(const std::string& config_path, const std::vector<std::string>& data) {
   RunConfig config = load_run_config(config_path, parse_data_overrides(data));
+  if (is_classification(config)) return check_classifier(config_path, std::move(config));
   load_config_plugins(config);
   // The vocabulary comes from the phases' data; without phases the model section must
   // give vocab_size itself.
@@ -221,8 +239,33 @@ bool same_directory(const std::string& a, const std::string& b) {
   return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
 }
 
-int command_train(const TrainArgs& args) {
+// The run being trained: a language model or a classifier.
+struct Trainee {
   std::unique_ptr<LanguageModel> lm;
+  std::unique_ptr<Classifier> classifier;
+  RunConfig& config() { return lm ? lm->config : classifier->config; }
+  const Model<float>& model() { return lm ? lm->model : classifier->model; }
+  void create(RunConfig config) {
+    if (is_classification(config))
+      classifier = std::make_unique<Classifier>(Classifier::create(std::move(config)));
+    else
+      lm = std::make_unique<LanguageModel>(LanguageModel::create(std::move(config)));
+  }
+  void restore(const Checkpoint& checkpoint, const std::string& dir) {
+    if (is_classification(parse_run_config(checkpoint.config_text, dir + "/config.yaml")))
+      classifier = std::make_unique<Classifier>(Classifier::restore(checkpoint, dir));
+    else
+      lm = std::make_unique<LanguageModel>(LanguageModel::restore(checkpoint, dir));
+  }
+  TrainResult train(Optimizer<float>& optimizer, const TrainOptions& options,
+                    const Checkpoint* resume) {
+    return lm ? strata::train(*lm, optimizer, options, resume)
+              : strata::train(*classifier, optimizer, options, resume);
+  }
+};
+
+int command_train(const TrainArgs& args) {
+  Trainee lm;
   std::unique_ptr<Checkpoint> resume;
   RunDirectoryLock run_dir;  // held until the process ends: one process per run directory
   std::string out = args.out;
@@ -238,7 +281,7 @@ int command_train(const TrainArgs& args) {
       if (fs::is_directory(out)) run_dir = lock_run_directory(out);  // before reading it
     }
     resume = std::make_unique<Checkpoint>(load_checkpoint(args.resume));
-    lm = std::make_unique<LanguageModel>(LanguageModel::restore(*resume, args.resume));
+    lm.restore(*resume, args.resume);
     if (fork) {
       run_dir = claim_new_run_directory(out);
       save_checkpoint(out, *resume);
@@ -259,13 +302,14 @@ int command_train(const TrainArgs& args) {
     // Refuses a checkpoint or anything else there at once; a directory it creates is
     // removed again if the run fails before writing to it.
     run_dir = claim_new_run_directory(out);
-    lm = std::make_unique<LanguageModel>(LanguageModel::create(std::move(config)));
+    lm.create(std::move(config));
   }
-  if (args.threads > 0) lm->config.threads = args.threads;
-  auto optimizer = make_optimizer<float>(lm->config.optimizer);
-  std::cout << "model: " << lm->model.parameter_count() << " parameters, vocabulary "
-            << lm->tokenizer.size() << ", seed " << lm->config.seed << ", threads "
-            << lm->config.threads << "\n";
+  if (args.threads > 0) lm.config().threads = args.threads;
+  auto optimizer = make_optimizer<float>(lm.config().optimizer);
+  std::cout << "model: " << lm.model().parameter_count() << " parameters, "
+            << (lm.lm ? "vocabulary " + std::to_string(lm.lm->tokenizer.size())
+                      : "classes " + std::to_string(lm.classifier->task.classes))
+            << ", seed " << lm.config().seed << ", threads " << lm.config().threads << "\n";
   TrainOptions options;
   options.out_dir = out;
   options.log = &std::cout;
@@ -275,7 +319,7 @@ int command_train(const TrainArgs& args) {
   int signal = 0;
   {
     const StopSignals stop_signals;  // SIGINT, SIGTERM, SIGHUP: stop after the step, save
-    result = train(*lm, *optimizer, options, resume.get());
+    result = lm.train(*optimizer, options, resume.get());
     signal = StopSignals::received();
   }
   if (signal) {  // the shell's convention for a process ended by a signal
@@ -292,7 +336,7 @@ int command_train(const TrainArgs& args) {
   }
   std::cout << "trained " << result.steps << " steps in " << std::fixed << std::setprecision(2)
             << result.seconds << " s; checkpoint in " << out << "/checkpoint\n";
-  answer_sample_prompts(*lm);
+  if (lm.lm) answer_sample_prompts(*lm.lm);
   return 0;
 }
 
@@ -305,7 +349,13 @@ struct GenerateArgs {
 };
 
 LanguageModel load_model(const std::string& dir, int threads) {
-  LanguageModel lm = LanguageModel::restore(load_checkpoint(dir), dir);
+  const Checkpoint checkpoint = load_checkpoint(dir);
+  if (is_classification(parse_run_config(checkpoint.config_text, dir + "/checkpoint/config.yaml")))
+    throw Error(dir +
+                ": a classification run: generate and chat need a language model "
+                "(strata evaluate " +
+                dir + " reports the classifier's accuracy)");
+  LanguageModel lm = LanguageModel::restore(checkpoint, dir);
   if (threads > 0) lm.config.threads = threads;
   return lm;
 }
@@ -368,7 +418,38 @@ struct EvaluateArgs {
 
 // Greedy answers to every `User: ... Assistant: ...` example of a dataset, compared
 // token for token with the training answer.
+// A classifier's accuracy on its held-out rows (or on all rows of --dataset FILE.csv).
+int evaluate_classifier(const EvaluateArgs& args, const Checkpoint& checkpoint) {
+  Classifier c = Classifier::restore(checkpoint, args.dir);
+  if (args.threads > 0) c.config.threads = args.threads;
+  const ThreadingScope threading(c.config.threads);
+  LabeledRows rows;
+  std::string what = "held-out";
+  if (!args.dataset.empty()) {
+    rows = load_csv_rows(args.dataset, c.task.features, c.task.classes);
+    for (float& v : rows.x) v = float(double(v) * c.task.feature_scale);
+    what = args.dataset;
+  } else {
+    rows = load_classification_data(c.task, c.config.seed).held_out;
+    if (rows.rows() == 0)
+      throw Error(args.dir +
+                  ": task.validation_fraction is 0: no held-out rows to evaluate "
+                  "(give --dataset FILE.csv)");
+  }
+  const ClassificationScore score = evaluate(c, rows);
+  std::cout << std::fixed << std::setprecision(4) << what << " accuracy: " << score.accuracy()
+            << " (" << score.correct << "/" << score.total << "), mean loss " << score.mean_loss
+            << "\n";
+  return 0;
+}
+
 int command_evaluate(const EvaluateArgs& args) {
+  {
+    const Checkpoint checkpoint = load_checkpoint(args.dir);
+    if (is_classification(
+            parse_run_config(checkpoint.config_text, args.dir + "/checkpoint/config.yaml")))
+      return evaluate_classifier(args, checkpoint);
+  }
   LanguageModel lm = load_model(args.dir, args.threads);
   const ThreadingScope threading(lm.config.threads);
   std::string path = args.dataset;
@@ -523,9 +604,8 @@ void declare_check_layers_train(CommandLine& cl) {
   CLI::App* cmd = cl.train_cmd = cl.app.add_subcommand("train", "train a model from a config");
   cmd->add_option("CONFIG", t.config, "YAML config");
   cmd->add_option("--out", t.out, "run directory (default runs/<config name>)");
-  cmd->add_option(
-      "--resume", t.resume,
-      "continue the run in this directory (with --out DST: in DST, from a copy of it)");
+  cmd->add_option("--resume", t.resume,
+                  "continue the run in this directory (with --out DST: in DST, from a copy of it)");
   cmd->add_option("--seed", t.seed, "override the config's seed")
       ->check(accepts(run_config_key("seed")));
   add_threads_option(cmd, t.threads);
