@@ -66,8 +66,9 @@ std::string parse_task_type(const ConfigNode& task) {
   const Schema schema = {string_key("type", "language_modeling", "what is learnt",
                                     {"language_modeling", "classification"})};
   std::vector<std::string> others;
+  // A language model's task has no other keys; an unknown type is reported as such.
   if (const ConfigNode type = task.get("type");
-      type.is_scalar() && type.scalar() == "classification")
+      type.is_scalar() && type.scalar() != "language_modeling")
     others = task.keys();
   const ConfigSection section(task, "task", schema, others);
   return section.string("type");

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <numeric>
+#include <sstream>
 
 #include "framework/errors.hpp"
 #include "framework/files.hpp"
@@ -122,7 +123,7 @@ LabeledRows load_npy_rows(const std::string& features_path, const std::string& l
                   std::to_string(i % features) + " is not finite");
   rows.x = x.data;
   for (std::size_t i = 0; i < y.data.size(); ++i)
-    rows.y.push_back(checked_label(y.data[i], std::to_string(y.data[i]), classes,
+    rows.y.push_back(checked_label(y.data[i], (std::ostringstream() << y.data[i]).str(), classes,
                                    labels_path + ": row " + std::to_string(i) + ": "));
   return rows;
 }
