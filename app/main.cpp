@@ -37,6 +37,7 @@
 #include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
 #include "tasks/classification.hpp"
+#include "tasks/run.hpp"
 
 namespace fs = std::filesystem;
 using namespace strata;
@@ -239,77 +240,58 @@ bool same_directory(const std::string& a, const std::string& b) {
   return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
 }
 
-// The run being trained: a language model or a classifier.
-struct Trainee {
-  std::unique_ptr<LanguageModel> lm;
-  std::unique_ptr<Classifier> classifier;
-  RunConfig& config() { return lm ? lm->config : classifier->config; }
-  const Model<float>& model() { return lm ? lm->model : classifier->model; }
-  void create(RunConfig config) {
-    if (is_classification(config))
-      classifier = std::make_unique<Classifier>(Classifier::create(std::move(config)));
-    else
-      lm = std::make_unique<LanguageModel>(LanguageModel::create(std::move(config)));
+// --resume DIR continues DIR's run; --resume SRC --out DST forks: DST continues from a
+// copy of SRC's checkpoint. `out` becomes the directory trained into, held by `run_dir`.
+Run resume_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_dir) {
+  if (!args.config.empty() || args.seed >= 0 || !args.data.empty())
+    throw Error(
+        "--resume continues a run with its own config, seed and data: drop the CONFIG, "
+        "--seed and --data arguments");
+  const bool fork = !out.empty() && !same_directory(out, args.resume);
+  if (!fork) {
+    out = args.resume;
+    if (fs::is_directory(out)) run_dir = lock_run_directory(out);  // before reading it
   }
-  void restore(const Checkpoint& checkpoint, const std::string& dir) {
-    if (is_classification(parse_run_config(checkpoint.config_text, dir + "/config.yaml")))
-      classifier = std::make_unique<Classifier>(Classifier::restore(checkpoint, dir));
-    else
-      lm = std::make_unique<LanguageModel>(LanguageModel::restore(checkpoint, dir));
+  Run run = Run::resume(args.resume);
+  const Checkpoint& resume = *run.checkpoint();
+  if (fork) {
+    run_dir = claim_new_run_directory(out);
+    save_checkpoint(out, resume);
+    const fs::path metrics = fs::path(args.resume) / "metrics.csv";
+    if (fs::exists(metrics)) fs::copy_file(metrics, fs::path(out) / "metrics.csv");
+    std::cout << "forking " << args.resume << " at step " << resume.position.step << " into " << out
+              << "\n";
+  } else {
+    std::cout << "resuming " << args.resume << " at step " << resume.position.step << "\n";
   }
-  TrainResult train(Optimizer<float>& optimizer, const TrainOptions& options,
-                    const Checkpoint* resume) {
-    return lm ? strata::train(*lm, optimizer, options, resume)
-              : strata::train(*classifier, optimizer, options, resume);
-  }
-};
+  return run;
+}
+
+// A new run of CONFIG into `out` (default runs/<config's name>), held by `run_dir`.
+Run start_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_dir) {
+  if (args.config.empty()) throw Error("train needs a CONFIG file (or --resume DIR)");
+  RunConfig config = load_run_config(args.config, parse_data_overrides(args.data));
+  if (args.seed >= 0) config.seed = std::uint64_t(args.seed);
+  if (config.phases.empty())
+    throw Error(args.config + ": training.phases is empty: nothing to train");
+  if (out.empty()) out = "runs/" + fs::path(args.config).stem().string();
+  // Refuses a checkpoint or anything else there at once; a directory it creates is
+  // removed again if the run fails before writing to it.
+  run_dir = claim_new_run_directory(out);
+  return Run::start(std::move(config));
+}
 
 int command_train(const TrainArgs& args) {
-  Trainee lm;
-  std::unique_ptr<Checkpoint> resume;
   RunDirectoryLock run_dir;  // held until the process ends: one process per run directory
   std::string out = args.out;
-  if (!args.resume.empty()) {
-    if (!args.config.empty() || args.seed >= 0 || !args.data.empty())
-      throw Error(
-          "--resume continues a run with its own config, seed and data: drop the CONFIG, "
-          "--seed and --data arguments");
-    // --resume SRC --out DST forks: DST continues from a copy of SRC's checkpoint.
-    const bool fork = !out.empty() && !same_directory(out, args.resume);
-    if (!fork) {
-      out = args.resume;
-      if (fs::is_directory(out)) run_dir = lock_run_directory(out);  // before reading it
-    }
-    resume = std::make_unique<Checkpoint>(load_checkpoint(args.resume));
-    lm.restore(*resume, args.resume);
-    if (fork) {
-      run_dir = claim_new_run_directory(out);
-      save_checkpoint(out, *resume);
-      const fs::path metrics = fs::path(args.resume) / "metrics.csv";
-      if (fs::exists(metrics)) fs::copy_file(metrics, fs::path(out) / "metrics.csv");
-      std::cout << "forking " << args.resume << " at step " << resume->position.step << " into "
-                << out << "\n";
-    } else {
-      std::cout << "resuming " << args.resume << " at step " << resume->position.step << "\n";
-    }
-  } else {
-    if (args.config.empty()) throw Error("train needs a CONFIG file (or --resume DIR)");
-    RunConfig config = load_run_config(args.config, parse_data_overrides(args.data));
-    if (args.seed >= 0) config.seed = std::uint64_t(args.seed);
-    if (config.phases.empty())
-      throw Error(args.config + ": training.phases is empty: nothing to train");
-    if (out.empty()) out = "runs/" + fs::path(args.config).stem().string();
-    // Refuses a checkpoint or anything else there at once; a directory it creates is
-    // removed again if the run fails before writing to it.
-    run_dir = claim_new_run_directory(out);
-    lm.create(std::move(config));
-  }
-  if (args.threads > 0) lm.config().threads = args.threads;
-  auto optimizer = make_optimizer<float>(lm.config().optimizer);
-  std::cout << "model: " << lm.model().parameter_count() << " parameters, "
-            << (lm.lm ? "vocabulary " + std::to_string(lm.lm->tokenizer.size())
-                      : "classes " + std::to_string(lm.classifier->task.classes))
-            << ", seed " << lm.config().seed << ", threads " << lm.config().threads << "\n";
+  std::optional<Run> run;
+  if (args.resume.empty())
+    run = start_run(args, out, run_dir);
+  else
+    run = resume_run(args, out, run_dir);
+  if (args.threads > 0) run->config().threads = args.threads;
+  std::cout << "model: " << run->describe() << ", seed " << run->config().seed << ", threads "
+            << run->config().threads << "\n";
   TrainOptions options;
   options.out_dir = out;
   options.log = &std::cout;
@@ -319,7 +301,7 @@ int command_train(const TrainArgs& args) {
   int signal = 0;
   {
     const StopSignals stop_signals;  // SIGINT, SIGTERM, SIGHUP: stop after the step, save
-    result = lm.train(*optimizer, options, resume.get());
+    result = run->train(options);
     signal = StopSignals::received();
   }
   if (signal) {  // the shell's convention for a process ended by a signal
@@ -336,7 +318,7 @@ int command_train(const TrainArgs& args) {
   }
   std::cout << "trained " << result.steps << " steps in " << std::fixed << std::setprecision(2)
             << result.seconds << " s; checkpoint in " << out << "/checkpoint\n";
-  if (lm.lm) answer_sample_prompts(*lm.lm);
+  if (LanguageModel* lm = run->language_model()) answer_sample_prompts(*lm);
   return 0;
 }
 

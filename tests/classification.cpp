@@ -80,12 +80,12 @@ std::vector<std::string> losses(const std::string& run_dir) {
 
 TrainResult train_classifier(const std::string& yaml, const std::string& out,
                              std::int64_t stop_after = -1) {
-  Classifier c = Classifier::create(parse_run_config(yaml, "test.yaml"));
-  auto optimizer = make_optimizer<float>(c.config.optimizer);
+  Run run = Run::start(parse_run_config(yaml, "test.yaml"));
+  BOOST_REQUIRE(run.classifier());
   TrainOptions options;
   options.out_dir = out;
   options.stop_after_steps = stop_after;
-  return train(c, *optimizer, options);
+  return run.train(options);
 }
 
 }  // namespace
@@ -219,13 +219,11 @@ BOOST_AUTO_TEST_CASE(resume_continues_bit_exactly) {
   for (const std::int64_t stop : {5, 8, 27}) {
     const std::string out = dir.file("part" + std::to_string(stop));
     BOOST_TEST(!train_classifier(yaml, out, stop).finished);
-    const Checkpoint saved = load_checkpoint(out);
-    BOOST_TEST(saved.position.step == stop);
-    Classifier c = Classifier::restore(saved, out);
-    auto optimizer = make_optimizer<float>(c.config.optimizer);
+    Run resumed = Run::resume(out);
+    BOOST_TEST(resumed.checkpoint()->position.step == stop);
     TrainOptions options;
     options.out_dir = out;
-    BOOST_TEST(train(c, *optimizer, options, &saved).finished);
+    BOOST_TEST(resumed.train(options).finished);
     const Checkpoint a = load_checkpoint(dir.file("whole")), b = load_checkpoint(out);
     BOOST_REQUIRE(a.parameters.size() == b.parameters.size());
     for (std::size_t i = 0; i < a.parameters.size(); ++i)
