@@ -194,6 +194,19 @@ std::string refusal(const std::string& layer, std::uint64_t layer_parameters,
          " to train), over " + budget.explanation;
 }
 
+// max_seq_len is required for token ids, and it and vocab_size are refused for features.
+void check_input_keys(const ConfigSection& section, const Shape& input) {
+  const bool token_ids = input == token_ids_input();
+  if (token_ids && !section.has("max_seq_len"))
+    throw ConfigError(section.self().mark(), "model",
+                      "missing required key \"max_seq_len\" (integer: longest sequence the "
+                      "model accepts; a model of token ids needs it)");
+  for (const char* key : {"max_seq_len", "vocab_size"})
+    if (!token_ids && section.has(key))
+      section.fail(key, std::string(key) + " is for token-id input; this model's input is " +
+                            to_string(input) + " (the task's feature rows)");
+}
+
 }  // namespace
 
 std::uint64_t memory_budget_bytes() {
@@ -222,15 +235,7 @@ Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng&
   const ConfigSection section(model_node, "model", model_schema());
   const ConfigNode entries = section.node("layers");
   if (entries.size() == 0) section.fail("layers", "needs at least one layer");
-  const bool token_ids = input == token_ids_input();
-  if (token_ids && !section.has("max_seq_len"))
-    throw ConfigError(model_node.mark(), "model",
-                      "missing required key \"max_seq_len\" (integer: longest sequence the "
-                      "model accepts; a model of token ids needs it)");
-  for (const char* key : {"max_seq_len", "vocab_size"})
-    if (!token_ids && section.has(key))
-      section.fail(key, std::string(key) + " is for token-id input; this model's input is " +
-                            to_string(input) + " (the task's feature rows)");
+  check_input_keys(section, input);
 
   Model<T> model;
   model.input_shape_ = input;

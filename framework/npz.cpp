@@ -100,6 +100,15 @@ constexpr NpyType kNpyTypes[] = {
     {"<u8", 8, load_as_float<std::uint64_t>},
 };
 
+// The element type a header's descr names (float32 only, unless `any_type`); null: none.
+const NpyType* find_npy_type(const std::string& header, bool any_type) {
+  for (const NpyType& t : kNpyTypes)
+    if ((any_type || std::string_view(t.descr) == kFloat32.descr) &&
+        header.find("'descr': '" + std::string(t.descr) + "'") != std::string::npos)
+      return &t;
+  return nullptr;
+}
+
 // `fail` words the error; with `any_type`, every type of kNpyTypes is converted to float.
 NamedArray decode_npy(const std::string& bytes, const std::string& name,
                       const std::function<Error(const std::string&)>& fail, bool any_type) {
@@ -114,11 +123,7 @@ NamedArray decode_npy(const std::string& bytes, const std::string& name,
     throw fail("unsupported .npy version " + std::to_string(major));
   if (start + header_len > bytes.size()) throw fail("truncated header");
   const std::string header = bytes.substr(start, header_len);
-  const NpyType* type = nullptr;
-  for (const NpyType& t : kNpyTypes)
-    if ((any_type || t.descr == kFloat32.descr) &&
-        header.find("'descr': '" + std::string(t.descr) + "'") != std::string::npos)
-      type = &t;
+  const NpyType* type = find_npy_type(header, any_type);
   if (!type)
     throw fail(any_type ? "expected numbers (float32/64, or signed or unsigned integers of 1 to 8 "
                           "bytes, little-endian)"
