@@ -25,6 +25,13 @@ Run Run::resume(const std::string& run_dir) {
   return run;
 }
 
+Run Run::of(LanguageModel lm) {
+  Run run;
+  run.lm_ = std::make_unique<LanguageModel>(std::move(lm));
+  run.make_optimizer_from_config();
+  return run;
+}
+
 void Run::make_optimizer_from_config() { optimizer_ = make_optimizer<float>(config().optimizer); }
 
 TrainResult Run::train(const TrainOptions& options) {

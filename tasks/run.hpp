@@ -26,6 +26,8 @@ class Run {
   static Run start(RunConfig config);
   // `run_dir`'s checkpoint (load_checkpoint), the model restored from it.
   static Run resume(const std::string& run_dir);
+  // A language model built by hand (the benchmark's own vocabulary and phases).
+  static Run of(LanguageModel lm);
 
   // Trains from the start, or from the checkpoint resume() read.
   TrainResult train(const TrainOptions& options);
