@@ -514,6 +514,10 @@ int gradcheck_verdict(const LossGradCheckResult& result, const GradcheckArgs& ar
 // random ids and random targets, loss = the model's softmax cross-entropy.
 int command_gradcheck(const GradcheckArgs& args) {
   RunConfig config = load_run_config(args.config);
+  if (is_classification(config))
+    throw Error(args.config +
+                ": gradcheck checks a language model (token ids, next-token loss); "
+                "this is a classification config (its layers are checked by the layers' tests)");
   load_config_plugins(config);
   // The vocabulary as `strata train` would build it, unless the model gives its own size.
   std::int64_t vocab_size = 0;

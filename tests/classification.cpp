@@ -199,6 +199,14 @@ BOOST_AUTO_TEST_CASE(config_errors_point_at_the_task) {
   BOOST_TEST(error(phase_data).find("unknown key \"data\"") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(token_id_models_still_need_max_seq_len) {
+  const ConfigNode model = ConfigNode::parse("layers:\n  - {type: Embedding, dim: 4}\n", "m.yaml");
+  Rng rng(1);
+  BOOST_TEST(error_of([&] { build_model<float>(model, 10, rng); }) ==
+             "m.yaml:1:1: model: missing required key \"max_seq_len\" (integer: longest sequence "
+             "the model accepts; a model of token ids needs it)");
+}
+
 BOOST_AUTO_TEST_CASE(data_errors_name_the_config_position) {
   TempDir dir("cls");
   const std::string data = dir.write("d.csv", "1,2,0\n3,4\n");

@@ -34,6 +34,9 @@ python3 -c 'import json,sys; s=json.load(open("run/split.json")); sys.exit(not (
 "$STRATA" evaluate run >"$OUT/eval.txt" 2>&1 || fail "evaluate failed: $(cat "$OUT/eval.txt")"
 grep -qE '^held-out accuracy: 1\.0000 \(15/15\), mean loss ' "$OUT/eval.txt" ||
   fail "evaluate: expected all 15 held-out rows right, got: $(cat "$OUT/eval.txt")"
+"$STRATA" evaluate run --dataset rows.csv >"$OUT/eval.txt" 2>&1 || fail "evaluate --dataset failed: $(cat "$OUT/eval.txt")"
+grep -qE '^rows\.csv accuracy: [01]\.[0-9]{4} \([0-9]+/60\), mean loss ' "$OUT/eval.txt" ||
+  fail "evaluate --dataset: expected an accuracy over the file's 60 rows, got: $(cat "$OUT/eval.txt")"
 
 # --- bad inputs -------------------------------------------------------------------------
 printf '1,2,0\n1,2\n' >ragged.csv
@@ -48,6 +51,8 @@ expect_error "label out of range" \
   "$STRATA" check label.yaml
 expect_error "generate on a classifier" 'run: a classification run: generate and chat need a language model' -- \
   "$STRATA" generate run --prompt hi
+expect_error "gradcheck on a classifier" 'cls.yaml: gradcheck checks a language model (token ids, next-token loss); this is a classification config' -- \
+  "$STRATA" gradcheck cls.yaml
 expect_error "--data on a classifier" "--data train=...: a classification run's data is task.data, not a phase's" -- \
   "$STRATA" check cls.yaml --data train=x.csv
 
