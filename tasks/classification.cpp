@@ -1,28 +1,16 @@
 #include "tasks/classification.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <filesystem>
-#include <iomanip>
-#include <nlohmann/json.hpp>
 #include <numeric>
-#include <ostream>
-#include <sstream>
 
-#include "framework/clip.hpp"
-#include "framework/denormals.hpp"
-#include "framework/files.hpp"
 #include "framework/loss.hpp"
-#include "framework/parallel.hpp"
 #include "models/language_model.hpp"
 #include "models/training_state.hpp"
 
 namespace strata {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 const Schema& task_schema() {
   static const Schema schema = {
@@ -64,6 +52,8 @@ Classifier build(RunConfig config) {
   return c;
 }
 
+}  // namespace
+
 // Runs the model on rows [first, first + n) of `rows` into `input`; returns the logits.
 const Tensor<float>& forward_rows(Model<float>& model, const LabeledRows& rows,
                                   const std::vector<std::size_t>& order, std::size_t first,
@@ -89,8 +79,6 @@ LossValue row_loss(const Tensor<float>& logits, const LabeledRows& rows,
   dlogits.reshape({n, classes});
   return loss;
 }
-
-}  // namespace
 
 ClassificationTask parse_classification_task(const ConfigNode& node) {
   const ConfigSection s(node, "task", task_schema());

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "framework/config.hpp"
+#include "framework/loss.hpp"
 #include "framework/model.hpp"
 #include "framework/rng.hpp"
 #include "models/checkpoint.hpp"
@@ -64,6 +65,17 @@ bool is_classification(const RunConfig& config);
 // checkpoints, stop and resume at any step.
 TrainResult train(Classifier& classifier, Optimizer<float>& optimizer, const TrainOptions& options,
                   const Checkpoint* resume = nullptr);
+
+// Shared by evaluate() and the trainer. The model on rows order[first .. first + n) of
+// `rows`, copied into `input`; returns the logits (n, classes).
+const Tensor<float>& forward_rows(Model<float>& model, const LabeledRows& rows,
+                                  const std::vector<std::size_t>& order, std::size_t first,
+                                  std::size_t n, Mode mode, Tensor<float>& input);
+// Softmax cross-entropy of those logits against the rows' labels; `dlogits` gets the
+// gradient (n, classes). `scratch` holds the logits as the (batch, seq, vocab) the loss takes.
+LossValue row_loss(const Tensor<float>& logits, const LabeledRows& rows,
+                   const std::vector<std::size_t>& order, std::size_t first, Tensor<float>& scratch,
+                   Tensor<float>& dlogits);
 
 struct ClassificationScore {
   std::size_t correct = 0, total = 0;

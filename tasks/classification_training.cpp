@@ -134,24 +134,13 @@ class ClassifierRun {
 
   void step(const std::vector<std::size_t>& order, std::size_t first, std::size_t n, double lr,
             const PhaseConfig& phase) {
-    const LabeledRows& rows = data_.train;
-    ensure_shape(input_, std::vector<std::size_t>{n, rows.features});
-    for (std::size_t i = 0; i < n; ++i) {
-      const float* row = rows.x.data() + order[first + i] * rows.features;
-      std::copy(row, row + rows.features, input_.data() + i * rows.features);
-    }
-    const Tensor<float>& logits = c_.model.forward(input_, Mode::train);
-    const std::size_t classes = logits.shape(1);
-    ensure_shape(logits3_, std::vector<std::size_t>{n, 1, classes});
-    std::copy(logits.begin(), logits.end(), logits3_.begin());
-    targets_.resize(n);
-    for (std::size_t i = 0; i < n; ++i) targets_[i] = rows.y[order[first + i]];
-    const LossValue loss = softmax_cross_entropy(logits3_, targets_, dlogits_);
+    const Tensor<float>& logits =
+        forward_rows(c_.model, data_.train, order, first, n, Mode::train, input_);
+    const LossValue loss = row_loss(logits, data_.train, order, first, logits3_, dlogits_);
     if (!std::isfinite(loss.mean))
       throw Error("training stopped at step " + std::to_string(at_.step + 1) + " (phase \"" +
                   phase.name + "\", epoch " + std::to_string(at_.epoch + 1) +
                   "): the loss is not finite; the last checkpoint on disk is kept");
-    dlogits_.reshape({n, classes});
     double squared_norm = 0;
     if (optimizer_.clip_norm() > 0)
       c_.model.backward(dlogits_, [&](const std::vector<Parameter<float>*>& done) {
@@ -250,7 +239,6 @@ class ClassifierRun {
   TrainResult result_;
   Clock::time_point start_;
   Tensor<float> input_, logits3_, dlogits_;
-  std::vector<std::int32_t> targets_;
 };
 
 }  // namespace
