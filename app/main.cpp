@@ -39,6 +39,8 @@
 #include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
 #include "optimizers/optimizer_registry.hpp"
+#include "tasks/classification.hpp"
+#include "tasks/run.hpp"
 
 namespace fs = std::filesystem;
 using namespace strata;
@@ -161,8 +163,25 @@ void answer_sample_prompts(LanguageModel& lm) {
   }
 }
 
+// check for a classification config: the task's data is read and split too.
+int check_classifier(const std::string& config_path, RunConfig config) {
+  const Classifier c = Classifier::create(std::move(config));
+  const ClassificationData data = load_classification_data(c.task, c.config.seed);
+  auto optimizer = make_optimizer<float>(c.config.optimizer);
+  std::cout << config_path << ": OK\n"
+            << "task: classification, " << c.task.features << " features, " << c.task.classes
+            << " classes; " << data.train.rows() << " rows to train on, " << data.held_out.rows()
+            << " held out\n"
+            << c.model.summary() << "optimizer: " << optimizer->type() << "\n";
+  for (const PhaseConfig& p : c.config.phases)
+    std::cout << "phase " << p.name << ": " << p.epochs << " epochs, batch " << p.batch << ", lr "
+              << p.schedule.lr << "\n";
+  return 0;
+}
+
 int command_check(const std::string& config_path, const std::vector<std::string>& data) {
   RunConfig config = load_run_config(config_path, parse_data_overrides(data));
+  if (is_classification(config)) return check_classifier(config_path, std::move(config));
   load_config_plugins(config);
   // The vocabulary comes from the phases' data; without phases the model section must
   // give vocab_size itself. build_model refuses a model over the memory budget before
@@ -241,51 +260,58 @@ bool same_directory(const std::string& a, const std::string& b) {
   return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
 }
 
+// --resume DIR continues DIR's run; --resume SRC --out DST forks: DST continues from a
+// copy of SRC's checkpoint. `out` becomes the directory trained into, held by `run_dir`.
+Run resume_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_dir) {
+  if (!args.config.empty() || args.seed >= 0 || !args.data.empty())
+    throw Error(
+        "--resume continues a run with its own config, seed and data: drop the CONFIG, "
+        "--seed and --data arguments");
+  const bool fork = !out.empty() && !same_directory(out, args.resume);
+  if (!fork) {
+    out = args.resume;
+    if (fs::is_directory(out)) run_dir = lock_run_directory(out);  // before reading it
+  }
+  Run run = Run::resume(args.resume);
+  const Checkpoint& resume = *run.checkpoint();
+  if (fork) {
+    run_dir = claim_new_run_directory(out);
+    save_checkpoint(out, resume);
+    const fs::path metrics = fs::path(args.resume) / "metrics.csv";
+    if (fs::exists(metrics)) fs::copy_file(metrics, fs::path(out) / "metrics.csv");
+    std::cout << "forking " << args.resume << " at step " << resume.position.step << " into " << out
+              << "\n";
+  } else {
+    std::cout << "resuming " << args.resume << " at step " << resume.position.step << "\n";
+  }
+  return run;
+}
+
+// A new run of CONFIG into `out` (default runs/<config's name>), held by `run_dir`.
+Run start_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_dir) {
+  if (args.config.empty()) throw Error("train needs a CONFIG file (or --resume DIR)");
+  RunConfig config = load_run_config(args.config, parse_data_overrides(args.data));
+  if (args.seed >= 0) config.seed = std::uint64_t(args.seed);
+  if (config.phases.empty())
+    throw Error(args.config + ": training.phases is empty: nothing to train");
+  if (out.empty()) out = "runs/" + fs::path(args.config).stem().string();
+  // Refuses a checkpoint or anything else there at once; a directory it creates is
+  // removed again if the run fails before writing to it.
+  run_dir = claim_new_run_directory(out);
+  return Run::start(std::move(config));
+}
+
 int command_train(const TrainArgs& args) {
-  std::unique_ptr<LanguageModel> lm;
-  std::unique_ptr<Checkpoint> resume;
   RunDirectoryLock run_dir;  // held until the process ends: one process per run directory
   std::string out = args.out;
-  if (!args.resume.empty()) {
-    if (!args.config.empty() || args.seed >= 0 || !args.data.empty())
-      throw Error(
-          "--resume continues a run with its own config, seed and data: drop the CONFIG, "
-          "--seed and --data arguments");
-    // --resume SRC --out DST forks: DST continues from a copy of SRC's checkpoint.
-    const bool fork = !out.empty() && !same_directory(out, args.resume);
-    if (!fork) {
-      out = args.resume;
-      if (fs::is_directory(out)) run_dir = lock_run_directory(out);  // before reading it
-    }
-    resume = std::make_unique<Checkpoint>(load_checkpoint(args.resume));
-    lm = std::make_unique<LanguageModel>(LanguageModel::restore(*resume, args.resume));
-    if (fork) {
-      run_dir = claim_new_run_directory(out);
-      save_checkpoint(out, *resume);
-      const fs::path metrics = fs::path(args.resume) / "metrics.csv";
-      if (fs::exists(metrics)) fs::copy_file(metrics, fs::path(out) / "metrics.csv");
-      std::cout << "forking " << args.resume << " at step " << resume->position.step << " into "
-                << out << "\n";
-    } else {
-      std::cout << "resuming " << args.resume << " at step " << resume->position.step << "\n";
-    }
-  } else {
-    if (args.config.empty()) throw Error("train needs a CONFIG file (or --resume DIR)");
-    RunConfig config = load_run_config(args.config, parse_data_overrides(args.data));
-    if (args.seed >= 0) config.seed = std::uint64_t(args.seed);
-    if (config.phases.empty())
-      throw Error(args.config + ": training.phases is empty: nothing to train");
-    if (out.empty()) out = "runs/" + fs::path(args.config).stem().string();
-    // Refuses a checkpoint or anything else there at once; a directory it creates is
-    // removed again if the run fails before writing to it.
-    run_dir = claim_new_run_directory(out);
-    lm = std::make_unique<LanguageModel>(LanguageModel::create(std::move(config)));
-  }
-  if (args.threads > 0) lm->config.threads = args.threads;
-  auto optimizer = make_optimizer<float>(lm->config.optimizer);
-  std::cout << "model: " << lm->model.parameter_count() << " parameters, vocabulary "
-            << lm->tokenizer.size() << ", seed " << lm->config.seed << ", threads "
-            << lm->config.threads << "\n";
+  std::optional<Run> run;
+  if (args.resume.empty())
+    run = start_run(args, out, run_dir);
+  else
+    run = resume_run(args, out, run_dir);
+  if (args.threads > 0) run->config().threads = args.threads;
+  std::cout << "model: " << run->describe() << ", seed " << run->config().seed << ", threads "
+            << run->config().threads << "\n";
   TrainOptions options;
   options.out_dir = out;
   options.log = &std::cout;
@@ -295,7 +321,7 @@ int command_train(const TrainArgs& args) {
   int signal = 0;
   {
     const StopSignals stop_signals;  // SIGINT, SIGTERM, SIGHUP: stop after the step, save
-    result = train(*lm, *optimizer, options, resume.get());
+    result = run->train(options);
     signal = StopSignals::received();
   }
   if (signal) {  // the shell's convention for a process ended by a signal
@@ -312,7 +338,7 @@ int command_train(const TrainArgs& args) {
   }
   std::cout << "trained " << result.steps << " steps in " << std::fixed << std::setprecision(2)
             << result.seconds << " s; checkpoint in " << out << "/checkpoint\n";
-  answer_sample_prompts(*lm);
+  if (LanguageModel* lm = run->language_model()) answer_sample_prompts(*lm);
   return 0;
 }
 
@@ -325,7 +351,13 @@ struct GenerateArgs {
 };
 
 LanguageModel load_model(const std::string& dir, int threads) {
-  LanguageModel lm = LanguageModel::restore(load_checkpoint(dir), dir);
+  const Checkpoint checkpoint = load_checkpoint(dir);
+  if (is_classification(parse_run_config(checkpoint.config_text, dir + "/checkpoint/config.yaml")))
+    throw Error(dir +
+                ": a classification run: generate and chat need a language model "
+                "(strata evaluate " +
+                dir + " reports the classifier's accuracy)");
+  LanguageModel lm = LanguageModel::restore(checkpoint, dir);
   if (threads > 0) lm.config.threads = threads;
   return lm;
 }
@@ -388,7 +420,38 @@ struct EvaluateArgs {
 
 // Greedy answers to every `User: ... Assistant: ...` example of a dataset, compared
 // token for token with the training answer.
+// A classifier's accuracy on its held-out rows (or on all rows of --dataset FILE.csv).
+int evaluate_classifier(const EvaluateArgs& args, const Checkpoint& checkpoint) {
+  Classifier c = Classifier::restore(checkpoint, args.dir);
+  if (args.threads > 0) c.config.threads = args.threads;
+  const ThreadingScope threading(c.config.threads);
+  LabeledRows rows;
+  std::string what = "held-out";
+  if (!args.dataset.empty()) {
+    rows = load_csv_rows(args.dataset, c.task.features, c.task.classes);
+    for (float& v : rows.x) v = float(double(v) * c.task.feature_scale);
+    what = args.dataset;
+  } else {
+    rows = load_classification_data(c.task, c.config.seed).held_out;
+    if (rows.rows() == 0)
+      throw Error(args.dir +
+                  ": task.validation_fraction is 0: no held-out rows to evaluate "
+                  "(give --dataset FILE.csv)");
+  }
+  const ClassificationScore score = evaluate(c, rows);
+  std::cout << std::fixed << std::setprecision(4) << what << " accuracy: " << score.accuracy()
+            << " (" << score.correct << "/" << score.total << "), mean loss " << score.mean_loss
+            << "\n";
+  return 0;
+}
+
 int command_evaluate(const EvaluateArgs& args) {
+  {
+    const Checkpoint checkpoint = load_checkpoint(args.dir);
+    if (is_classification(
+            parse_run_config(checkpoint.config_text, args.dir + "/checkpoint/config.yaml")))
+      return evaluate_classifier(args, checkpoint);
+  }
   LanguageModel lm = load_model(args.dir, args.threads);
   const ThreadingScope threading(lm.config.threads);
   std::string path = args.dataset;
@@ -471,6 +534,10 @@ int gradcheck_verdict(const LossGradCheckResult& result, const GradcheckArgs& ar
 // random ids and random targets, loss = the model's softmax cross-entropy.
 int command_gradcheck(const GradcheckArgs& args) {
   RunConfig config = load_run_config(args.config);
+  if (is_classification(config))
+    throw Error(args.config +
+                ": gradcheck checks a language model (token ids, next-token loss); "
+                "this is a classification config (its layers are checked by the layers' tests)");
   load_config_plugins(config);
   // The vocabulary as `strata train` would build it, unless the model gives its own size.
   std::int64_t vocab_size = 0;
@@ -558,9 +625,8 @@ void declare_check_layers_train(CommandLine& cl) {
   CLI::App* cmd = cl.train_cmd = cl.app.add_subcommand("train", "train a model from a config");
   cmd->add_option("CONFIG", t.config, "YAML config");
   cmd->add_option("--out", t.out, "run directory (default runs/<config name>)");
-  cmd->add_option(
-      "--resume", t.resume,
-      "continue the run in this directory (with --out DST: in DST, from a copy of it)");
+  cmd->add_option("--resume", t.resume,
+                  "continue the run in this directory (with --out DST: in DST, from a copy of it)");
   cmd->add_option("--seed", t.seed, "override the config's seed")
       ->check(accepts(run_config_key("seed")));
   add_threads_option(cmd, t.threads);

@@ -50,6 +50,7 @@
 #include "models/language_model.hpp"
 #include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
+#include "tasks/run.hpp"
 
 #ifndef STRATA_SOURCE_DIR
 #define STRATA_SOURCE_DIR "."
@@ -200,8 +201,10 @@ std::int64_t flops_per_token(const strata::Model<float>& model, std::size_t laye
 
 // Runs the trainer on `lm` (one phase, already set in lm.config) and returns its epochs.
 strata::TrainResult train_phase(LanguageModel& lm) {
-  auto optimizer = strata::make_optimizer<float>(lm.config.optimizer);
-  return strata::train(lm, *optimizer, strata::TrainOptions{});
+  strata::Run run = strata::Run::of(std::move(lm));
+  const strata::TrainResult result = run.train(strata::TrainOptions{});
+  lm = std::move(*run.language_model());
+  return result;
 }
 
 // ---------------------------------------------------------------------------------

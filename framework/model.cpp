@@ -150,7 +150,8 @@ namespace {
 
 const Schema& model_schema() {
   static const Schema schema = {
-      integer_key("max_seq_len", kRequired, "longest sequence the model accepts", 1, 1 << 20),
+      integer_key("max_seq_len", "0",
+                  "longest sequence the model accepts (token-id input: required)", 1, 1 << 20),
       integer_key("vocab_size", "0", "vocabulary size; 0 = from the tokenizer", 0, 1 << 24),
       integer_key("max_parameters", "0",
                   "refuse a larger model before allocating it; 0 = what fits in memory", 0, 1e15),
@@ -214,6 +215,19 @@ std::string refusal(const std::string& layer, std::uint64_t layer_parameters,
          " parameters, bringing the model to " + grouped(model_parameters) + " (" +
          human_bytes(double(model_parameters) * double(budget.bytes_per_parameter)) +
          " to train), over " + budget.explanation;
+}
+
+// max_seq_len is required for token ids, and it and vocab_size are refused for features.
+void check_input_keys(const ConfigSection& section, const Shape& input) {
+  const bool token_ids = input == token_ids_input();
+  if (token_ids && !section.has("max_seq_len"))
+    throw ConfigError(section.self().mark(), "model",
+                      "missing required key \"max_seq_len\" (integer: longest sequence the "
+                      "model accepts; a model of token ids needs it)");
+  for (const char* key : {"max_seq_len", "vocab_size"})
+    if (!token_ids && section.has(key))
+      section.fail(key, std::string(key) + " is for token-id input; this model's input is " +
+                            to_string(input) + " (the task's feature rows)");
 }
 
 }  // namespace
@@ -300,12 +314,15 @@ MemoryBudget memory_budget() {
 std::uint64_t memory_budget_bytes() { return memory_budget().bytes; }
 
 template <class T>
-Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng& rng) {
+Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng& rng,
+                     const Shape& input) {
   const ConfigSection section(model_node, "model", model_schema());
   const ConfigNode entries = section.node("layers");
   if (entries.size() == 0) section.fail("layers", "needs at least one layer");
+  check_input_keys(section, input);
 
   Model<T> model;
+  model.input_shape_ = input;
   model.max_seq_len = section.integer("max_seq_len");
   model.vocab_size = section.integer("vocab_size") > 0 ? section.integer("vocab_size") : vocab_size;
   const ModelContext context{model.vocab_size, model.max_seq_len};
@@ -368,8 +385,8 @@ void require_vocabulary_output(const Model<T>& model, const ConfigNode& model_no
 
 template class Model<float>;
 template class Model<double>;
-template Model<float> build_model<float>(const ConfigNode&, std::int64_t, Rng&);
-template Model<double> build_model<double>(const ConfigNode&, std::int64_t, Rng&);
+template Model<float> build_model<float>(const ConfigNode&, std::int64_t, Rng&, const Shape&);
+template Model<double> build_model<double>(const ConfigNode&, std::int64_t, Rng&, const Shape&);
 template void require_vocabulary_output<float>(const Model<float>&, const ConfigNode&);
 template void require_vocabulary_output<double>(const Model<double>&, const ConfigNode&);
 

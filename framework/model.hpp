@@ -31,6 +31,9 @@
 
 namespace strata {
 
+// The input of a language model: token ids (batch, seq).
+inline Shape token_ids_input() { return {kAnyDim, kAnyDim}; }
+
 template <class T>
 class Model {
  public:
@@ -41,7 +44,8 @@ class Model {
   // Appends a layer; its input is the previous layer's output (checked by output_shape).
   void add(std::unique_ptr<Layer<T>> layer);
 
-  // x: token ids (batch, seq) -> the last layer's output (e.g. logits (batch, seq, V)).
+  // x: the model's input (input_shape(): token ids (batch, seq), or feature rows
+  // (batch, F)) -> the last layer's output (e.g. logits (batch, seq, V)).
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode);
   // The same, with `alongside`'s tasks for layer i sharing the thread pool with layer
   // i's forward (forward_chain): the trainer finishes the previous step's update there,
@@ -77,19 +81,23 @@ class Model {
   std::size_t parameter_count() const;
 
   const std::vector<std::unique_ptr<Layer<T>>>& layers() const { return layers_; }
-  Shape input_shape() const { return {kAnyDim, kAnyDim}; }
+  Shape input_shape() const { return input_shape_; }
   Shape output_shape_of_last() const {
     return output_shapes_.empty() ? input_shape() : output_shapes_.back();
   }
   // A table: name, type, output shape, parameters per layer, and the total.
   std::string summary() const;
 
+  // Token-id models only (0 for feature input).
   std::int64_t vocab_size = 0;
   std::int64_t max_seq_len = 0;
 
  private:
   std::string forward_out_of_memory(const Tensor<T>& x) const;
 
+  template <class U>
+  friend Model<U> build_model(const ConfigNode&, std::int64_t, Rng&, const Shape&);
+  Shape input_shape_ = token_ids_input();
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   const Tensor<T>* last_output_ = nullptr;  // forward's, for release_output
   std::vector<Shape> output_shapes_;
@@ -99,9 +107,12 @@ class Model {
 
 // Builds the model described by `model_node` (the `model:` mapping). `vocab_size` is
 // the tokenizer's (0: the config must give `vocab_size:`). Draws initial weights from
-// `rng`. Config problems throw ConfigError.
+// `rng`. `input` is the first layer's input: token ids (which need `max_seq_len:`), or
+// feature rows {kAnyDim, F} (a classifier; no vocab_size or max_seq_len). Config
+// problems throw ConfigError.
 template <class T>
-Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng& rng);
+Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng& rng,
+                     const Shape& input = token_ids_input());
 
 // A language model's last layer gives one score per vocabulary token: refuses, at the
 // last layer's file:line:col in `model_node`, an output whose feature size is not

@@ -3,6 +3,7 @@
 #include <array>
 #include <cctype>
 #include <cstring>
+#include <functional>
 
 #include "framework/errors.hpp"
 
@@ -73,10 +74,44 @@ std::string encode_npy(const NamedArray& array) {
   return out;
 }
 
-NamedArray decode_npy(const std::string& bytes, const std::string& name, const std::string& what) {
-  auto fail = [&](const std::string& why) -> Error {
-    return Error(what + ": member \"" + name + "\": " + why);
-  };
+// The element types read_npy converts to float, by their numpy descr (little-endian).
+struct NpyType {
+  const char* descr;
+  std::size_t size;
+  float (*load)(const char*);
+};
+template <class V>
+float load_as_float(const char* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return static_cast<float>(v);
+}
+constexpr NpyType kFloat32{"<f4", 4, load_as_float<float>};
+constexpr NpyType kNpyTypes[] = {
+    kFloat32,
+    {"<f8", 8, load_as_float<double>},
+    {"<i8", 8, load_as_float<std::int64_t>},
+    {"<i4", 4, load_as_float<std::int32_t>},
+    {"<i2", 2, load_as_float<std::int16_t>},
+    {"|i1", 1, load_as_float<std::int8_t>},
+    {"|u1", 1, load_as_float<std::uint8_t>},
+    {"<u2", 2, load_as_float<std::uint16_t>},
+    {"<u4", 4, load_as_float<std::uint32_t>},
+    {"<u8", 8, load_as_float<std::uint64_t>},
+};
+
+// The element type a header's descr names (float32 only, unless `any_type`); null: none.
+const NpyType* find_npy_type(const std::string& header, bool any_type) {
+  for (const NpyType& t : kNpyTypes)
+    if ((any_type || std::string_view(t.descr) == kFloat32.descr) &&
+        header.find("'descr': '" + std::string(t.descr) + "'") != std::string::npos)
+      return &t;
+  return nullptr;
+}
+
+// `fail` words the error; with `any_type`, every type of kNpyTypes is converted to float.
+NamedArray decode_npy(const std::string& bytes, const std::string& name,
+                      const std::function<Error(const std::string&)>& fail, bool any_type) {
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw fail("not an .npy array");
   const int major = static_cast<unsigned char>(bytes[6]);
   std::size_t header_len, start;
@@ -88,8 +123,11 @@ NamedArray decode_npy(const std::string& bytes, const std::string& name, const s
     throw fail("unsupported .npy version " + std::to_string(major));
   if (start + header_len > bytes.size()) throw fail("truncated header");
   const std::string header = bytes.substr(start, header_len);
-  if (header.find("'descr': '<f4'") == std::string::npos)
-    throw fail("expected float32 ('<f4') data");
+  const NpyType* type = find_npy_type(header, any_type);
+  if (!type)
+    throw fail(any_type ? "expected numbers (float32/64, or signed or unsigned integers of 1 to 8 "
+                          "bytes, little-endian)"
+                        : "expected float32 ('<f4') data");
   if (header.find("'fortran_order': False") == std::string::npos)
     throw fail("expected C order data");
   const auto open = header.find('(', header.find("'shape'"));
@@ -100,7 +138,7 @@ NamedArray decode_npy(const std::string& bytes, const std::string& name, const s
   // Dimensions are decimal integers; their product may not pass the bytes present
   // (checked as it grows, so a hostile shape cannot overflow it).
   const std::size_t data_start = start + header_len;
-  const std::size_t available = (bytes.size() - data_start) / sizeof(float);
+  const std::size_t available = (bytes.size() - data_start) / type->size;
   std::size_t count = 1;
   bool empty = false;
   for (std::size_t i = open + 1; i < close;) {
@@ -121,14 +159,25 @@ NamedArray decode_npy(const std::string& bytes, const std::string& name, const s
       count *= d;
   }
   if (empty) count = 0;
-  if (bytes.size() - data_start != count * sizeof(float))
+  if (bytes.size() - data_start != count * type->size)
     throw fail("holds " + std::to_string(bytes.size() - data_start) + " data bytes, expected " +
-               std::to_string(count * sizeof(float)));
+               std::to_string(count * type->size));
   array.data.resize(count);
   // Not for an empty array: memcpy from/to a null pointer is undefined even for 0 bytes
   // (found by fuzz_checkpoint).
-  if (count > 0) std::memcpy(array.data.data(), bytes.data() + data_start, count * sizeof(float));
+  if (count > 0 && type == &kNpyTypes[0])
+    std::memcpy(array.data.data(), bytes.data() + data_start, count * sizeof(float));
+  else
+    for (std::size_t i = 0; i < count; ++i)
+      array.data[i] = type->load(bytes.data() + data_start + i * type->size);
   return array;
+}
+
+NamedArray decode_npy(const std::string& bytes, const std::string& name, const std::string& what) {
+  return decode_npy(
+      bytes, name,
+      [&](const std::string& why) { return Error(what + ": member \"" + name + "\": " + why); },
+      false);
 }
 
 }  // namespace
@@ -199,6 +248,11 @@ std::string store_zip(const std::vector<std::pair<std::string, std::string>>& me
   StoredZipWriter zip(bytes);
   for (const auto& [member, payload] : members) zip.add(member, payload);
   return zip.finish();
+}
+
+NamedArray read_npy(const std::string& bytes, const std::string& what) {
+  return decode_npy(
+      bytes, "", [&](const std::string& why) { return Error(what + ": " + why); }, true);
 }
 
 std::vector<NamedArray> decode_npz(const std::string& bytes, const std::string& what) {

@@ -28,4 +28,8 @@ std::string store_zip(const std::vector<std::pair<std::string, std::string>>& me
 // Parses an archive produced by encode_npz or np.savez; `what` names it in errors.
 std::vector<NamedArray> decode_npz(const std::string& bytes, const std::string& what);
 
+// Parses one .npy file of numbers (float32/64 or integers, little-endian, C order),
+// converted to float; `what` names it in errors.
+NamedArray read_npy(const std::string& bytes, const std::string& what);
+
 }  // namespace strata

@@ -6,6 +6,7 @@
 #include "framework/plugin.hpp"
 #include "framework/text.hpp"
 #include "models/dataset.hpp"
+#include "models/training_state.hpp"
 
 namespace strata {
 
@@ -101,38 +102,12 @@ LanguageModel LanguageModel::restore(const Checkpoint& checkpoint, const std::st
 }
 
 std::vector<NamedArray> LanguageModel::export_parameters() const {
-  std::vector<NamedArray> out;
-  for (const Parameter<float>* p : model.parameters()) {
-    NamedArray a;
-    a.name = p->name;
-    a.shape.assign(p->value.shape().begin(), p->value.shape().end());
-    a.data.assign(p->value.begin(), p->value.end());
-    out.push_back(std::move(a));
-  }
-  return out;
+  return strata::export_parameters(model);
 }
 
 void LanguageModel::import_parameters(const std::vector<NamedArray>& arrays,
                                       const std::string& what) {
-  const auto& params = model.parameters();
-  for (const NamedArray& a : arrays)
-    if (!model.find_parameter(a.name))
-      throw Error(what + ": parameter \"" + a.name +
-                  "\" does not exist in this model (checkpoint from a different architecture)");
-  for (Parameter<float>* p : params) {
-    auto it = std::find_if(arrays.begin(), arrays.end(),
-                           [&](const NamedArray& a) { return a.name == p->name; });
-    if (it == arrays.end())
-      throw Error(what + ": no values for parameter \"" + p->name +
-                  "\" (checkpoint from a different architecture)");
-    if (!std::equal(it->shape.begin(), it->shape.end(), p->value.shape().begin(),
-                    p->value.shape().end()))
-      throw Error(what + ": parameter \"" + p->name + "\" has shape " +
-                  to_string(Shape(it->shape.begin(), it->shape.end())) + ", the model needs " +
-                  to_string(Shape(p->value.shape().begin(), p->value.shape().end())) +
-                  " (checkpoint from a different architecture)");
-    std::copy(it->data.begin(), it->data.end(), p->value.begin());
-  }
+  strata::import_parameters(model, arrays, what);
 }
 
 std::vector<std::int32_t> LanguageModel::encode(const std::string& text,

@@ -18,6 +18,9 @@ const Schema& top_schema() {
       integer_key("seed", "0", "the run's one random seed", 0, 9.0e15),
       integer_key("threads", "1", "threads for matrix products and parallel loops", 1, 64),
       strings_key("plugins", "[]", "shared libraries with extra layers, loaded before the model"),
+      map_key("task", "{type: language_modeling}",
+              "what is learnt: language_modeling (token ids, next-token loss) or classification "
+              "(feature rows, class labels; tasks/classification.hpp)"),
       map_key("model", kRequired, "the layers (see `strata layers`)"),
       map_key("optimizer", kRequired, "{type: Adam, lr: ...}"),
       map_key("training", "{}", "phases of training"),
@@ -47,6 +50,30 @@ const Schema& phase_schema() {
       boolean_key("shuffle", "false", "shuffle the sequences every epoch (with the run's seed)"),
   };
   return schema;
+}
+
+// A classification run's data is the task's (task.data), not the phases'.
+const Schema& classification_phase_schema() {
+  static const Schema schema = [] {
+    Schema s;
+    for (const KeySpec& key : phase_schema())
+      if (key.name != "data" && key.name != "format") s.push_back(key);
+    return s;
+  }();
+  return schema;
+}
+
+// task.type; the other keys of a classification task are validated by the classifier.
+std::string parse_task_type(const ConfigNode& task) {
+  const Schema schema = {string_key("type", "language_modeling", "what is learnt",
+                                    {"language_modeling", "classification"})};
+  std::vector<std::string> others;
+  // A language model's task has no other keys; an unknown type is reported as such.
+  if (const ConfigNode type = task.get("type");
+      type.is_scalar() && type.scalar() != "language_modeling")
+    others = task.keys();
+  const ConfigSection section(task, "task", schema, others);
+  return section.string("type");
 }
 
 const Schema& generation_schema() {
@@ -90,6 +117,11 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
   config.seed = static_cast<std::uint64_t>(top.integer("seed"));
   config.threads = static_cast<int>(top.integer("threads"));
   config.plugins = top.strings("plugins");
+  if (top.has("task")) {
+    config.task = top.node("task");
+    config.task_type = parse_task_type(config.task);
+  }
+  const bool lm = config.task_type == "language_modeling";
   config.model = top.node("model");
   config.optimizer = top.node("optimizer");
   double default_lr = kDefaultLearningRate;
@@ -103,16 +135,19 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
     std::vector<std::string> names;
     for (std::size_t i = 0; i < phases.size(); ++i) {
       const std::string where = "training.phases[" + std::to_string(i) + "]";
-      const ConfigSection phase(phases[i], where, phase_schema());
+      const ConfigSection phase(phases[i], where,
+                                lm ? phase_schema() : classification_phase_schema());
       PhaseConfig p;
       p.name = phase.string("name");
       check_phase_name(phase, p.name);
       if (std::find(names.begin(), names.end(), p.name) != names.end())
         phase.fail("name", "phase name \"" + p.name + "\" is used twice");
       names.push_back(p.name);
-      p.data = phase.string("data");
-      p.data_mark = phase.mark("data");
-      p.format = phase.string("format");
+      if (lm) {
+        p.data = phase.string("data");
+        p.data_mark = phase.mark("data");
+        p.format = phase.string("format");
+      }
       p.epochs = phase.integer("epochs");
       p.batch = static_cast<std::size_t>(phase.integer("batch"));
       p.shuffle = phase.boolean("shuffle");
@@ -120,6 +155,9 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
       p.schedule = parse_schedule(phase.node("schedule"), lr, where + ".schedule");
       config.phases.push_back(std::move(p));
     }
+    if (!lm && !data_overrides.empty())
+      throw Error("--data " + data_overrides.begin()->first +
+                  "=...: a classification run's data is task.data, not a phase's");
     for (const auto& [name, path] : data_overrides) {
       // Not captured directly: clang 14 (the fuzz build) cannot capture a structured binding.
       const std::string& wanted = name;

@@ -4,6 +4,7 @@
 //   threads: 1
 //   plugins: []               # layer libraries (docs/writing-a-layer.md); paths relative
 //                             # to the working directory, loaded before the model
+//   task: {type: language_modeling}  # or classification (tasks/classification.hpp)
 //   model: {...}              # framework/model.hpp
 //   optimizer: {type: Adam, lr: 5.0e-4, clip_norm: 5.0, ...}
 //   training:
@@ -62,6 +63,8 @@ struct RunConfig {
   std::uint64_t seed = 0;
   int threads = 1;
   std::vector<std::string> plugins;
+  std::string task_type = "language_modeling";  // or "classification"
+  ConfigNode task;                              // the `task:` section (invalid when absent)
   ConfigNode model;
   ConfigNode optimizer;
   std::int64_t checkpoint_every = 0;

@@ -20,6 +20,7 @@
 #include "framework/loss.hpp"
 #include "framework/parallel.hpp"
 #include "models/batch.hpp"
+#include "models/training_state.hpp"
 
 namespace strata {
 
@@ -29,73 +30,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-std::string format_duration(double seconds) {
-  const long s = std::lround(seconds);
-  std::ostringstream out;
-  if (s >= 3600) out << s / 3600 << "h";
-  out << std::setfill('0');
-  if (s >= 60) out << std::setw(s >= 3600 ? 2 : 1) << (s / 60) % 60 << "m";
-  out << std::setw(s >= 60 ? 2 : 1) << s % 60 << "s";
-  return out.str();
-}
-
-std::vector<NamedArray> export_state(const Optimizer<float>& optimizer) {
-  std::vector<NamedArray> out;
-  // Each state tensor is released as soon as it is copied: the whole copy and the
-  // whole map side by side were 4 MB of the recipe's peak memory.
-  for (auto state = optimizer.state(); !state.empty();) {
-    const auto node = state.extract(state.begin());
-    NamedArray a;
-    a.name = node.key();
-    a.shape.assign(node.mapped().shape().begin(), node.mapped().shape().end());
-    a.data.assign(node.mapped().begin(), node.mapped().end());
-    out.push_back(std::move(a));
-  }
-  return out;
-}
-
-void import_state(Optimizer<float>& optimizer, const Checkpoint& checkpoint,
-                  const Model<float>& model, const std::string& what) {
-  std::map<std::string, Tensor<float>> state;
-  for (const NamedArray& a : checkpoint.optimizer_state) {
-    // "<parameter>/<slot>": the parameter must exist with the same shape.
-    const Parameter<float>* p = model.find_parameter(a.name.substr(0, a.name.rfind('/')));
-    if (!p || !std::equal(a.shape.begin(), a.shape.end(), p->value.shape().begin(),
-                          p->value.shape().end()))
-      throw Error(what + ": state \"" + a.name + "\" " +
-                  (p ? "has another shape than its parameter" : "names no parameter of the model") +
-                  " (checkpoint from a different architecture)");
-    Tensor<float> t = Tensor<float>::from_shape(a.shape);
-    std::copy(a.data.begin(), a.data.end(), t.begin());
-    state.emplace(a.name, std::move(t));
-  }
-  optimizer.load_state(state, checkpoint.optimizer_steps);
-}
-
-// Keeps the header and the first `rows` rows of DIR/metrics.csv. Rows after them were
-// written after the checkpoint being resumed (or by an attempt that never saved one):
-// this run writes them again. A row torn by a kill is dropped with them. Truncating in
-// place creates no temporary and a crash leaves the rows before or after it, both of
-// which the next resume trims the same way.
-void trim_metrics(const std::string& out_dir, std::size_t rows) {
-  const std::string path = (std::filesystem::path(out_dir) / "metrics.csv").string();
-  if (!std::filesystem::exists(path)) return;
-  if (rows == 0) {
-    std::filesystem::remove(path);  // the first row written creates it with its header
-    return;
-  }
-  const std::string text = read_file(path);
-  std::size_t end = 0;
-  for (std::size_t line = 0; line <= rows; ++line) {  // the header, then `rows` rows
-    const std::size_t newline = text.find('\n', end);
-    if (newline == std::string::npos) break;
-    end = newline + 1;
-  }
-  if (end < text.size() && ::truncate(path.c_str(), off_t(end)) != 0)
-    throw Error(path + ": cannot trim to the checkpoint's " + std::to_string(rows) + " rows (" +
-                std::strerror(errno) + ")");
 }
 
 // The data each phase trains on, checked against what the checkpoint was trained on.
@@ -122,20 +56,6 @@ std::vector<DataFingerprint> fingerprint_phases(const RunConfig& config,
                 "was, or train a new run on it with another --out");
   }
   return prints;
-}
-
-// Appends one row per epoch to DIR/metrics.csv (header on creation).
-void append_metrics(const std::string& out_dir, const EpochRecord& r) {
-  make_directories(out_dir);  // the first epochs may end before the first checkpoint
-  const std::string path = (std::filesystem::path(out_dir) / "metrics.csv").string();
-  const bool fresh = !std::filesystem::exists(path);
-  std::ofstream out(path, std::ios::app);
-  if (fresh) out << "phase,epoch,step,loss,lr,tokens,seconds,tokens_per_s\n";
-  out << r.phase << ',' << r.epoch << ',' << r.step << ',' << std::setprecision(9) << r.loss << ','
-      << r.lr << ',' << r.tokens << ',' << r.seconds << ','
-      << (r.seconds > 0 ? double(r.tokens) / r.seconds : 0.0) << '\n';
-  out.close();
-  if (!out) throw Error(path + ": cannot write metrics");
 }
 
 void keep_freed_memory() {
@@ -221,19 +141,64 @@ Checkpoint make_checkpoint(const LanguageModel& lm, const Optimizer<float>& opti
   c.data_overrides = lm.config.data_overrides;
   c.vocabulary = lm.tokenizer.serialize();
   c.parameters = lm.export_parameters();
-  c.optimizer_state = export_state(optimizer);
+  c.optimizer_state = export_optimizer_state(optimizer);
   c.optimizer_steps = optimizer.steps();
   c.position = position;
   return c;
 }
 
-TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOptions& options,
-                  const Checkpoint* resume) {
-  const RunConfig& config = lm.config;
+namespace {
+
+// One run of train(): the phases, their epochs and steps, checkpoints and the log, each
+// a named step. `at_` is where training stands (what a checkpoint saves).
+class LanguageModelRun {
+ public:
+  LanguageModelRun(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOptions& options)
+      : lm_(lm),
+        config_(lm.config),
+        optimizer_(optimizer),
+        options_(options),
+        update_(lm.model, optimizer) {}
+
+  TrainResult run(const Checkpoint* resume);
+
+ private:
+  void validate_data(const Checkpoint* resume);
+  void restore(const Checkpoint& resume);
+  void check_position() const;
+  std::int64_t steps_of_phase(std::size_t p) const;
+  bool run_phase();
+  bool run_epoch(const PhaseConfig& phase, std::int64_t phase_steps);
+  void step(const Batch& batch, double lr, const PhaseConfig& phase);
+  bool stop_here(const PhaseConfig& phase);
+  void snapshot_random_state(TrainingPosition& position) const;
+  void checkpoint(const TrainingPosition& position, const PhaseConfig& phase);
+  [[noreturn]] void stop_diverged(const std::string& what, const PhaseConfig& phase);
+  void end_epoch(const PhaseConfig& phase, double lr, Clock::time_point epoch_start);
+  void log_epoch(const PhaseConfig& phase, const EpochRecord& record) const;
+
+  LanguageModel& lm_;
+  const RunConfig& config_;
+  Optimizer<float>& optimizer_;
+  const TrainOptions& options_;
+  std::vector<DataFingerprint> data_prints_;
+  std::vector<std::vector<std::vector<std::int32_t>>> sequences_;  // per phase
+  TrainingPosition at_;
+  TrainResult result_;
+  Clock::time_point start_;
+  std::int64_t total_steps_ = 0, steps_done_before_ = 0;
+  std::int64_t saved_step_ = -1;  // of the checkpoint on disk (-1: none)
+  // At more than one thread each step's update runs alongside the next forward pass.
+  bool overlap_update_ = false;
+  UpdateAlongsideForward update_;
+  Tensor<float> input_, dlogits_;
+};
+
+TrainResult LanguageModelRun::run(const Checkpoint* resume) {
   const ScopedFlushDenormals flush_denormals;  // see denormals.hpp: same losses, no assists
   // Strata's pool splits the step's work (Adam, the gradient norm, independent
   // products); BLAS runs on one thread (see ThreadingScope).
-  const ThreadingScope threading(config.threads);
+  const ThreadingScope threading(config_.threads);
   // Batches of different lengths resize the layers' buffers every step, and large
   // models release dead buffers (Layer::release, framework/chain.hpp) for the next layer to take.
   // glibc would serve large blocks with fresh mmaps (and trim the heap top after
@@ -242,221 +207,260 @@ TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOpt
   // instead, freed blocks are reused at once; peak RSS is unchanged (the heap never
   // holds more than the largest step needed). Process-wide.
   keep_freed_memory();
-  const auto texts = load_phase_texts(config);
-  const std::vector<DataFingerprint> data_prints = fingerprint_phases(config, texts, resume);
-  std::vector<std::vector<std::vector<std::int32_t>>> sequences(texts.size());
+  validate_data(resume);
+  if (resume) restore(*resume);
+  start_ = Clock::now();
+  steps_done_before_ = at_.step;
+  for (std::size_t p = 0; p < config_.phases.size(); ++p) total_steps_ += steps_of_phase(p);
+  if (resume) check_position();
+  if (!options_.out_dir.empty()) {
+    remove_stale_temporaries(options_.out_dir);
+    trim_metrics(options_.out_dir, at_.metrics_rows);
+  }
+  saved_step_ = resume ? resume->position.step : -1;
+  overlap_update_ = options_.overlap_update && config_.threads > 1;
+  // The optimizer leaves the gradients zeroed after each step (step_scaled_and_zero).
+  lm_.model.zero_grad();
+  for (; at_.phase < config_.phases.size(); ++at_.phase, at_.epoch = 0)
+    if (!run_phase()) return result_;
+  update_.finish();
+  result_.steps = at_.step;
+  result_.seconds = seconds_since(start_);
+  result_.finished = true;
+  return result_;
+}
+
+// Every phase's data, encoded, must fit the model before the first step, not when its
+// turn comes; with `resume`, it must be the data the checkpoint was trained on.
+void LanguageModelRun::validate_data(const Checkpoint* resume) {
+  const auto texts = load_phase_texts(config_);
+  data_prints_ = fingerprint_phases(config_, texts, resume);
+  sequences_.resize(texts.size());
   for (std::size_t p = 0; p < texts.size(); ++p)
-    for (const std::string& text : texts[p]) sequences[p].push_back(lm.encode(text, nullptr));
-  // Every phase's data must fit the model before the first step, not when its turn comes.
+    for (const std::string& text : texts[p]) sequences_[p].push_back(lm_.encode(text, nullptr));
   for (std::size_t p = 0; p < texts.size(); ++p) {
-    const PhaseConfig& phase = config.phases[p];
+    const PhaseConfig& phase = config_.phases[p];
     const std::string where = phase.data_mark.to_string() + ": training.phases \"" + phase.name +
                               "\": " + phase.data + ": ";
-    const std::size_t fit = std::size_t(lm.model.max_seq_len) + 1;
-    for (std::size_t i = 0; i < sequences[p].size(); ++i)
-      if (sequences[p][i].size() > fit)
+    const std::size_t fit = std::size_t(lm_.model.max_seq_len) + 1;
+    for (std::size_t i = 0; i < sequences_[p].size(); ++i)
+      if (sequences_[p][i].size() > fit)
         throw Error(where + "example " + std::to_string(i) + " has " +
-                    std::to_string(sequences[p][i].size()) + " tokens, more than the " +
+                    std::to_string(sequences_[p][i].size()) + " tokens, more than the " +
                     std::to_string(fit) + " that fit model.max_seq_len " +
-                    std::to_string(lm.model.max_seq_len) + " (+1 for the shifted targets)");
-    if (count_trainable(sequences[p]) == 0)
+                    std::to_string(lm_.model.max_seq_len) + " (+1 for the shifted targets)");
+    if (count_trainable(sequences_[p]) == 0)
       throw Error(where + "no example has two or more tokens: nothing to learn");
   }
+}
 
-  TrainingPosition at;
-  if (resume) {
-    at = resume->position;
-    import_state(optimizer, *resume, lm.model,
-                 options.out_dir.empty()
-                     ? "optimizer state"
-                     : checkpoint_directory(options.out_dir) + "/optimizer.npz");
-    if (!at.rng.empty()) lm.rng.load(at.rng);  // an epoch that starts now draws from here
-    const std::vector<Rng*> generators = lm.model.random_generators();
-    if (at.layer_rngs.size() != generators.size())
-      throw Error("the checkpoint holds " + std::to_string(at.layer_rngs.size()) +
-                  " layer random states, the model has " + std::to_string(generators.size()) +
-                  " (checkpoint from a different architecture)");
-    for (std::size_t i = 0; i < generators.size(); ++i) generators[i]->load(at.layer_rngs[i]);
+// The checkpoint's position, optimizer state and random states.
+void LanguageModelRun::restore(const Checkpoint& resume) {
+  at_ = resume.position;
+  import_optimizer_state(optimizer_, resume, lm_.model,
+                         options_.out_dir.empty()
+                             ? "optimizer state"
+                             : checkpoint_directory(options_.out_dir) + "/optimizer.npz");
+  if (!at_.rng.empty()) lm_.rng.load(at_.rng);  // an epoch that starts now draws from here
+  const std::vector<Rng*> generators = lm_.model.random_generators();
+  if (at_.layer_rngs.size() != generators.size())
+    throw Error("the checkpoint holds " + std::to_string(at_.layer_rngs.size()) +
+                " layer random states, the model has " + std::to_string(generators.size()) +
+                " (checkpoint from a different architecture)");
+  for (std::size_t i = 0; i < generators.size(); ++i) generators[i]->load(at_.layer_rngs[i]);
+}
+
+// A position that does not fit the run is refused rather than misbehave.
+void LanguageModelRun::check_position() const {
+  const bool fits =
+      at_.phase < config_.phases.size()
+          ? at_.epoch < config_.phases[at_.phase].epochs &&
+                std::int64_t(at_.next_batch) <=
+                    steps_of_phase(at_.phase) / config_.phases[at_.phase].epochs
+          : at_.phase == config_.phases.size() && at_.epoch == 0 && at_.next_batch == 0;
+  if (!fits || at_.step < 0)
+    throw Error("the checkpoint's training position (0-based: phase " + std::to_string(at_.phase) +
+                ", epoch " + std::to_string(at_.epoch) + ", batch " +
+                std::to_string(at_.next_batch) + ") does not fit its config");
+}
+
+std::int64_t LanguageModelRun::steps_of_phase(std::size_t p) const {
+  const std::size_t batch = config_.phases[p].batch;
+  return config_.phases[p].epochs *
+         std::int64_t((count_trainable(sequences_[p]) + batch - 1) / batch);
+}
+
+// The phase's epochs, then its checkpoint. false: the run stopped.
+bool LanguageModelRun::run_phase() {
+  const PhaseConfig& phase = config_.phases[at_.phase];
+  const std::int64_t phase_steps = steps_of_phase(at_.phase);
+  for (; at_.epoch < phase.epochs; ++at_.epoch)
+    if (!run_epoch(phase, phase_steps)) return false;
+  TrainingPosition end_of_phase = at_;
+  end_of_phase.phase = at_.phase + 1;
+  end_of_phase.epoch = 0;
+  snapshot_random_state(end_of_phase);
+  checkpoint(end_of_phase, phase);
+  if (options_.log && options_.progress_bar) *options_.log << "\n";
+  return true;
+}
+
+// One epoch's batches from at_.next_batch on. false: the run stopped.
+bool LanguageModelRun::run_epoch(const PhaseConfig& phase, std::int64_t phase_steps) {
+  // The epoch's shuffle is drawn from the run's Rng; its state at the epoch start
+  // is saved so that a resumed run replays the same order.
+  if (at_.next_batch == 0)
+    at_.epoch_rng = lm_.rng.save();
+  else
+    lm_.rng.load(at_.epoch_rng);
+  const std::vector<Batch> batches =
+      make_batches(sequences_[at_.phase], phase.batch, std::size_t(lm_.model.max_seq_len),
+                   lm_.tokenizer.pad_id(), phase.shuffle ? &lm_.rng : nullptr);
+  if (at_.next_batch != 0) lm_.rng.load(at_.rng);
+  const auto epoch_start = Clock::now();
+  const std::int64_t epoch_first_step = at_.epoch * std::int64_t(batches.size());  // in the phase
+  double lr = 0;
+  for (; at_.next_batch < batches.size(); ++at_.next_batch) {
+    lr = phase.schedule.at(epoch_first_step + std::int64_t(at_.next_batch), phase_steps);
+    step(batches[at_.next_batch], lr, phase);
+    if (stop_here(phase)) return false;
   }
-  // The run's and the layers' generator states, saved with a checkpoint.
-  auto snapshot_random_state = [&lm](TrainingPosition& position) {
-    position.rng = lm.rng.save();
-    position.layer_rngs.clear();
-    for (const Rng* generator : lm.model.random_generators())
-      position.layer_rngs.push_back(generator->save());
-  };
-  TrainResult result;
-  const auto start = Clock::now();
-  std::int64_t total_steps = 0, steps_done_before = at.step;
-  auto steps_of_phase = [&](std::size_t p) {
-    const std::size_t batch = config.phases[p].batch;
-    return config.phases[p].epochs *
-           std::int64_t((count_trainable(sequences[p]) + batch - 1) / batch);
-  };
-  for (std::size_t p = 0; p < config.phases.size(); ++p) total_steps += steps_of_phase(p);
-  if (resume) {  // a position that does not fit the run: refuse rather than misbehave
-    const bool fits = at.phase < config.phases.size()
-                          ? at.epoch < config.phases[at.phase].epochs &&
-                                std::int64_t(at.next_batch) <=
-                                    steps_of_phase(at.phase) / config.phases[at.phase].epochs
-                          : at.phase == config.phases.size() && at.epoch == 0 && at.next_batch == 0;
-    if (!fits || at.step < 0)
-      throw Error("the checkpoint's training position (0-based: phase " + std::to_string(at.phase) +
-                  ", epoch " + std::to_string(at.epoch) + ", batch " +
-                  std::to_string(at.next_batch) + ") does not fit its config");
-  }
-  if (!options.out_dir.empty()) {
-    remove_stale_temporaries(options.out_dir);
-    trim_metrics(options.out_dir, at.metrics_rows);
-  }
+  // The epoch's last learning rate (also when a resume starts after its last batch).
+  if (!batches.empty())
+    lr = phase.schedule.at(epoch_first_step + std::int64_t(batches.size()) - 1, phase_steps);
+  end_epoch(phase, lr, epoch_start);
+  return true;
+}
 
-  // Divergence stops the run with the step and what is kept; the checkpoint on disk
-  // is never replaced by a non-finite state.
-  std::int64_t saved_step = resume ? resume->position.step : -1;
-  auto stop_diverged = [&](const std::string& what, const PhaseConfig& phase) {
-    std::string kept = "no checkpoint was saved";
-    if (options.out_dir.empty())
-      kept = "nothing is saved (no run directory)";
-    else if (saved_step >= 0)
-      kept = "the last good checkpoint, from step " + std::to_string(saved_step) + ", is kept in " +
-             checkpoint_directory(options.out_dir);
-    throw Error("training stopped at step " + std::to_string(at.step + 1) + " (phase \"" +
-                phase.name + "\", epoch " + std::to_string(at.epoch + 1) + "): " + what + "; " +
-                kept);
-  };
-  // At more than one thread each step's update runs alongside the next forward pass.
-  const bool overlap_update = options.overlap_update && config.threads > 1;
-  UpdateAlongsideForward update(lm.model, optimizer);
-  auto checkpoint = [&](const TrainingPosition& position, const PhaseConfig& phase) {
-    update.finish();
-    if (options.out_dir.empty()) return;
-    for (const Parameter<float>* p : lm.model.parameters())
-      if (!std::all_of(p->value.begin(), p->value.end(),
-                       [](float v) { return std::isfinite(v); })) {
-        --at.step;  // the step that made them so
-        stop_diverged("parameter " + p->name + " is not finite after the update", phase);
-      }
-    Checkpoint c = make_checkpoint(lm, optimizer, position);
-    c.data = data_prints;
-    save_checkpoint(options.out_dir, c);
-    saved_step = position.step;
-  };
+// One optimizer step: forward, loss, backward (summing the clipping norm), update.
+void LanguageModelRun::step(const Batch& batch, double lr, const PhaseConfig& phase) {
+  ensure_shape(input_, std::vector<std::size_t>{batch.batch, batch.length});
+  std::copy(batch.inputs.begin(), batch.inputs.end(), input_.begin());
+  const Tensor<float>& logits = update_.forward(input_);
+  const LossValue loss = softmax_cross_entropy(logits, batch.targets, dlogits_);
+  if (!std::isfinite(loss.mean))
+    stop_diverged("the loss is not finite (" + std::to_string(loss.mean) + ")", phase);
+  lm_.model.release_output();  // the logits are dead once dlogits holds their gradient
+  // The clipping norm is summed layer by layer as backward completes each one's
+  // gradients, while they are still in cache (a pass of its own, after backward,
+  // read them back from memory: 7% of the batch-1 recipe). Then one pass scales,
+  // steps and zeroes them.
+  double squared_norm = 0;
+  if (optimizer_.clip_norm() > 0)
+    lm_.model.backward(dlogits_, [&](const std::vector<Parameter<float>*>& completed) {
+      squared_norm += squared_grad_sum(completed);
+    });
+  else
+    lm_.model.backward(dlogits_);
+  const float grad_scale = clip_scale<float>(std::sqrt(squared_norm), optimizer_.clip_norm());
+  if (overlap_update_)
+    update_.defer(lr, grad_scale);
+  else
+    optimizer_.step_scaled_and_zero(lm_.model.parameters(), lr, grad_scale);
+  ++at_.step;
+  at_.epoch_loss_sum += loss.sum_of_sequence_means;
+  at_.epoch_sequences += batch.batch;
+  at_.epoch_tokens += loss.tokens;
+}
 
-  Tensor<float> input, dlogits;
-  // The optimizer leaves the gradients zeroed after each step (step_scaled_and_zero).
-  lm.model.zero_grad();
-  for (; at.phase < config.phases.size(); ++at.phase, at.epoch = 0) {
-    const PhaseConfig& phase = config.phases[at.phase];
-    const std::int64_t phase_steps = steps_of_phase(at.phase);
-    for (; at.epoch < phase.epochs; ++at.epoch) {
-      // The epoch's shuffle is drawn from the run's Rng; its state at the epoch start
-      // is saved so that a resumed run replays the same order.
-      if (at.next_batch == 0)
-        at.epoch_rng = lm.rng.save();
-      else
-        lm.rng.load(at.epoch_rng);
-      const std::vector<Batch> batches =
-          make_batches(sequences[at.phase], phase.batch, std::size_t(lm.model.max_seq_len),
-                       lm.tokenizer.pad_id(), phase.shuffle ? &lm.rng : nullptr);
-      if (at.next_batch != 0) lm.rng.load(at.rng);
-      const auto epoch_start = Clock::now();
-      const std::int64_t epoch_first_step =
-          at.epoch * std::int64_t(batches.size());  // within the phase
-      double lr = 0;
-      for (; at.next_batch < batches.size(); ++at.next_batch) {
-        const Batch& batch = batches[at.next_batch];
-        ensure_shape(input, std::vector<std::size_t>{batch.batch, batch.length});
-        std::copy(batch.inputs.begin(), batch.inputs.end(), input.begin());
-        const Tensor<float>& logits = update.forward(input);
-        const LossValue loss = softmax_cross_entropy(logits, batch.targets, dlogits);
-        if (!std::isfinite(loss.mean))
-          stop_diverged("the loss is not finite (" + std::to_string(loss.mean) + ")", phase);
-        lm.model.release_output();  // the logits are dead once dlogits holds their gradient
-        // The clipping norm is summed layer by layer as backward completes each one's
-        // gradients, while they are still in cache (a pass of its own, after backward,
-        // read them back from memory: 7% of the batch-1 recipe). Then one pass scales,
-        // steps and zeroes them.
-        double squared_norm = 0;
-        if (optimizer.clip_norm() > 0)
-          lm.model.backward(dlogits, [&](const std::vector<Parameter<float>*>& completed) {
-            squared_norm += squared_grad_sum(completed);
-          });
-        else
-          lm.model.backward(dlogits);
-        lr = phase.schedule.at(epoch_first_step + std::int64_t(at.next_batch), phase_steps);
-        const float grad_scale = clip_scale<float>(std::sqrt(squared_norm), optimizer.clip_norm());
-        if (overlap_update) {
-          update.defer(lr, grad_scale);
-        } else {
-          optimizer.step_scaled_and_zero(lm.model.parameters(), lr, grad_scale);
-        }
-        ++at.step;
-        at.epoch_loss_sum += loss.sum_of_sequence_means;
-        at.epoch_sequences += batch.batch;
-        at.epoch_tokens += loss.tokens;
+// After a step: a periodic checkpoint, or a stop (stop_after_steps, a stop request)
+// with the checkpoint of where it stopped. true: the run stops here.
+bool LanguageModelRun::stop_here(const PhaseConfig& phase) {
+  const bool stop = options_.stop_after_steps >= 0 && at_.step >= options_.stop_after_steps;
+  const bool interrupt = options_.stop_requested && options_.stop_requested();
+  const bool periodic = config_.checkpoint_every > 0 && at_.step % config_.checkpoint_every == 0;
+  if (!periodic && !stop && !interrupt) return false;
+  TrainingPosition saved = at_;
+  ++saved.next_batch;
+  snapshot_random_state(saved);
+  if (periodic || interrupt) checkpoint(saved, phase);
+  if (!stop && !interrupt) return false;
+  update_.finish();
+  result_.steps = at_.step;
+  result_.seconds = seconds_since(start_);
+  result_.interrupted = interrupt;
+  if (options_.log && options_.progress_bar) *options_.log << "\n";
+  return true;
+}
 
-        const bool stop = options.stop_after_steps >= 0 && at.step >= options.stop_after_steps;
-        const bool interrupt = options.stop_requested && options.stop_requested();
-        const bool periodic = config.checkpoint_every > 0 && at.step % config.checkpoint_every == 0;
-        if (periodic || stop || interrupt) {
-          TrainingPosition saved = at;
-          ++saved.next_batch;
-          snapshot_random_state(saved);
-          if (periodic || interrupt) checkpoint(saved, phase);
-          if (stop || interrupt) {
-            update.finish();
-            result.steps = at.step;
-            result.seconds = seconds_since(start);
-            result.interrupted = interrupt;
-            if (options.log && options.progress_bar) *options.log << "\n";
-            return result;
-          }
-        }
-      }
-      // The epoch's last learning rate (also when a resume starts after its last batch).
-      if (!batches.empty())
-        lr = phase.schedule.at(epoch_first_step + std::int64_t(batches.size()) - 1, phase_steps);
-      EpochRecord record{phase.name,
-                         at.epoch + 1,
-                         at.step,
-                         at.epoch_sequences ? at.epoch_loss_sum / double(at.epoch_sequences) : 0.0,
-                         lr,
-                         at.epoch_tokens,
-                         seconds_since(epoch_start)};
-      result.epochs.push_back(record);
-      if (!options.out_dir.empty()) append_metrics(options.out_dir, record);
-      ++at.metrics_rows;
-      if (options.log) {
-        const double elapsed = seconds_since(start);
-        const double done = double(at.step - steps_done_before);
-        const double eta = done > 0 ? elapsed / done * double(total_steps - at.step) : 0;
-        std::ostringstream line;
-        line << "[" << phase.name << "] epoch " << record.epoch << "/" << phase.epochs << "  loss "
-             << std::fixed << std::setprecision(4) << record.loss << "  " << std::setprecision(0)
-             << (record.seconds > 0 ? double(record.tokens) / record.seconds : 0.0)
-             << " tok/s  ETA " << format_duration(eta);
-        if (options.progress_bar)
-          *options.log << "\r\033[K" << line.str() << std::flush;
-        else
-          *options.log << line.str() << "\n" << std::flush;
-      }
-      at.next_batch = 0;
-      at.epoch_loss_sum = 0;
-      at.epoch_sequences = 0;
-      at.epoch_tokens = 0;
+// The run's and the layers' generator states, saved with a checkpoint.
+void LanguageModelRun::snapshot_random_state(TrainingPosition& position) const {
+  position.rng = lm_.rng.save();
+  position.layer_rngs.clear();
+  for (const Rng* generator : lm_.model.random_generators())
+    position.layer_rngs.push_back(generator->save());
+}
+
+// The checkpoint on disk is never replaced by a non-finite state.
+void LanguageModelRun::checkpoint(const TrainingPosition& position, const PhaseConfig& phase) {
+  update_.finish();
+  if (options_.out_dir.empty()) return;
+  for (const Parameter<float>* p : lm_.model.parameters())
+    if (!std::all_of(p->value.begin(), p->value.end(), [](float v) { return std::isfinite(v); })) {
+      --at_.step;  // the step that made them so
+      stop_diverged("parameter " + p->name + " is not finite after the update", phase);
     }
-    TrainingPosition end_of_phase = at;
-    end_of_phase.phase = at.phase + 1;
-    end_of_phase.epoch = 0;
-    snapshot_random_state(end_of_phase);
-    checkpoint(end_of_phase, phase);
-    if (options.log && options.progress_bar) *options.log << "\n";
-  }
-  update.finish();
-  result.steps = at.step;
-  result.seconds = seconds_since(start);
-  result.finished = true;
-  return result;
+  Checkpoint c = make_checkpoint(lm_, optimizer_, position);
+  c.data = data_prints_;
+  save_checkpoint(options_.out_dir, c);
+  saved_step_ = position.step;
+}
+
+// Divergence stops the run with the step and what is kept.
+void LanguageModelRun::stop_diverged(const std::string& what, const PhaseConfig& phase) {
+  std::string kept = "no checkpoint was saved";
+  if (options_.out_dir.empty())
+    kept = "nothing is saved (no run directory)";
+  else if (saved_step_ >= 0)
+    kept = "the last good checkpoint, from step " + std::to_string(saved_step_) + ", is kept in " +
+           checkpoint_directory(options_.out_dir);
+  throw Error("training stopped at step " + std::to_string(at_.step + 1) + " (phase \"" +
+              phase.name + "\", epoch " + std::to_string(at_.epoch + 1) + "): " + what + "; " +
+              kept);
+}
+
+// The epoch's record: result, metrics.csv, the log; the position moves to the next epoch.
+void LanguageModelRun::end_epoch(const PhaseConfig& phase, double lr,
+                                 Clock::time_point epoch_start) {
+  EpochRecord record{phase.name,
+                     at_.epoch + 1,
+                     at_.step,
+                     at_.epoch_sequences ? at_.epoch_loss_sum / double(at_.epoch_sequences) : 0.0,
+                     lr,
+                     at_.epoch_tokens,
+                     seconds_since(epoch_start)};
+  result_.epochs.push_back(record);
+  if (!options_.out_dir.empty()) append_metrics(options_.out_dir, record);
+  ++at_.metrics_rows;
+  log_epoch(phase, record);
+  at_.next_batch = 0;
+  at_.epoch_loss_sum = 0;
+  at_.epoch_sequences = 0;
+  at_.epoch_tokens = 0;
+}
+
+void LanguageModelRun::log_epoch(const PhaseConfig& phase, const EpochRecord& record) const {
+  if (!options_.log) return;
+  const double elapsed = seconds_since(start_);
+  const double done = double(at_.step - steps_done_before_);
+  const double eta = done > 0 ? elapsed / done * double(total_steps_ - at_.step) : 0;
+  std::ostringstream line;
+  line << "[" << phase.name << "] epoch " << record.epoch << "/" << phase.epochs << "  loss "
+       << std::fixed << std::setprecision(4) << record.loss << "  " << std::setprecision(0)
+       << (record.seconds > 0 ? double(record.tokens) / record.seconds : 0.0) << " tok/s  ETA "
+       << format_duration(eta);
+  if (options_.progress_bar)
+    *options_.log << "\r\033[K" << line.str() << std::flush;
+  else
+    *options_.log << line.str() << "\n" << std::flush;
+}
+
+}  // namespace
+
+TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOptions& options,
+                  const Checkpoint* resume) {
+  LanguageModelRun run(lm, optimizer, options);
+  return run.run(resume);
 }
 
 }  // namespace strata

@@ -15,3 +15,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# The handwritten-digits data set for configs/digits_mlp.yaml (from Debian's python3-sklearn).
+bash "$(dirname "$0")/get_digits.sh"

@@ -14,6 +14,7 @@
 #include "models/language_model.hpp"
 #include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
+#include "tasks/run.hpp"
 
 namespace strata::testing {
 
@@ -55,22 +56,19 @@ std::string error_of(F&& f) {
 // after `stop_after` steps as if killed when >= 0.
 inline TrainResult train_from_yaml(const std::string& yaml, const std::string& out_dir = "",
                                    std::int64_t stop_after = -1) {
-  LanguageModel lm = LanguageModel::create(parse_run_config(yaml, "test.yaml"));
-  auto optimizer = make_optimizer<float>(lm.config.optimizer);
+  Run run = Run::start(parse_run_config(yaml, "test.yaml"));
   TrainOptions options;
   options.out_dir = out_dir;
   options.stop_after_steps = stop_after;
-  return train(lm, *optimizer, options);
+  return run.train(options);
 }
 
 // Continues the run in `run_dir` from its checkpoint, as `strata train --resume` does.
 inline TrainResult resume_training(const std::string& run_dir) {
-  const Checkpoint checkpoint = load_checkpoint(run_dir);
-  LanguageModel lm = LanguageModel::restore(checkpoint, run_dir);
-  auto optimizer = make_optimizer<float>(lm.config.optimizer);
+  Run run = Run::resume(run_dir);
   TrainOptions options;
   options.out_dir = run_dir;
-  return train(lm, *optimizer, options, &checkpoint);
+  return run.train(options);
 }
 
 // A small transformer LM config (model section only) over `vocab` tokens.
