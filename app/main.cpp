@@ -3,10 +3,10 @@
 // Every failure prints one clear message to stderr and exits non-zero: 2 for a usage
 // error (an unknown command or option, an option value out of range), 1 for the rest,
 // including output that standard output could not take (a full disk, a closed pipe).
-// Every command takes `--plugin PATH` (repeatable): extra layer and optimizer libraries, loaded before
-// anything else (a config's own `plugins:` are loaded with the config, a checkpoint's
-// when restored). Numeric options are checked like the config keys they override, with
-// the same ranges (run_config_key).
+// Every command takes `--plugin PATH` (repeatable): extra layer and optimizer libraries, loaded
+// before anything else (a config's own `plugins:` are loaded with the config, a checkpoint's when
+// restored). Numeric options are checked like the config keys they override, with the same ranges
+// (run_config_key).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -106,19 +106,6 @@ void load_cli_plugins(const std::vector<std::string>& paths) {
   }
 }
 
-// Joins tokens for reading: no space before closing punctuation.
-std::string readable(const Tokenizer& tokenizer, const std::vector<std::int32_t>& ids) {
-  std::string out;
-  for (std::int32_t id : ids) {
-    const std::string token = tokenizer.token(id);
-    const bool attach =
-        token.size() == 1 && std::string(".,:;!?)'").find(token[0]) != std::string::npos;
-    if (!out.empty() && !attach && out.back() != '(') out += ' ';
-    out += token;
-  }
-  return out;
-}
-
 std::vector<std::int32_t> encode_prompt(const LanguageModel& lm, const std::string& prompt) {
   std::vector<std::string> unknown;
   std::vector<std::int32_t> ids = lm.encode(prompt, &unknown);
@@ -142,9 +129,9 @@ SamplingOptions sampling_from(const GenerationConfig& g) {
 std::string answer(LanguageModel& lm, const std::string& prompt, const SamplingOptions& options,
                    Rng& rng) {
   const auto ids = encode_prompt(lm, prompt);
-  auto out = generate(lm.model, ids, lm.tokenizer.eos_id(), options, rng);
-  if (!out.empty() && out.back() == lm.tokenizer.eos_id()) out.pop_back();  // shown as the end
-  return readable(lm.tokenizer, out);
+  auto out = generate(lm.model, ids, lm.tokenizer->eos_id(), options, rng);
+  if (!out.empty() && out.back() == lm.tokenizer->eos_id()) out.pop_back();  // shown as the end
+  return lm.tokenizer->decode(out);
 }
 
 // The config's sample prompts, answered after training. The run is saved by then: a
@@ -187,8 +174,11 @@ int command_check(const std::string& config_path, const std::vector<std::string>
   // give vocab_size itself. build_model refuses a model over the memory budget before
   // allocating the layer that passes it.
   Rng rng(config.seed);
-  std::optional<Tokenizer> vocabulary;
-  if (!config.phases.empty()) vocabulary = build_vocabulary(config);
+  std::unique_ptr<Tokenizer> vocabulary;
+  if (config.phases.empty())
+    choose_tokenizer(config.tokenizer);  // validated even with no data to build it from
+  else
+    vocabulary = build_tokenizer(config);
   const std::int64_t vocab_size = vocabulary ? std::int64_t(vocabulary->size()) : 0;
   const Model<float> model = build_model<float>(config.model, vocab_size, rng);
   require_vocabulary_output(model, config.model);
@@ -469,13 +459,13 @@ int command_evaluate(const EvaluateArgs& args) {
     if (split == std::string::npos) continue;
     const auto prompt = lm.encode(text.substr(0, split), nullptr);
     const auto expected = lm.encode(text.substr(split), nullptr);
-    const auto got = generate(lm.model, prompt, lm.tokenizer.eos_id(), options, rng);
+    const auto got = generate(lm.model, prompt, lm.tokenizer->eos_id(), options, rng);
     ++total;
     const bool ok = got == expected;
     exact += ok;
     if (args.verbose || !ok)
       std::cout << (ok ? "ok    " : "WRONG ") << text.substr(0, split) << "-> "
-                << readable(lm.tokenizer, got) << "\n";
+                << lm.tokenizer->decode(got) << "\n";
   }
   if (total == 0)
     throw Error(path +
@@ -542,7 +532,7 @@ int command_gradcheck(const GradcheckArgs& args) {
   // The vocabulary as `strata train` would build it, unless the model gives its own size.
   std::int64_t vocab_size = 0;
   if (!config.model.get("vocab_size").valid() && !config.phases.empty())
-    vocab_size = std::int64_t(build_vocabulary(config).size());
+    vocab_size = std::int64_t(build_tokenizer(config)->size());
   const std::uint64_t seed = args.seed >= 0 ? std::uint64_t(args.seed) : config.seed;
   Rng rng(seed);
   Model<double> model = build_model<double>(config.model, vocab_size, rng);
@@ -603,8 +593,9 @@ struct CommandLine {
 };
 
 void add_plugin_option(CommandLine& cl, CLI::App* cmd) {
-  cmd->add_option("--plugin", cl.plugins,
-                  "load this layer/optimizer library first (repeatable; relative to the working directory)");
+  cmd->add_option(
+      "--plugin", cl.plugins,
+      "load this layer/optimizer library first (repeatable; relative to the working directory)");
 }
 
 void add_threads_option(CLI::App* cmd, int& threads) {
@@ -618,7 +609,8 @@ void declare_check_layers_train(CommandLine& cl) {
   cl.check->add_option("--data", cl.check_data, "replace a phase's data: PHASE=PATH");
   add_plugin_option(cl, cl.check);
 
-  cl.layers = cl.app.add_subcommand("layers", "list layer and optimizer types and their config keys");
+  cl.layers =
+      cl.app.add_subcommand("layers", "list layer and optimizer types and their config keys");
   add_plugin_option(cl, cl.layers);
 
   TrainArgs& t = cl.train;
@@ -707,7 +699,8 @@ void declare_gradcheck(CommandLine& cl) {
 
 void declare_check_layer(CommandLine& cl) {
   CLI::App* cmd = cl.check_layer = cl.app.add_subcommand(
-      "check-layer", "the layer contract checks (gradients, accumulation, shapes, buffers) on a type");
+      "check-layer",
+      "the layer contract checks (gradients, accumulation, shapes, buffers) on a type");
   cmd->add_option("TYPE", cl.check_type, "registered layer type")->required();
   cmd->add_option("--tolerance", cl.check_tolerance, "largest relative error that passes")
       ->capture_default_str()

@@ -49,6 +49,7 @@
 #include "models/generator.hpp"
 #include "models/language_model.hpp"
 #include "models/trainer.hpp"
+#include "models/word_tokenizer.hpp"
 #include "optimizers/optimizer.hpp"
 #include "tasks/run.hpp"
 
@@ -238,7 +239,7 @@ Json run_epochs(const Args& a, int threads, bool single) {
           {"data", a.data},
           {"batch", phase.batch},
           {"threads", threads},
-          {"vocab", lm.tokenizer.size()},
+          {"vocab", lm.tokenizer->size()},
           {"params", lm.model.parameter_count()},
           {"tokens_per_epoch", tokens},
           {"steps_per_epoch", steps_per_epoch},
@@ -309,10 +310,11 @@ Json run_scale(const Args& a, int threads) {
        << "\", format: json, epochs: " << (a.warmup_steps + a.steps) << ", batch: " << a.batch
        << "}\n";
   strata::TrainResult r;
-  LanguageModel lm{strata::parse_run_config(yaml.str(), "<scale>"),
-                   strata::Tokenizer::from_tokens(tokens),
-                   strata::Rng(seed),
-                   {}};
+  LanguageModel lm{
+      strata::parse_run_config(yaml.str(), "<scale>"),
+      std::make_unique<strata::WordTokenizer>(strata::WordTokenizer::from_tokens(tokens)),
+      strata::Rng(seed),
+      {}};
   try {
     lm.model = strata::build_model<float>(lm.config.model, std::int64_t(a.vocab), lm.rng);
     r = train_phase(lm);
@@ -366,10 +368,11 @@ Json run_generate(const Args& a, int threads) {
   const std::size_t max_len = std::size_t(lm.model.max_seq_len);
   if (prompt.size() >= max_len) throw strata::Error("the prompt is longer than max_seq_len");
   const std::size_t n = std::min(a.gen_tokens, max_len - prompt.size());
-  Json j = {
-      {"mode", "generate"},           {"seed", lm.config.seed}, {"threads", threads},
-      {"vocab", lm.tokenizer.size()}, {"prompt", a.prompt},     {"prompt_tokens", prompt.size()},
-      {"unknown_words", unknown},     {"new_tokens", n},        {"reps", a.gen_reps}};
+  Json j = {{"mode", "generate"},       {"seed", lm.config.seed},
+            {"threads", threads},       {"vocab", lm.tokenizer->size()},
+            {"prompt", a.prompt},       {"prompt_tokens", prompt.size()},
+            {"unknown_words", unknown}, {"new_tokens", n},
+            {"reps", a.gen_reps}};
   for (const bool cache : {true, false}) {
     strata::SamplingOptions options;
     options.max_tokens = n;

@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -60,6 +62,24 @@ pid_t temporary_owner(const std::string& name) {
   return static_cast<pid_t>(std::stol(digits));
 }
 
+// A tokenizer's file goes beside the checkpoint's own: a plain name (no directory part,
+// not hidden) that none of them uses. Checked on save and on load, where the name comes
+// from the manifest and must not reach outside the directory.
+void require_tokenizer_file_name(const std::string& name, const std::string& where) {
+  const bool plain =
+      !name.empty() && name[0] != '.' && name.size() <= 100 &&
+      std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+      });
+  const bool reserved = name == "manifest.json" || name == "config.yaml" || name == "model.npz" ||
+                        name == "optimizer.npz";
+  if (!plain || reserved)
+    throw Error(where + ": tokenizer file name \"" + name +
+                "\" is not a plain file name of its own " +
+                "(letters, digits, '.', '_', '-'; not manifest.json, config.yaml, model.npz, " +
+                "optimizer.npz)");
+}
+
 // NaN or infinite weights would train to NaN at once, or generate garbage: refused at
 // load, naming the array, whatever wrote them (a save is refused too, see trainer).
 void require_finite(const std::vector<NamedArray>& arrays, const std::string& file) {
@@ -70,6 +90,23 @@ void require_finite(const std::vector<NamedArray>& arrays, const std::string& fi
                     std::to_string(a.data[i]) + " at index " + std::to_string(i) +
                     "): this checkpoint cannot be used; resume from another copy or start a new "
                     "run");
+}
+
+// The tokenizer's type and files as the manifest lists them (older manifests: the word
+// tokenizer's vocab.txt).
+template <class Read>
+void read_tokenizer(const json& manifest, const std::string& manifest_path, Read& read_checked,
+                    Checkpoint& c) {
+  std::vector<std::string> names = {"vocab.txt"};
+  if (manifest.contains("tokenizer")) {
+    const json& t = manifest.at("tokenizer");
+    c.tokenizer_type = t.at("type").get<std::string>();
+    names = t.at("files").get<std::vector<std::string>>();
+  }
+  for (const std::string& name : names) {
+    require_tokenizer_file_name(name, manifest_path);
+    c.tokenizer_files[name] = read_checked(name);
+  }
 }
 
 }  // namespace
@@ -126,18 +163,24 @@ void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
 
   // One file's bytes at a time (an initializer list of all four held each archive
   // twice: its elements are copied, not moved), for a lower peak memory.
-  const std::pair<const char*, std::function<std::string()>> files[] = {
+  std::vector<std::pair<std::string, std::function<std::string()>>> files = {
       {"config.yaml", [&] { return checkpoint.config_text; }},
-      {"vocab.txt", [&] { return checkpoint.vocabulary; }},
       {"model.npz", [&] { return encode_npz(checkpoint.parameters); }},
       {"optimizer.npz", [&] { return encode_npz(checkpoint.optimizer_state); }},
   };
+  json tokenizer = {{"type", checkpoint.tokenizer_type}, {"files", json::array()}};
+  for (const auto& [name, bytes] : checkpoint.tokenizer_files) {
+    require_tokenizer_file_name(name, fresh);
+    files.emplace_back(name, [&bytes = bytes] { return bytes; });
+    tokenizer["files"].push_back(name);
+  }
   json manifest;
   manifest["format"] = kFormat;
   manifest["config_file"] = checkpoint.config_file;
   manifest["optimizer_steps"] = checkpoint.optimizer_steps;
   manifest["seed"] = checkpoint.seed;
   manifest["data_overrides"] = checkpoint.data_overrides;
+  manifest["tokenizer"] = tokenizer;
   const TrainingPosition& p = checkpoint.position;
   manifest["position"] = {{"step", p.step},
                           {"phase", p.phase},
@@ -200,8 +243,8 @@ Checkpoint parse_checkpoint(const std::function<std::string(const std::string&)>
     };
     auto read_checked = [&](const std::string& name) {
       const std::string path = (dir / name).string();
+      const json& entry = manifest.at("files").at(name);  // before reading: only listed files
       const std::string bytes = read(name);
-      const json& entry = manifest.at("files").at(name);
       const std::uint64_t size = natural(entry, "bytes", UINT64_MAX, "files." + name + ".");
       if (bytes.size() != size)
         throw Error(path + ": " + std::to_string(bytes.size()) + " bytes, the manifest says " +
@@ -213,7 +256,7 @@ Checkpoint parse_checkpoint(const std::function<std::string(const std::string&)>
     };
     Checkpoint c;
     c.config_text = read_checked("config.yaml");
-    c.vocabulary = read_checked("vocab.txt");
+    read_tokenizer(manifest, manifest_path, read_checked, c);
     c.parameters = decode_npz(read_checked("model.npz"), (dir / "model.npz").string());
     c.optimizer_state = decode_npz(read_checked("optimizer.npz"), (dir / "optimizer.npz").string());
     require_finite(c.parameters, (dir / "model.npz").string());

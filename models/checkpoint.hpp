@@ -4,7 +4,8 @@
 //   DIR/checkpoint/manifest.json   format, training position, RNG state, and the size
 //                                  and CRC-32 of every other file (checked on load)
 //   DIR/checkpoint/config.yaml     the config the run was started with
-//   DIR/checkpoint/vocab.txt       the tokenizer's vocabulary, one token per line
+//   DIR/checkpoint/vocab.txt       the tokenizer's files (the word tokenizer's vocabulary,
+//                                  one token per line; the manifest names the type and files)
 //   DIR/checkpoint/model.npz       parameters by name, float32 (np.load reads it)
 //   DIR/checkpoint/optimizer.npz   optimizer state by "<parameter>/<slot>"
 //   DIR/metrics.csv                one row per epoch
@@ -60,7 +61,11 @@ struct Checkpoint {
   // Command-line overrides the run was started with (they are not in config_text).
   std::uint64_t seed = 0;
   std::map<std::string, std::string> data_overrides;
-  std::string vocabulary;  // vocab.txt contents
+  // The tokenizer (models/tokenizer.hpp): its type and its files by plain name, which
+  // must not be one of the checkpoint's own. A manifest without them (older
+  // checkpoints) means {type: word, files: [vocab.txt]}.
+  std::string tokenizer_type = "word";
+  std::map<std::string, std::string> tokenizer_files;
   std::vector<NamedArray> parameters;
   std::vector<NamedArray> optimizer_state;
   std::int64_t optimizer_steps = 0;

@@ -46,10 +46,10 @@ void load_config_plugins(const RunConfig& config) {
   }
 }
 
-Tokenizer build_vocabulary(const RunConfig& config) {
+std::unique_ptr<Tokenizer> build_tokenizer(const RunConfig& config) {
   std::vector<std::string> all;
   for (auto& texts : load_phase_texts(config)) all.insert(all.end(), texts.begin(), texts.end());
-  return Tokenizer::build(all);
+  return make_tokenizer(config.tokenizer, all);
 }
 
 std::vector<std::string> unknown_prompt_words(const Tokenizer& tokenizer,
@@ -76,10 +76,10 @@ std::vector<std::string> unanswerable_prompts(const RunConfig& config, const Tok
 
 LanguageModel LanguageModel::create(RunConfig config) {
   load_config_plugins(config);
-  Tokenizer tokenizer = build_vocabulary(config);
+  std::unique_ptr<Tokenizer> tokenizer = build_tokenizer(config);
   LanguageModel lm{std::move(config), std::move(tokenizer), Rng(0), {}};
   lm.rng = Rng(lm.config.seed);
-  lm.model = build_model<float>(lm.config.model, std::int64_t(lm.tokenizer.size()), lm.rng);
+  lm.model = build_model<float>(lm.config.model, std::int64_t(lm.tokenizer->size()), lm.rng);
   require_vocabulary_output(lm.model, lm.config.model);
   return lm;
 }
@@ -90,13 +90,13 @@ LanguageModel LanguageModel::restore(const Checkpoint& checkpoint, const std::st
                        checkpoint.data_overrides);
   config.seed = checkpoint.seed;
   load_config_plugins(config);  // before the model: its layers may come from them
-  LanguageModel lm{
-      std::move(config),
-      Tokenizer::parse(checkpoint.vocabulary, checkpoint_directory(run_dir) + "/vocab.txt"),
-      Rng(0),
-      {}};
+  LanguageModel lm{std::move(config),
+                   load_tokenizer(checkpoint.tokenizer_type, checkpoint.tokenizer_files,
+                                  checkpoint_directory(run_dir)),
+                   Rng(0),
+                   {}};
   lm.rng = Rng(lm.config.seed);
-  lm.model = build_model<float>(lm.config.model, std::int64_t(lm.tokenizer.size()), lm.rng);
+  lm.model = build_model<float>(lm.config.model, std::int64_t(lm.tokenizer->size()), lm.rng);
   lm.import_parameters(checkpoint.parameters, checkpoint_directory(run_dir) + "/model.npz");
   return lm;
 }
@@ -112,7 +112,7 @@ void LanguageModel::import_parameters(const std::vector<NamedArray>& arrays,
 
 std::vector<std::int32_t> LanguageModel::encode(const std::string& text,
                                                 std::vector<std::string>* unknown) const {
-  Encoded e = tokenizer.encode(text);
+  Encoded e = tokenizer->encode(text);
   if (unknown) *unknown = e.unknown;
   return e.ids;
 }

@@ -1,8 +1,9 @@
 // The language model of a run: its config, tokenizer, layer stack and random state.
-// Built fresh from a config (vocabulary from the phases' data, weights from the seed)
+// Built fresh from a config (tokenizer from the phases' data, weights from the seed)
 // or restored from a checkpoint directory.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,12 +18,12 @@ namespace strata {
 
 struct LanguageModel {
   RunConfig config;
-  Tokenizer tokenizer;
+  std::unique_ptr<Tokenizer> tokenizer;
   Rng rng;
   Model<float> model;
 
   static LanguageModel create(RunConfig config);
-  // Restores config, vocabulary and parameters from `checkpoint` (read from `run_dir`).
+  // Restores config, tokenizer and parameters from `checkpoint` (read from `run_dir`).
   static LanguageModel restore(const Checkpoint& checkpoint, const std::string& run_dir);
 
   std::vector<NamedArray> export_parameters() const;
@@ -46,8 +47,9 @@ void load_config_plugins(const RunConfig& config);
 // once per RunConfig (see RunConfig::data_files): calls after the first reuse it.
 std::vector<std::vector<std::string>> load_phase_texts(const RunConfig& config);
 
-// The vocabulary `strata train` builds: every phase's data together.
-Tokenizer build_vocabulary(const RunConfig& config);
+// The tokenizer `strata train` builds (the config's `tokenizer:`) from every phase's
+// data together.
+std::unique_ptr<Tokenizer> build_tokenizer(const RunConfig& config);
 
 // The distinct words of `prompt` missing from `tokenizer`'s vocabulary, in order.
 std::vector<std::string> unknown_prompt_words(const Tokenizer& tokenizer,

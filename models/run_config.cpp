@@ -23,6 +23,7 @@ const Schema& top_schema() {
               "(feature rows, class labels; tasks/classification.hpp)"),
       map_key("model", kRequired, "the layers (see `strata layers`)"),
       map_key("optimizer", kRequired, "{type: Adam, lr: ...}"),
+      map_key("tokenizer", "{type: word}", "how text becomes token ids (models/tokenizer.hpp)"),
       map_key("training", "{}", "phases of training"),
       map_key("generation", "{}", "defaults for generate and chat"),
   };
@@ -124,6 +125,7 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
   const bool lm = config.task_type == "language_modeling";
   config.model = top.node("model");
   config.optimizer = top.node("optimizer");
+  if (top.has("tokenizer")) config.tokenizer = top.node("tokenizer");
   double default_lr = kDefaultLearningRate;
   if (const ConfigNode lr = config.optimizer.get("lr"); lr.is_scalar())
     default_lr = std::strtod(lr.scalar().c_str(), nullptr);

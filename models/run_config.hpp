@@ -7,6 +7,7 @@
 //   task: {type: language_modeling}  # or classification (tasks/classification.hpp)
 //   model: {...}              # framework/model.hpp
 //   optimizer: {type: Adam, lr: 5.0e-4, clip_norm: 5.0, ...}
+//   tokenizer: {type: word}   # models/tokenizer.hpp; validated when built
 //   training:
 //     checkpoint_every: 0     # optimizer steps between checkpoints (0: end of each phase)
 //     phases:
@@ -67,6 +68,7 @@ struct RunConfig {
   ConfigNode task;                              // the `task:` section (invalid when absent)
   ConfigNode model;
   ConfigNode optimizer;
+  ConfigNode tokenizer;  // invalid when absent: the default {type: word}
   std::int64_t checkpoint_every = 0;
   std::vector<PhaseConfig> phases;
   GenerationConfig generation;

@@ -1,93 +1,115 @@
-// Word-level tokenizer with RustGPT's splitting rule.
+// The Tokenizer interface: text <-> token ids for a language model, chosen by the
+// config's `tokenizer:` mapping ({type: word} when absent) from a registry by type name.
 //
-// split(): the text is cut on ASCII whitespace; inside each word every ASCII
-// punctuation character (std::ispunct on a byte < 0x80) becomes a token of its own
-// and the runs between them are tokens; the whole word "</s>" stays one token.
-//   "Hello, world!"   -> Hello , world !
-//   "27.3 days </s>"  -> 27 . 3 days </s>
-//   "don't"           -> don ' t
-// Bytes >= 0x80 (UTF-8 continuation and lead bytes) are word characters.
+// A tokenizer is built from the phases' texts at the start of `strata train`
+// (from_data) and stored in the run's checkpoint as named files (files(); e.g. the word
+// tokenizer's vocab.txt), from which a resumed run, `generate`, `chat` and `evaluate`
+// rebuild it (load). The checkpoint records the type; one without it holds a word
+// tokenizer.
 //
-// Vocabulary: ids are positions in the token list. build() lays it out as the three
-// specials at fixed ids, then every other token seen in the texts sorted by byte
-// order (std::string's operator<):
-//   0 <pad>  padding of batches; never produced by split()
-//   1 <unk>  stands for a word missing from the vocabulary; never produced by split()
-//   2 </s>   end of sequence
-//   3...     the remaining tokens, sorted, no duplicates
-// A loaded vocabulary keeps the ids its file gives (line n, 1-based, is id n-1), so
-// pad_id()/unk_id()/eos_id() are looked up, not assumed; build() makes them 0/1/2.
-//
-// File format (save/load): one token per line, UTF-8, '\n' line ends, no blank
-// lines. Tokens never contain whitespace, so lines are unambiguous.
+// Adding a tokenizer ("bpe" in bpe_tokenizer.hpp/.cpp): a class deriving from Tokenizer
+// with
+//   static constexpr const char* kSummary;
+//   static Schema schema();      // its own keys (`type` is every tokenizer's)
+//   static std::unique_ptr<Tokenizer> from_data(const std::vector<std::string>& texts,
+//                                               const ConfigSection& config);
+//   static std::unique_ptr<Tokenizer> load_files(const TokenizerFiles& files,
+//                                                const std::string& dir);
+// and one line in register_builtin_tokenizers() (tokenizer.cpp):
+//   registry.add(make_tokenizer_info<BpeTokenizer>("bpe"));
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "framework/config.hpp"
+#include "framework/registry.hpp"
+
 namespace strata {
 
 struct Encoded {
-  std::vector<std::int32_t> ids;     // one per split() token; unknown words map to unk_id()
-  std::vector<std::string> unknown;  // distinct unknown tokens, in order of first appearance
+  std::vector<std::int32_t> ids;     // unknown pieces map to unk_id()
+  std::vector<std::string> unknown;  // distinct unknown pieces, in order of first appearance
 };
+
+// A tokenizer's files in the checkpoint directory: plain file name -> contents.
+using TokenizerFiles = std::map<std::string, std::string>;
 
 class Tokenizer {
  public:
-  static constexpr std::string_view kPad = "<pad>";
-  static constexpr std::string_view kUnk = "<unk>";
-  static constexpr std::string_view kEos = "</s>";
+  virtual ~Tokenizer() = default;
 
-  // The vocabulary of `texts` (specials first, then sorted tokens; see above).
-  static Tokenizer build(const std::vector<std::string>& texts);
+  virtual std::string type() const = 0;  // its registered name
+  // Never drops input: what the tokenizer cannot represent becomes unk_id() and is
+  // listed in `unknown`.
+  virtual Encoded encode(std::string_view text) const = 0;
+  // Text for a reader. Throws strata::Error for an id outside [0, size()).
+  virtual std::string decode(const std::vector<std::int32_t>& ids) const = 0;
 
-  // Takes `tokens` as the id order. Throws strata::Error "<source>:<line>: ..." for an
-  // empty token, a token with whitespace or invalid UTF-8, or a duplicate, and
-  // "<source>: ..." for a missing special or an empty list. Line = index + 1.
-  static Tokenizer from_tokens(std::vector<std::string> tokens,
-                               const std::string& source = "<vocabulary>");
+  virtual std::size_t size() const = 0;  // ids are [0, size())
+  virtual std::int32_t pad_id() const = 0;
+  virtual std::int32_t unk_id() const = 0;
+  virtual std::int32_t eos_id() const = 0;
 
-  // The splitting rule alone; needs no vocabulary.
-  static std::vector<std::string> split_text(std::string_view text);
-  std::vector<std::string> split(std::string_view text) const { return split_text(text); }
-
-  // Never drops a word: unknown ones become unk_id() and are listed in `unknown`.
-  Encoded encode(std::string_view text) const;
-  // Tokens joined by single spaces (specials included). Throws strata::Error for an
-  // id outside [0, size()).
-  std::string decode(const std::vector<std::int32_t>& ids) const;
-
-  bool contains(std::string_view token) const;
-  std::int32_t id(std::string_view token) const;    // throws strata::Error if absent
-  const std::string& token(std::int32_t id) const;  // throws strata::Error if out of range
-  const std::vector<std::string>& tokens() const { return tokens_; }
-
-  std::size_t size() const { return tokens_.size(); }
-  std::int32_t pad_id() const { return pad_id_; }
-  std::int32_t unk_id() const { return unk_id_; }
-  std::int32_t eos_id() const { return eos_id_; }
-
-  // The file contents: each token followed by '\n'. Checkpoints can embed this.
-  std::string serialize() const;
-  // Inverse of serialize(); `source` names the origin in error messages. A final line
-  // without '\n' is accepted; a '\r' (CRLF file) is rejected as whitespace.
-  static Tokenizer parse(std::string_view text, const std::string& source);
-
-  // Throws strata::Error "<path>: ..." when the file cannot be written or read.
-  void save(const std::string& path) const;
-  static Tokenizer load(const std::string& path);
-
- private:
-  Tokenizer() = default;
-
-  std::vector<std::string> tokens_;
-  std::map<std::string, std::int32_t, std::less<>> ids_;
-  std::int32_t pad_id_ = -1;
-  std::int32_t unk_id_ = -1;
-  std::int32_t eos_id_ = -1;
+  // What the checkpoint stores; load_files of the same type reads it back. Names are
+  // plain file names (letters, digits, '.', '_', '-'; see checkpoint.hpp).
+  virtual TokenizerFiles files() const = 0;
 };
+
+struct TokenizerInfo {
+  std::string type;
+  std::string summary;
+  Schema schema;  // its own keys
+  std::function<std::unique_ptr<Tokenizer>(const std::vector<std::string>&, const ConfigSection&)>
+      from_data;
+  // `dir` names the checkpoint directory in errors.
+  std::function<std::unique_ptr<Tokenizer>(const TokenizerFiles&, const std::string&)> load;
+  std::string origin = "built-in";
+};
+
+using TokenizerRegistry = Registry<TokenizerInfo>;
+
+inline constexpr const char* kDefaultTokenizer = "word";
+
+// The process-wide registry (built-ins registered on first use).
+TokenizerRegistry& tokenizer_registry();
+void register_builtin_tokenizers(TokenizerRegistry& registry);  // tokenizer.cpp
+
+template <class K>
+TokenizerInfo make_tokenizer_info(std::string type) {
+  TokenizerInfo info;
+  info.type = std::move(type);
+  info.summary = K::kSummary;
+  info.schema = K::schema();
+  info.from_data = [](const std::vector<std::string>& texts, const ConfigSection& config) {
+    return K::from_data(texts, config);
+  };
+  info.load = [](const TokenizerFiles& files, const std::string& dir) {
+    return K::load_files(files, dir);
+  };
+  return info;
+}
+
+// The validated `tokenizer:` mapping (an invalid node: the default {type: word}). An
+// unknown type or key is a ConfigError at its position, with did-you-mean.
+struct TokenizerChoice {
+  const TokenizerInfo* info = nullptr;
+  ConfigSection section;
+};
+TokenizerChoice choose_tokenizer(const ConfigNode& node);
+
+// The chosen tokenizer built from `texts`.
+std::unique_ptr<Tokenizer> make_tokenizer(const ConfigNode& node,
+                                          const std::vector<std::string>& texts);
+
+// The tokenizer of type `type` from its checkpoint files; an unknown type is an error
+// naming `dir` (a checkpoint written by a build with another tokenizer).
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& type, const TokenizerFiles& files,
+                                          const std::string& dir);
 
 }  // namespace strata

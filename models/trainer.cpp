@@ -139,7 +139,8 @@ Checkpoint make_checkpoint(const LanguageModel& lm, const Optimizer<float>& opti
   c.config_file = lm.config.file;
   c.seed = lm.config.seed;
   c.data_overrides = lm.config.data_overrides;
-  c.vocabulary = lm.tokenizer.serialize();
+  c.tokenizer_type = lm.tokenizer->type();
+  c.tokenizer_files = lm.tokenizer->files();
   c.parameters = lm.export_parameters();
   c.optimizer_state = export_optimizer_state(optimizer);
   c.optimizer_steps = optimizer.steps();
@@ -315,7 +316,7 @@ bool LanguageModelRun::run_epoch(const PhaseConfig& phase, std::int64_t phase_st
     lm_.rng.load(at_.epoch_rng);
   const std::vector<Batch> batches =
       make_batches(sequences_[at_.phase], phase.batch, std::size_t(lm_.model.max_seq_len),
-                   lm_.tokenizer.pad_id(), phase.shuffle ? &lm_.rng : nullptr);
+                   lm_.tokenizer->pad_id(), phase.shuffle ? &lm_.rng : nullptr);
   if (at_.next_batch != 0) lm_.rng.load(at_.rng);
   const auto epoch_start = Clock::now();
   const std::int64_t epoch_first_step = at_.epoch * std::int64_t(batches.size());  // in the phase

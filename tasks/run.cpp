@@ -45,7 +45,7 @@ const Model<float>& Run::model() const { return lm_ ? lm_->model : classifier_->
 
 std::string Run::describe() const {
   return std::to_string(model().parameter_count()) + " parameters, " +
-         (lm_ ? "vocabulary " + std::to_string(lm_->tokenizer.size())
+         (lm_ ? "vocabulary " + std::to_string(lm_->tokenizer->size())
               : "classes " + std::to_string(classifier_->task.classes));
 }
 

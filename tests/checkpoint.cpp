@@ -25,7 +25,7 @@ Checkpoint sample_checkpoint() {
   Checkpoint c;
   c.config_text = "seed: 1\n";
   c.config_file = "x.yaml";
-  c.vocabulary = "</s>\n<pad>\n<unk>\nhello\n";
+  c.tokenizer_files = {{"vocab.txt", "</s>\n<pad>\n<unk>\nhello\n"}};
   c.parameters = sample_arrays();
   c.optimizer_state = {{"scalar/m", {}, {0.5f}}};
   c.optimizer_steps = 12;
@@ -83,7 +83,8 @@ BOOST_AUTO_TEST_CASE(save_load_round_trip) {
   BOOST_TEST(back.config_file == c.config_file);
   // The config on disk is the config text itself (a user reads or reuses it).
   BOOST_TEST(read_file(checkpoint_directory(dir.path.string()) + "/config.yaml") == c.config_text);
-  BOOST_TEST(back.vocabulary == c.vocabulary);
+  BOOST_TEST(back.tokenizer_type == c.tokenizer_type);
+  BOOST_TEST((back.tokenizer_files == c.tokenizer_files));
   BOOST_TEST(same(back.parameters, c.parameters));
   BOOST_TEST(same(back.optimizer_state, c.optimizer_state));
   BOOST_TEST(back.optimizer_steps == 12);

@@ -16,7 +16,7 @@
 #include "models/batch.hpp"
 #include "models/dataset.hpp"
 #include "models/language_model.hpp"
-#include "models/tokenizer.hpp"
+#include "models/word_tokenizer.hpp"
 #include "test_support.hpp"
 
 using namespace strata;
@@ -113,7 +113,7 @@ BOOST_AUTO_TEST_CASE(invalid_utf8_names_the_data_file_and_line) {
       "training:\n  phases:\n    - {name: p, data: " +
           text + ", epochs: 1}\n",
       "run.yaml");
-  BOOST_TEST(error_of([&] { build_vocabulary(config); }) ==
+  BOOST_TEST(error_of([&] { build_tokenizer(config); }) ==
              "run.yaml:5:23: training.phases \"p\": " + text +
                  ":3:4: invalid UTF-8 (byte 0xe9): data files must be UTF-8 text");
 }
@@ -133,13 +133,13 @@ BOOST_AUTO_TEST_CASE(each_data_file_is_read_once_per_run) {
           "    - {name: b, data: " +
           data + ", epochs: 1}\n",
       "run.yaml");
-  const Tokenizer vocabulary = build_vocabulary(config);
+  const auto vocabulary = build_tokenizer(config);
   fs::remove(data);
   const auto texts = load_phase_texts(config);
   BOOST_TEST(texts.size() == 2u);
   BOOST_TEST(texts[1] == (Texts{"the cat sat </s>", "a dog ran </s>"}));
-  BOOST_TEST(vocabulary.size() == 9u);  // 3 specials + the cat sat a dog ran
-  const RunConfig copy = config;        // copies share what was read
+  BOOST_TEST(vocabulary->size() == 9u);  // 3 specials + the cat sat a dog ran
+  const RunConfig copy = config;         // copies share what was read
   BOOST_TEST(load_phase_texts(copy)[0] == texts[0]);
 }
 
@@ -277,7 +277,7 @@ BOOST_AUTO_TEST_CASE(shipped_corpus) {
 
   Texts all = pretraining;
   all.insert(all.end(), chat.begin(), chat.end());
-  const Tokenizer tokenizer = Tokenizer::build(all);
+  const WordTokenizer tokenizer = WordTokenizer::build(all);
   BOOST_TEST_MESSAGE("corpus: " << pretraining.size() << " sentences, " << chat.size()
                                 << " chat pairs, vocabulary " << tokenizer.size());
   BOOST_TEST(tokenizer.size() >= 400u);

@@ -20,6 +20,7 @@
 #include "models/checkpoint.hpp"
 #include "models/language_model.hpp"
 #include "models/trainer.hpp"
+#include "models/word_tokenizer.hpp"
 #include "optimizers/optimizer.hpp"
 #include "test_support.hpp"
 
@@ -238,7 +239,7 @@ BOOST_AUTO_TEST_CASE(phase_names_fit_metrics_csv_and_the_command_line) {
 }
 
 BOOST_AUTO_TEST_CASE(prompts_without_a_known_word_are_reported) {
-  const Tokenizer vocabulary = Tokenizer::build({"the cat sat </s>"});
+  const WordTokenizer vocabulary = WordTokenizer::build({"the cat sat </s>"});
   BOOST_TEST(unknown_prompt_words(vocabulary, "the zebra sat ?") ==
              (std::vector<std::string>{"zebra", "?"}));
   RunConfig config = parse_run_config(
@@ -292,7 +293,7 @@ BOOST_AUTO_TEST_CASE(fuzzer_findings_in_manifests_are_errors) {
   TempDir dir("hostile-manifest");
   Checkpoint c;
   c.config_text = "seed: 1\n";
-  c.vocabulary = "a\n";
+  c.tokenizer_files = {{"vocab.txt", "a\n"}};
   save_checkpoint(dir.path.string(), c);
   const std::string path = checkpoint_directory(dir.path.string()) + "/manifest.json";
   const std::string good = read_file(path);

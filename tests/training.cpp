@@ -108,7 +108,7 @@ BOOST_AUTO_TEST_CASE(tiny_lm_memorises_its_sentences) {
         "rain falls from grey clouds </s>"}) {
     const auto ids = lm.encode(sentence, nullptr);
     const std::vector<std::int32_t> prompt(ids.begin(), ids.begin() + 2);
-    const auto out = generate(lm.model, prompt, lm.tokenizer.eos_id(), SamplingOptions{}, rng);
+    const auto out = generate(lm.model, prompt, lm.tokenizer->eos_id(), SamplingOptions{}, rng);
     BOOST_TEST(out == std::vector<std::int32_t>(ids.begin() + 2, ids.end()), sentence);
   }
 }

@@ -6,7 +6,7 @@
 //   2  manifest.json, the other files being those of a valid checkpoint of a small
 //      model (their sizes and CRCs are in the seed manifests): parse_checkpoint,
 //      then LanguageModel::restore
-//   3  vocab.txt: Tokenizer::parse
+//   3  vocab.txt: WordTokenizer::parse
 // A strata::Error or ConfigError is a correct refusal; anything else is a finding.
 //
 // With FUZZ_WRITE_SEEDS=DIR set, the harness writes one seed per mode to DIR and
@@ -24,7 +24,7 @@
 #include "framework/npz.hpp"
 #include "models/checkpoint.hpp"
 #include "models/language_model.hpp"
-#include "models/tokenizer.hpp"
+#include "models/word_tokenizer.hpp"
 
 using namespace strata;
 
@@ -47,7 +47,7 @@ std::map<std::string, std::string> valid_files() {
   Checkpoint c;
   c.config_text = kConfig;
   c.config_file = "fuzz.yaml";
-  c.vocabulary = kVocabulary;
+  c.tokenizer_files = {{"vocab.txt", kVocabulary}};
   const RunConfig config = parse_run_config(kConfig, "fuzz.yaml");
   Rng rng(1);
   const Model<float> model = build_model<float>(config.model, 6, rng);
@@ -135,14 +135,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 2: {
         const Checkpoint c = parse_checkpoint(
             [&](const std::string& name) {
-              return name == "manifest.json" ? bytes : files().at(name);
+              if (name == "manifest.json") return bytes;
+              // The manifest names the tokenizer's files: one it lists may not exist.
+              const auto it = files().find(name);
+              if (it == files().end()) throw Error(name + ": no such file");
+              return it->second;
             },
             "fuzz");
         LanguageModel lm = LanguageModel::restore(c, "fuzz");
         break;
       }
       case 3:
-        Tokenizer::parse(bytes, "vocab.txt");
+        WordTokenizer::parse(bytes, "vocab.txt");
         break;
     }
   } catch (const Error&) {
