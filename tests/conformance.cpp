@@ -63,6 +63,19 @@ BOOST_AUTO_TEST_CASE(a_layer_without_an_example_is_reported) {
   BOOST_TEST(result.failed[0].find("declares no example") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_shape_rule_other_than_output_shape_is_reported) {
+  // The memory budget counts the layers after a Linear from this rule: one that forgot
+  // `out` would count them on the wrong widths.
+  LayerInfo info = layer_registry().find("Linear");
+  info.shape_double = [](const LayerConfig<double>& c) { return c.input_shape(); };
+  const ConformanceResult result = check_layer_conformance(info);
+  BOOST_REQUIRE(result.failed.size() == 1u);
+  BOOST_TEST(result.failed[0] ==
+                 "config_output_shape says (*, *, 4) but output_shape gives (*, *, 3) for "
+                 "(*, *, 4)",
+             result.failed[0]);
+}
+
 BOOST_AUTO_TEST_CASE(a_type_name_other_than_the_registered_one_is_reported) {
   LayerInfo info = layer_registry().find("Linear");
   info.type = "NotLinear";  // registered under another name than its type() says

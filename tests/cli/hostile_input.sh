@@ -116,15 +116,6 @@ optimizer: {type: Adam}
 EOF_TOTAL
   STRATA_MEMORY_BUDGET=20G expect_error "model over its budget in total" 'total_over_budget.yaml:6:7: model.layers[1] (Linear "linear"): model too large: layer linear has 917,569,536 parameters, bringing the model to 1,617,793,536 (25.9 GB to train), over the memory budget of 20.0 GB (STRATA_MEMORY_BUDGET)' -- \
     bounded "$STRATA" check total_over_budget.yaml
-  if [ -x /usr/bin/time ]; then  # and in little memory: nothing was allocated
-    CASES=$((CASES + 1))
-    rss=$(STRATA_MEMORY_BUDGET=20G bounded /usr/bin/time -f '%M' "$STRATA" check total_over_budget.yaml 2>&1 >/dev/null | tail -1)
-    if ! [ "$rss" -lt 100000 ] 2>/dev/null; then
-      fail "model over its budget in total: peak RSS ${rss} kB, expected under 100 MB"
-    else
-      printf '| %-34s | %s |\n' "model over its budget in total" "peak RSS ${rss} kB"
-    fi
-  fi
   # Parameters that fit, logits that do not (4 x 7 positions x 16 million scores).
   cat >logits.yaml <<'EOF_LOGITS'
 seed: 3
