@@ -253,6 +253,13 @@ template <class T>
 std::vector<std::unique_ptr<Layer<T>>> build_sublayers(const LayerConfig<T>& parent,
                                                        std::string_view key);
 
+// The `key` list's parameter count from the configs alone, each layer fed the shape the
+// one before it outputs (its ShapeRule), with the last one's output shape in `out`;
+// kUncounted when a layer in it has no counter or no shape rule.
+template <class T>
+std::uint64_t sublayers_parameter_count(const LayerConfig<T>& parent, std::string_view key,
+                                        Shape& out);
+
 // A slot: one layer given as a mapping {type: X, <X's keys>} at `key` of the parent's
 // config, named `name`, fed `in`. slot_parameter_count: its count from the config
 // alone, or kUncounted when the type has no counter.
