@@ -19,15 +19,34 @@ namespace {
 
 const ModelContext kContext{7, 8};
 
-std::unique_ptr<Layer<double>> build_example(const LayerInfo& info, Rng& rng) {
+LayerConfig<double> example_config(const LayerInfo& info, Rng& rng) {
   const std::string text = info.example.empty() ? "{}" : info.example;
   const ConfigNode node = ConfigNode::parse(text, info.type + " example");
   const ConfigSection section(node, info.type + " example", info.schema);
   Shape in = info.example_input;
   for (std::size_t i = 0; i + 1 < in.size(); ++i) in[i] = kAnyDim;  // as a model passes it
   if (info.example_ids && !in.empty()) in.back() = kAnyDim;
-  const LayerConfig<double> config(section, "layer", in, kContext, rng);
-  return info.make_double(config);
+  return LayerConfig<double>(section, "layer", in, kContext, rng);
+}
+
+std::unique_ptr<Layer<double>> build_example(const LayerInfo& info, Rng& rng) {
+  return info.make_double(example_config(info, rng));
+}
+
+// The memory budget counts the layers after this one through its shape rule, which must
+// give what the built layer's output_shape gives.
+void check_shape_rule(const LayerInfo& info, const Layer<double>& layer, ConformanceResult& r) {
+  if (!info.shape_double) return;
+  Rng rng(1);
+  const LayerConfig<double> config = example_config(info, rng);
+  const Shape from_config = info.shape_double(config);
+  const Shape built = layer.output_shape(config.input_shape());
+  if (from_config == built)
+    r.passed.push_back("config_output_shape " + to_string(from_config) + " is output_shape's");
+  else
+    r.failed.push_back("config_output_shape says " + to_string(from_config) +
+                       " but output_shape gives " + to_string(built) + " for " +
+                       to_string(config.input_shape()));
 }
 
 Tensor<double> example_input(const LayerInfo& info, std::uint64_t seed) {
@@ -146,6 +165,7 @@ ConformanceResult check_layer_conformance(const LayerInfo& info, double toleranc
   const Tensor<double> x = example_input(info, 2);
   try {
     check_shapes(info, *layer, x, r);
+    check_shape_rule(info, *layer, r);
     check_gradients_of(info, *layer, x, tolerance, r);
     check_released_buffers(*layer, x, r);
   } catch (const std::exception& e) {

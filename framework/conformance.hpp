@@ -6,7 +6,8 @@
 // max_seq_len 8 for layers that read them), in double precision:
 //   - type() equals the registered name;
 //   - output_shape() on the input with kAnyDim batch and sequence, and on the real one,
-//     agrees with the shape forward returns;
+//     agrees with the shape forward returns; config_output_shape(), when declared,
+//     agrees with output_shape() (the memory budget relies on it);
 //   - input and parameter gradients against central differences, and backward twice =
 //     twice the parameter gradient (grad_check.hpp), relative error <= tolerance;
 //   - a run with every buffer released (as Model and Sequential release them, with a

@@ -217,6 +217,50 @@ std::string refusal(const std::string& layer, std::uint64_t layer_parameters,
          " to train), over " + budget.explanation;
 }
 
+// The first pass: sums the counts of the model's layers from their configs alone, each
+// fed the shape the one before it outputs, and refuses at the first layer that takes the
+// total over the budget, before any layer is built (building the layers before it could
+// take minutes and gigabytes). It stops at a layer without a counter and a shape rule (a
+// plugin's, measured once built) and at any error, which the build then reports at its
+// layer: the pass adds no refusal but this one.
+template <class T>
+void refuse_over_budget_counts(const ConfigNode& entries, const Shape& input,
+                               const ModelContext& context, const ParameterBudget& budget) {
+  std::set<std::string> used_names;
+  Rng unused(0);  // counters draw nothing
+  Shape in = input;
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    std::optional<LayerEntry> entry;
+    try {
+      entry =
+          parse_layer_entry(entries[i], "model.layers[" + std::to_string(i) + "]", i, used_names);
+    } catch (const std::runtime_error&) {
+      return;
+    }
+    const ParameterCounter<T>& counter = entry->info->template counter<T>();
+    const ShapeRule<T>& shape = entry->info->template shape_rule<T>();
+    if (!counter || !shape) return;
+    for (std::int64_t r = 0; r < entry->repeat; ++r) {
+      const std::string full_name = entry->copy_name(r);
+      std::uint64_t count = kUncounted;
+      try {
+        const LayerConfig<T> config(*entry->own, full_name, in, context, unused);
+        count = counter(config);
+        if (count != kUncounted && count <= budget.limit && total <= budget.limit - count)
+          in = shape(config);
+      } catch (const std::runtime_error&) {
+        return;
+      }
+      if (count == kUncounted) return;
+      if (count > budget.limit || total > budget.limit - count)
+        throw ConfigError(entry->mark, entry->context,
+                          refusal(full_name, count, total + count, budget));
+      total += count;
+    }
+  }
+}
+
 // max_seq_len is required for token ids, and it and vocab_size are refused for features.
 void check_input_keys(const ConfigSection& section, const Shape& input) {
   const bool token_ids = input == token_ids_input();
@@ -327,6 +371,7 @@ Model<T> build_model(const ConfigNode& model_node, std::int64_t vocab_size, Rng&
   model.vocab_size = section.integer("vocab_size") > 0 ? section.integer("vocab_size") : vocab_size;
   const ModelContext context{model.vocab_size, model.max_seq_len};
   const ParameterBudget budget = parameter_budget<T>(section);
+  refuse_over_budget_counts<T>(entries, input, context, budget);
   std::set<std::string> used_names;
 
   for (std::size_t i = 0; i < entries.size(); ++i) {

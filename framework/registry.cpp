@@ -115,6 +115,34 @@ std::vector<std::unique_ptr<Layer<T>>> build_sublayers(const LayerConfig<T>& par
   return out;
 }
 
+template <class T>
+std::uint64_t sublayers_parameter_count(const LayerConfig<T>& parent, std::string_view key,
+                                        Shape& out) {
+  const ConfigNode entries = parent.node(key);
+  if (!entries.is_sequence() || entries.size() == 0) parent.fail(key, "needs at least one layer");
+  std::set<std::string> used;
+  Shape in = parent.input_shape();
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const LayerEntry entry = parse_layer_entry(
+        entries[i], parent.context() + "." + std::string(key) + "[" + std::to_string(i) + "]", i,
+        used);
+    const ParameterCounter<T>& counter = entry.info->template counter<T>();
+    const ShapeRule<T>& shape = entry.info->template shape_rule<T>();
+    if (!counter || !shape) return kUncounted;
+    for (std::int64_t r = 0; r < entry.repeat; ++r) {
+      const LayerConfig<T> config(*entry.own, join_name(parent.name(), entry.copy_name(r)), in,
+                                  parent.model(), parent.rng());
+      const std::uint64_t count = counter(config);
+      if (count == kUncounted) return kUncounted;
+      total = count < kUncounted - total ? total + count : kUncounted - 1;  // saturates
+      in = shape(config);
+    }
+  }
+  out = in;
+  return total;
+}
+
 namespace {
 
 template <class T>
@@ -160,6 +188,8 @@ std::uint64_t slot_parameter_count(const LayerConfig<T>& parent, std::string_vie
                                                                   std::string_view);        \
   template std::unique_ptr<Layer<T>> build_slot(const LayerConfig<T>&, std::string_view,    \
                                                 const std::string&, const Shape&);          \
+  template std::uint64_t sublayers_parameter_count(const LayerConfig<T>&, std::string_view, \
+                                                   Shape&);                                 \
   template std::uint64_t slot_parameter_count(const LayerConfig<T>&, std::string_view,      \
                                               const std::string&, const Shape&);
 STRATA_INSTANTIATE_BUILDERS(float)

@@ -10,7 +10,8 @@
 //
 // which needs RMSNorm<T>::schema(), RMSNorm<T>::kSummary and
 // RMSNorm<T>::from_config(const LayerConfig<T>&), and optionally
-// RMSNorm<T>::parameter_count(const LayerConfig<T>&) (see ParameterCounter). Registering
+// RMSNorm<T>::parameter_count(const LayerConfig<T>&) (see ParameterCounter) and
+// RMSNorm<T>::config_output_shape(const LayerConfig<T>&) (see ShapeRule). Registering
 // a name twice is an error; asking for an unknown name lists the known ones and
 // suggests the nearest.
 #pragma once
@@ -50,6 +51,15 @@ template <class T>
 using ParameterCounter = std::function<std::uint64_t(const LayerConfig<T>&)>;
 inline constexpr std::uint64_t kUncounted = std::numeric_limits<std::uint64_t>::max();
 
+// A layer's output shape from its config alone (its input shape is the config's), so
+// build_model can count the layers after it, and refuse a model whose total is over the
+// budget, before allocating any of them. A layer with a counter opts in with
+//   static Shape config_output_shape(const LayerConfig<T>& config);
+// which must agree with output_shape(config.input_shape()) of the layer it builds, and
+// may throw a ShapeError for an input that does not fit (reported when it is built).
+template <class T>
+using ShapeRule = std::function<Shape(const LayerConfig<T>&)>;
+
 struct LayerInfo {
   std::string type;
   std::string summary;
@@ -66,6 +76,8 @@ struct LayerInfo {
   // Optional (empty: the layer is measured after it is built).
   ParameterCounter<float> count_float;
   ParameterCounter<double> count_double;
+  ShapeRule<float> shape_float;  // optional too (empty: the count stops at this layer)
+  ShapeRule<double> shape_double;
 
   template <class T>
   const LayerFactory<T>& factory() const {
@@ -80,6 +92,13 @@ struct LayerInfo {
       return count_float;
     else
       return count_double;
+  }
+  template <class T>
+  const ShapeRule<T>& shape_rule() const {
+    if constexpr (std::is_same_v<T, float>)
+      return shape_float;
+    else
+      return shape_double;
   }
 };
 
@@ -188,6 +207,12 @@ LayerInfo make_layer_info(std::string type) {
     info.count_float = [](const LayerConfig<float>& c) { return L<float>::parameter_count(c); };
     info.count_double = [](const LayerConfig<double>& c) { return L<double>::parameter_count(c); };
   }
+  if constexpr (requires(const LayerConfig<float>& c) { L<float>::config_output_shape(c); }) {
+    info.shape_float = [](const LayerConfig<float>& c) { return L<float>::config_output_shape(c); };
+    info.shape_double = [](const LayerConfig<double>& c) {
+      return L<double>::config_output_shape(c);
+    };
+  }
   return info;
 }
 
@@ -227,6 +252,13 @@ std::unique_ptr<Layer<T>> build_layer(const LayerEntry& entry, const LayerConfig
 template <class T>
 std::vector<std::unique_ptr<Layer<T>>> build_sublayers(const LayerConfig<T>& parent,
                                                        std::string_view key);
+
+// The `key` list's parameter count from the configs alone, each layer fed the shape the
+// one before it outputs (its ShapeRule), with the last one's output shape in `out`;
+// kUncounted when a layer in it has no counter or no shape rule.
+template <class T>
+std::uint64_t sublayers_parameter_count(const LayerConfig<T>& parent, std::string_view key,
+                                        Shape& out);
 
 // A slot: one layer given as a mapping {type: X, <X's keys>} at `key` of the parent's
 // config, named `name`, fed `in`. slot_parameter_count: its count from the config

@@ -31,6 +31,9 @@ class Dropout : public Layer<T> {
   static Shape example_input() { return {2, 3, 4}; }
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
+  // No parameters, the input's shape: the memory budget counts the layers after it.
+  static std::uint64_t parameter_count(const LayerConfig<T>&) { return 0; }
+  static Shape config_output_shape(const LayerConfig<T>& config) { return config.input_shape(); }
 
   Dropout(std::string name, double rate, Rng& rng);
 

@@ -27,6 +27,14 @@ std::uint64_t Embedding<T>::parameter_count(const LayerConfig<T>& config) {
 }
 
 template <class T>
+Shape Embedding<T>::config_output_shape(const LayerConfig<T>& config) {
+  const Shape& in = config.input_shape();
+  if (in.size() != 2)
+    throw ShapeError("Embedding expects token ids (batch, seq), got " + to_string(in));
+  return {in[0], in[1], config.integer("dim")};
+}
+
+template <class T>
 std::unique_ptr<Layer<T>> Embedding<T>::from_config(const LayerConfig<T>& config) {
   const ModelContext& model = config.model();
   if (model.vocab_size <= 0)

@@ -38,6 +38,8 @@ class Embedding : public Layer<T> {
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
   // vocab * dim + max_seq_len * dim, from the config alone (the memory budget).
   static std::uint64_t parameter_count(const LayerConfig<T>& config);
+  // (batch, seq, dim), from the config alone (the memory budget).
+  static Shape config_output_shape(const LayerConfig<T>& config);
 
   Embedding(std::string name, std::size_t vocab, std::size_t dim, std::size_t max_seq_len,
             double init_std, Rng& rng);

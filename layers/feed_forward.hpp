@@ -36,6 +36,8 @@ class FeedForward : public Layer<T> {
   // 2 * dim * hidden + hidden + dim, from the config alone (the memory budget).
   static std::uint64_t parameter_count(const LayerConfig<T>& config);
   static std::uint64_t parameter_count(std::uint64_t dim, std::uint64_t hidden);
+  // Its output keeps the input's shape (the memory budget counts the layers after it).
+  static Shape config_output_shape(const LayerConfig<T>& config) { return config.input_shape(); }
 
   FeedForward(std::string name, std::size_t dim, std::size_t hidden, Activation activation,
               bool residual, Rng& rng);

@@ -23,6 +23,9 @@ class GELU : public Layer<T> {
   static Shape example_input() { return {2, 3, 4}; }
   static Schema schema() { return {}; }
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
+  // No parameters, the input's shape: the memory budget counts the layers after it.
+  static std::uint64_t parameter_count(const LayerConfig<T>&) { return 0; }
+  static Shape config_output_shape(const LayerConfig<T>& config) { return config.input_shape(); }
 
   explicit GELU(std::string name);
 

@@ -29,6 +29,8 @@ class LayerNorm : public Layer<T> {
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
   // 2 * dim (gamma, beta), from the config alone (the memory budget).
   static std::uint64_t parameter_count(const LayerConfig<T>& config);
+  // Its output keeps the input's shape (the memory budget counts the layers after it).
+  static Shape config_output_shape(const LayerConfig<T>& config) { return config.input_shape(); }
 
   LayerNorm(std::string name, std::size_t dim, double eps = 1e-5);
 

@@ -36,6 +36,14 @@ std::uint64_t Linear<T>::parameter_count(const LayerConfig<T>& config) {
 }
 
 template <class T>
+Shape Linear<T>::config_output_shape(const LayerConfig<T>& config) {
+  Shape out = config.input_shape();
+  config.input_features("out");  // fails on an input without a known feature size
+  out.back() = config.integer("out");
+  return out;
+}
+
+template <class T>
 std::unique_ptr<Layer<T>> Linear<T>::from_config(const LayerConfig<T>& config) {
   return std::make_unique<Linear<T>>(config.name(), config.input_features("out"),
                                      config.integer("out"), config.boolean("bias"),

@@ -23,6 +23,8 @@ class Linear : public Layer<T> {
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
   // in * out (+ out with bias), from the config alone (the memory budget).
   static std::uint64_t parameter_count(const LayerConfig<T>& config);
+  // The input's shape with `out` features, from the config alone (the memory budget).
+  static Shape config_output_shape(const LayerConfig<T>& config);
 
   Linear(std::string name, std::size_t in, std::size_t out, bool bias, Init init, Rng& rng);
 

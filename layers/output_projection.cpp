@@ -28,6 +28,14 @@ std::uint64_t OutputProjection<T>::parameter_count(const LayerConfig<T>& config)
 }
 
 template <class T>
+Shape OutputProjection<T>::config_output_shape(const LayerConfig<T>& config) {
+  Shape out = config.input_shape();
+  config.input_features("dim");  // fails on an input without a known feature size
+  out.back() = config.model().vocab_size;
+  return out;
+}
+
+template <class T>
 std::unique_ptr<Layer<T>> OutputProjection<T>::from_config(const LayerConfig<T>& config) {
   const std::int64_t dim = config.input_features("dim");
   if (config.integer("dim") != 0 && config.integer("dim") != dim)

@@ -29,6 +29,8 @@ class OutputProjection : public Layer<T> {
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
   // dim * vocab (nothing when tied) (+ vocab with bias), from the config alone.
   static std::uint64_t parameter_count(const LayerConfig<T>& config);
+  // The input's shape with one score per token, from the config alone (the memory budget).
+  static Shape config_output_shape(const LayerConfig<T>& config);
 
   // Own weight W (dim, vocab).
   OutputProjection(std::string name, std::size_t dim, std::size_t vocab, bool bias, Rng& rng);

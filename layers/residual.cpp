@@ -10,6 +10,12 @@ Schema Residual<T>::schema() {
 }
 
 template <class T>
+std::uint64_t Residual<T>::parameter_count(const LayerConfig<T>& config) {
+  Shape out;
+  return sublayers_parameter_count(config, "layers", out);
+}
+
+template <class T>
 std::unique_ptr<Layer<T>> Residual<T>::from_config(const LayerConfig<T>& config) {
   auto body = Sequential<T>::from_config(config);  // same name: no extra level
   return std::make_unique<Residual<T>>(config.name(), std::move(body));

@@ -23,6 +23,10 @@ class Residual : public Layer<T> {
   static Shape example_input() { return {2, 3, 4}; }
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
+  // Its body's count from the config alone (the memory budget); kUncounted when a layer
+  // of the body has none. The output keeps the input's shape.
+  static std::uint64_t parameter_count(const LayerConfig<T>& config);
+  static Shape config_output_shape(const LayerConfig<T>& config) { return config.input_shape(); }
 
   Residual(std::string name, std::unique_ptr<Layer<T>> body);
 

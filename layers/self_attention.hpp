@@ -46,6 +46,8 @@ class SelfAttention : public Layer<T> {
   // 3 dim^2 (+ dim^2 with out_proj) (+ dim per bias), from the config alone.
   static std::uint64_t parameter_count(const LayerConfig<T>& config);
   static std::uint64_t parameter_count(std::uint64_t dim, bool bias, bool out_proj);
+  // Its output keeps the input's shape (the memory budget counts the layers after it).
+  static Shape config_output_shape(const LayerConfig<T>& config) { return config.input_shape(); }
 
   SelfAttention(std::string name, std::size_t dim, std::size_t heads, bool bias, bool out_proj,
                 bool residual, std::size_t max_seq_len, Rng& rng);

@@ -17,6 +17,20 @@ std::unique_ptr<Layer<T>> Sequential<T>::from_config(const LayerConfig<T>& confi
 }
 
 template <class T>
+std::uint64_t Sequential<T>::parameter_count(const LayerConfig<T>& config) {
+  Shape out;
+  return sublayers_parameter_count(config, "layers", out);
+}
+
+template <class T>
+Shape Sequential<T>::config_output_shape(const LayerConfig<T>& config) {
+  Shape out;
+  if (sublayers_parameter_count(config, "layers", out) == kUncounted)
+    throw ShapeError("Sequential " + config.name() + ": a layer in it has no shape rule");
+  return out;
+}
+
+template <class T>
 Sequential<T>::Sequential(std::string name) : Layer<T>(std::move(name)) {}
 
 template <class T>

@@ -23,6 +23,10 @@ class Sequential : public Layer<T> {
   static Shape example_input() { return {2, 3, 4}; }
   static Schema schema();
   static std::unique_ptr<Layer<T>> from_config(const LayerConfig<T>& config);
+  // Its layers' counts and chained shapes, from the config alone (the memory budget);
+  // kUncounted (and a ShapeError for the shape) when one of them has no count.
+  static std::uint64_t parameter_count(const LayerConfig<T>& config);
+  static Shape config_output_shape(const LayerConfig<T>& config);
 
   explicit Sequential(std::string name);
   // Appends a layer; the first one decides whether the chain keeps its input.

@@ -40,6 +40,8 @@ class TransformerBlock : public Sequential<T> {
   // Its parts' counts from the config alone (the memory budget); kUncounted when a
   // slot's type has no counter.
   static std::uint64_t parameter_count(const LayerConfig<T>& config);
+  // Its output keeps the input's shape (the memory budget counts the layers after it).
+  static Shape config_output_shape(const LayerConfig<T>& config) { return config.input_shape(); }
 
   struct Options {
     std::size_t dim = 0, hidden = 0, heads = 1;

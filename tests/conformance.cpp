@@ -28,7 +28,8 @@ BOOST_AUTO_TEST_CASE(every_registered_layer_passes_the_contract_checks) {
     const ConformanceResult result = check_layer_conformance(*info);
     BOOST_TEST_MESSAGE(info->type << " (" << info->origin << "):\n" << result.report());
     BOOST_TEST(result.ok(), info->type << ":\n" << result.report());
-    BOOST_TEST(result.passed.size() == 4u, info->type);  // type, shapes, gradients, release
+    // type, shapes, gradients, release, and the shape rule when the layer declares one
+    BOOST_TEST(result.passed.size() == (info->shape_double ? 5u : 4u), info->type);
     ++checked;
   }
   BOOST_TEST(checked >= 13u);  // 12 built-ins and TestScale at least
@@ -60,6 +61,19 @@ BOOST_AUTO_TEST_CASE(a_layer_without_an_example_is_reported) {
   const ConformanceResult result = check_layer_conformance(info);
   BOOST_REQUIRE(result.failed.size() == 1u);
   BOOST_TEST(result.failed[0].find("declares no example") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_shape_rule_other_than_output_shape_is_reported) {
+  // The memory budget counts the layers after a Linear from this rule: one that forgot
+  // `out` would count them on the wrong widths.
+  LayerInfo info = layer_registry().find("Linear");
+  info.shape_double = [](const LayerConfig<double>& c) { return c.input_shape(); };
+  const ConformanceResult result = check_layer_conformance(info);
+  BOOST_REQUIRE(result.failed.size() == 1u);
+  BOOST_TEST(result.failed[0] ==
+                 "config_output_shape says (*, *, 4) but output_shape gives (*, *, 3) for "
+                 "(*, *, 4)",
+             result.failed[0]);
 }
 
 BOOST_AUTO_TEST_CASE(a_type_name_other_than_the_registered_one_is_reported) {

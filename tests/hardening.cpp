@@ -156,6 +156,57 @@ BOOST_AUTO_TEST_CASE(an_oversized_model_is_refused_before_its_layer_is_built) {
              huge);
 }
 
+BOOST_AUTO_TEST_CASE(a_model_over_budget_in_total_is_refused_before_any_layer_is_built) {
+  // Each layer fits max_parameters (30), all together do not: Embedding 18, Linear 9,
+  // GELU and Dropout 0, then Linear 16 brings the model to 43. Before, the layers before
+  // the last were built first (minutes and gigabytes for a big model). Building a layer
+  // draws its initial weights from the run's generator: an untouched one shows none was.
+  const std::string yaml =
+      "model:\n  max_seq_len: 4\n  vocab_size: 5\n  max_parameters: 30\n  layers:\n"
+      "    - {type: Embedding, dim: 2}\n    - {type: Linear, out: 3}\n"
+      "    - {type: GELU}\n    - {type: Dropout}\n    - {type: Linear, name: wide, out: 4}\n";
+  const ConfigNode model_node = ConfigNode::parse(yaml, "t.yaml").get("model");
+  Rng rng(1);
+  const std::string message = error_of([&] { build_model<float>(model_node, 0, rng); });
+  BOOST_TEST(message ==
+                 "t.yaml:10:7: model.layers[4] (Linear \"wide\"): model too large: layer wide has "
+                 "16 parameters, bringing the model to 43 (688 bytes to train), over "
+                 "model.max_parameters (30)",
+             message);
+  BOOST_TEST(rng.uniform() == Rng(1).uniform());  // no layer drew its weights
+  // The same through the memory budget (16 bytes per float parameter: 30 parameters).
+  EnvVar budget("STRATA_MEMORY_BUDGET", "480");
+  const ConfigNode unlimited = ConfigNode::parse(yaml.substr(0, yaml.find("  max_parameters")) +
+                                                     yaml.substr(yaml.find("  layers:")),
+                                                 "t.yaml")
+                                   .get("model");
+  Rng other(1);
+  BOOST_TEST(error_of([&] { build_model<float>(unlimited, 0, other); })
+                 .find("model too large: layer wide has 16 parameters, bringing the model to "
+                       "43") != std::string::npos);
+  BOOST_TEST(other.uniform() == Rng(1).uniform());
+}
+
+BOOST_AUTO_TEST_CASE(composites_are_counted_before_any_layer_is_built) {
+  // Sequential and Residual count their lists from the configs: Embedding 18, Residual
+  // 2 * 2 + 2 * 2 + 2 = 10, Sequential 2 * 5 + 5 + 0 + 5 * 2 + 2 = 27 (and its output, 2
+  // features, feeds the next layer), then Linear 2 * 3 + 3 = 9 brings 55 to 64, past 63.
+  const std::string yaml =
+      "model:\n  max_seq_len: 4\n  vocab_size: 5\n  max_parameters: 63\n  layers:\n"
+      "    - {type: Embedding, dim: 2}\n"
+      "    - {type: Residual, layers: [{type: LayerNorm}, {type: Linear, out: 2}]}\n"
+      "    - {type: Sequential, layers: [{type: Linear, out: 5}, {type: ReLU},"
+      " {type: Linear, out: 2}]}\n"
+      "    - {type: Linear, name: last, out: 3}\n";
+  const ConfigNode model_node = ConfigNode::parse(yaml, "t.yaml").get("model");
+  Rng rng(1);
+  const std::string message = error_of([&] { build_model<float>(model_node, 0, rng); });
+  BOOST_TEST(message.find("t.yaml:9:7: model.layers[3] (Linear \"last\"): model too large: layer "
+                          "last has 9 parameters, bringing the model to 64") == 0,
+             message);
+  BOOST_TEST(rng.uniform() == Rng(1).uniform());  // no layer drew its weights
+}
+
 BOOST_AUTO_TEST_CASE(max_parameters_and_the_memory_budget_set_the_limit) {
   BOOST_TEST(build("{type: TestClaims, claim: 2}", "20").parameter_count() == 20u);
   std::string message = error_of([] { build("{type: TestClaims, claim: 2}", "19"); });

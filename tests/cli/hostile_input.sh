@@ -102,6 +102,20 @@ if [ -z "${STRATA_SANITIZED:-}" ]; then
   # A budget above the limit: the failed allocation names the layer and its size.
   expect_error "out of memory names the layer" 'out of memory building layer embedding (Embedding), which needs 200,064,000 parameters (1.6 GB with their gradients)' -- \
     env STRATA_MEMORY_BUDGET=100G bash -c 'ulimit -v 1000000; exec "$0" check wide_embedding.yaml' "$STRATA"
+  # Each layer fits a 20 GB budget, the two together do not: refused from the configs
+  # alone, before the 700-million-parameter Embedding is built (before, `check` built it,
+  # which under `bounded`'s 2 GB limit fails and without one took minutes and gigabytes).
+  cat >total_over_budget.yaml <<'EOF_TOTAL'
+model:
+  max_seq_len: 16
+  vocab_size: 50000
+  layers:
+    - {type: Embedding, dim: 14000}
+    - {type: Linear, out: 65536}
+optimizer: {type: Adam}
+EOF_TOTAL
+  STRATA_MEMORY_BUDGET=20G expect_error "model over its budget in total" 'total_over_budget.yaml:6:7: model.layers[1] (Linear "linear"): model too large: layer linear has 917,569,536 parameters, bringing the model to 1,617,793,536 (25.9 GB to train), over the memory budget of 20.0 GB (STRATA_MEMORY_BUDGET)' -- \
+    bounded "$STRATA" check total_over_budget.yaml
   # Parameters that fit, logits that do not (4 x 7 positions x 16 million scores).
   cat >logits.yaml <<'EOF_LOGITS'
 seed: 3
