@@ -18,9 +18,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -576,25 +578,30 @@ int command_check_layer(const std::string& type, double tolerance) {
 
 // ---- The command line ---------------------------------------------------------------
 
-struct CommandLine {
-  CLI::App app{"Strata: a small deep-learning framework (transformer language models)"};
-  std::vector<std::string> plugins;  // one run uses one command: they share it
-  std::string check_config;
-  std::vector<std::string> check_data;
-  TrainArgs train;
-  GenerateArgs gen;  // generate and chat
-  EvaluateArgs eval;
-  std::string eval_data;  // evaluate's --data, refused: its dataset is --dataset
-  GradcheckArgs gc;
-  std::string check_type;  // check-layer
-  double check_tolerance = 1e-6;
-  CLI::App *check = nullptr, *layers = nullptr, *train_cmd = nullptr, *generate = nullptr,
-           *chat = nullptr, *evaluate = nullptr, *gradcheck = nullptr, *check_layer = nullptr;
+// Every command is one entry of commands(): its name, its help line, a function that
+// declares its options on its CLI11 subcommand (into its own Args, made per entry) and
+// one that runs it. A new command is one entry there, plus its functions.
+struct Command {
+  std::string name, help;
+  std::function<void(CLI::App*, std::vector<std::string>& plugins)> declare;
+  std::function<int()> run;
 };
 
-void add_plugin_option(CommandLine& cl, CLI::App* cmd) {
+template <class Args>
+Command command(std::string name, std::string help,
+                std::function<void(CLI::App*, Args&, std::vector<std::string>&)> declare,
+                std::function<int(const Args&)> run) {
+  auto args = std::make_shared<Args>();
+  return {std::move(name), std::move(help),
+          [args, declare](CLI::App* cmd, std::vector<std::string>& plugins) {
+            declare(cmd, *args, plugins);
+          },
+          [args, run] { return run(*args); }};
+}
+
+void add_plugin_option(CLI::App* cmd, std::vector<std::string>& plugins) {
   cmd->add_option(
-      "--plugin", cl.plugins,
+      "--plugin", plugins,
       "load this layer/optimizer library first (repeatable; relative to the working directory)");
 }
 
@@ -603,18 +610,24 @@ void add_threads_option(CLI::App* cmd, int& threads) {
       ->check(accepts(run_config_key("threads")));
 }
 
-void declare_check_layers_train(CommandLine& cl) {
-  cl.check = cl.app.add_subcommand("check", "validate a config and print the model summary");
-  cl.check->add_option("CONFIG", cl.check_config, "YAML config")->required();
-  cl.check->add_option("--data", cl.check_data, "replace a phase's data: PHASE=PATH");
-  add_plugin_option(cl, cl.check);
+struct CheckArgs {
+  std::string config;
+  std::vector<std::string> data;
+};
 
-  cl.layers =
-      cl.app.add_subcommand("layers", "list layer and optimizer types and their config keys");
-  add_plugin_option(cl, cl.layers);
+void declare_check(CLI::App* cmd, CheckArgs& c, std::vector<std::string>& plugins) {
+  cmd->add_option("CONFIG", c.config, "YAML config")->required();
+  cmd->add_option("--data", c.data, "replace a phase's data: PHASE=PATH");
+  add_plugin_option(cmd, plugins);
+}
 
-  TrainArgs& t = cl.train;
-  CLI::App* cmd = cl.train_cmd = cl.app.add_subcommand("train", "train a model from a config");
+struct NoArgs {};
+
+void declare_layers(CLI::App* cmd, NoArgs&, std::vector<std::string>& plugins) {
+  add_plugin_option(cmd, plugins);
+}
+
+void declare_train(CLI::App* cmd, TrainArgs& t, std::vector<std::string>& plugins) {
   cmd->add_option("CONFIG", t.config, "YAML config");
   cmd->add_option("--out", t.out, "run directory (default runs/<config name>)");
   cmd->add_option("--resume", t.resume,
@@ -623,14 +636,13 @@ void declare_check_layers_train(CommandLine& cl) {
       ->check(accepts(run_config_key("seed")));
   add_threads_option(cmd, t.threads);
   cmd->add_option("--data", t.data, "replace a phase's data: PHASE=PATH");
-  add_plugin_option(cl, cmd);
+  add_plugin_option(cmd, plugins);
 }
 
 // generate's and chat's options: the run directory, and overrides of `generation:`.
-void declare_sampling(CommandLine& cl, CLI::App* cmd) {
-  GenerateArgs& g = cl.gen;
+void declare_sampling(CLI::App* cmd, GenerateArgs& g, std::vector<std::string>& plugins) {
   cmd->add_option("DIR", g.dir, "run directory with a checkpoint")->required();
-  add_plugin_option(cl, cmd);
+  add_plugin_option(cmd, plugins);
   cmd->add_option("--max-tokens", g.max_tokens, "most new tokens")
       ->check(accepts(run_config_key("generation.max_tokens")));
   cmd->add_option("--temperature", g.temperature, "0 = greedy")
@@ -645,16 +657,18 @@ void declare_sampling(CommandLine& cl, CLI::App* cmd) {
   cmd->add_flag("--no-cache", g.no_cache, "recompute the whole sequence for every token");
 }
 
-void declare_generate_chat_evaluate(CommandLine& cl) {
-  cl.generate = cl.app.add_subcommand("generate", "continue a prompt");
-  declare_sampling(cl, cl.generate);
-  cl.generate->add_option("--prompt", cl.gen.prompt, "the text to continue")->required();
-  cl.chat = cl.app.add_subcommand("chat", "answer questions typed on standard input");
-  declare_sampling(cl, cl.chat);
+void declare_generate(CLI::App* cmd, GenerateArgs& g, std::vector<std::string>& plugins) {
+  declare_sampling(cmd, g, plugins);
+  cmd->add_option("--prompt", g.prompt, "the text to continue")->required();
+}
 
-  EvaluateArgs& e = cl.eval;
-  CLI::App* cmd = cl.evaluate =
-      cl.app.add_subcommand("evaluate", "greedy answers to a chat dataset's questions");
+struct EvaluateCli {
+  EvaluateArgs args;
+  std::string data;  // --data, refused: evaluate's dataset is --dataset
+};
+
+void declare_evaluate(CLI::App* cmd, EvaluateCli& cli, std::vector<std::string>& plugins) {
+  EvaluateArgs& e = cli.args;
   cmd->add_option("DIR", e.dir, "run directory with a checkpoint")->required();
   cmd->add_option("--dataset", e.dataset, "dataset FILE (default: the run's last phase's data)");
   // --data means PHASE=PATH in check and train: here it is a mistake, and says so.
@@ -664,16 +678,13 @@ void declare_generate_chat_evaluate(CommandLine& cl) {
                "phase's data in check and train)";
       },
       "");
-  cmd->add_option("--data", cl.eval_data, "not here: see --dataset")->check(refuse);
+  cmd->add_option("--data", cli.data, "not here: see --dataset")->check(refuse);
   add_threads_option(cmd, e.threads);
   cmd->add_flag("-v,--verbose", e.verbose, "print every answer");
-  add_plugin_option(cl, cmd);
+  add_plugin_option(cmd, plugins);
 }
 
-void declare_gradcheck(CommandLine& cl) {
-  GradcheckArgs& g = cl.gc;
-  CLI::App* cmd = cl.gradcheck = cl.app.add_subcommand(
-      "gradcheck", "finite-difference check of a configured model's gradients (double precision)");
+void declare_gradcheck(CLI::App* cmd, GradcheckArgs& g, std::vector<std::string>& plugins) {
   cmd->add_option("CONFIG", g.config, "YAML config")->required();
   cmd->add_option("--batch", g.batch, "sequences of random ids")
       ->capture_default_str()
@@ -694,19 +705,65 @@ void declare_gradcheck(CommandLine& cl) {
       ->check(accepts(number_key("step", "1e-6", "", 1e-12, 0.1)));
   cmd->add_option("--seed", g.seed, "seed for weights, ids and targets (default: the config's)")
       ->check(accepts(run_config_key("seed")));
-  add_plugin_option(cl, cmd);
+  add_plugin_option(cmd, plugins);
 }
 
-void declare_check_layer(CommandLine& cl) {
-  CLI::App* cmd = cl.check_layer = cl.app.add_subcommand(
-      "check-layer",
-      "the layer contract checks (gradients, accumulation, shapes, buffers) on a type");
-  cmd->add_option("TYPE", cl.check_type, "registered layer type")->required();
-  cmd->add_option("--tolerance", cl.check_tolerance, "largest relative error that passes")
+struct CheckLayerArgs {
+  std::string type;
+  double tolerance = 1e-6;
+};
+
+void declare_check_layer(CLI::App* cmd, CheckLayerArgs& c, std::vector<std::string>& plugins) {
+  cmd->add_option("TYPE", c.type, "registered layer type")->required();
+  cmd->add_option("--tolerance", c.tolerance, "largest relative error that passes")
       ->capture_default_str()
       ->check(accepts(number_key("tolerance", "1e-6", "", 1e-15, 1)));
-  add_plugin_option(cl, cmd);
+  add_plugin_option(cmd, plugins);
 }
+
+// The commands, in the order --help lists them.
+std::vector<Command> commands() {
+  return {
+      command<CheckArgs>("check", "validate a config and print the model summary", declare_check,
+                         [](const CheckArgs& c) { return command_check(c.config, c.data); }),
+      command<NoArgs>("layers", "list layer and optimizer types and their config keys",
+                      declare_layers, [](const NoArgs&) { return command_layers(); }),
+      command<TrainArgs>("train", "train a model from a config", declare_train, command_train),
+      command<GenerateArgs>("generate", "continue a prompt", declare_generate, command_generate),
+      command<GenerateArgs>("chat", "answer questions typed on standard input", declare_sampling,
+                            command_chat),
+      command<EvaluateCli>("evaluate", "greedy answers to a chat dataset's questions",
+                           declare_evaluate,
+                           [](const EvaluateCli& e) { return command_evaluate(e.args); }),
+      command<GradcheckArgs>(
+          "gradcheck",
+          "finite-difference check of a configured model's gradients (double precision)",
+          declare_gradcheck, command_gradcheck),
+      command<CheckLayerArgs>(
+          "check-layer",
+          "the layer contract checks (gradients, accumulation, shapes, buffers) on a type",
+          declare_check_layer,
+          [](const CheckLayerArgs& c) { return command_check_layer(c.type, c.tolerance); }),
+  };
+}
+
+// The CLI11 app with one subcommand per entry; `plugins` is shared (one run uses one
+// command).
+struct CommandLine {
+  CLI::App app{"Strata: a small deep-learning framework (transformer language models)"};
+  std::vector<std::string> plugins;
+  std::vector<Command> table = commands();
+  std::vector<CLI::App*> subcommands;  // table[i]'s
+
+  CommandLine() {
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "strata 0.1.0");
+    for (Command& c : table) {
+      subcommands.push_back(app.add_subcommand(c.name, c.help));
+      c.declare(subcommands.back(), plugins);
+    }
+  }
+};
 
 std::vector<std::string> command_names(CLI::App& app) {
   std::vector<std::string> names;
@@ -760,14 +817,8 @@ int run(CommandLine& cl, int argc, char** argv) {
   }
   try {
     load_cli_plugins(cl.plugins);
-    if (*cl.check) return command_check(cl.check_config, cl.check_data);
-    if (*cl.layers) return command_layers();
-    if (*cl.train_cmd) return command_train(cl.train);
-    if (*cl.generate) return command_generate(cl.gen);
-    if (*cl.chat) return command_chat(cl.gen);
-    if (*cl.evaluate) return command_evaluate(cl.eval);
-    if (*cl.gradcheck) return command_gradcheck(cl.gc);
-    if (*cl.check_layer) return command_check_layer(cl.check_type, cl.check_tolerance);
+    for (std::size_t i = 0; i < cl.table.size(); ++i)
+      if (*cl.subcommands[i]) return cl.table[i].run();
   } catch (const std::exception& e) {
     std::cerr << "strata: error: " << e.what() << "\n";
     return 1;
@@ -812,11 +863,5 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   const bool stdout_closed = hold_closed_standard_streams();
   CommandLine cl;
-  cl.app.require_subcommand(1);
-  cl.app.set_version_flag("--version", "strata 0.1.0");
-  declare_check_layers_train(cl);
-  declare_generate_chat_evaluate(cl);
-  declare_gradcheck(cl);
-  declare_check_layer(cl);
   return check_stdout(run(cl, argc, argv), stdout_closed);
 }

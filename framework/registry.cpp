@@ -2,13 +2,27 @@
 
 namespace strata {
 
+namespace {
+
+// Plain pointers, constant-initialised: valid before any dynamic initialiser runs.
+BuiltinLayers builtin_layers = nullptr;
+LayerRegistry* created = nullptr;
+
+}  // namespace
+
 LayerRegistry& layer_registry() {
   static LayerRegistry* registry = [] {
     auto* r = new LayerRegistry("layer");  // never destroyed: plugins may outlive statics
-    register_builtin_layers(*r);
+    if (builtin_layers) builtin_layers(*r);
+    created = r;
     return r;
   }();
   return *registry;
+}
+
+void set_builtin_layers(BuiltinLayers add) {
+  builtin_layers = add;
+  if (created) add(*created);
 }
 
 RegistrationLog& registration_log() {

@@ -1,10 +1,13 @@
 // Registries: create layers (and, with optimizers/optimizer_registry.hpp, optimizers)
 // by type name.
 //
-// Built-in layers are registered by register_builtin_layers(), which instance() calls
-// on first use: an explicit call a static link cannot drop (Caffe's registrars were
-// silently dropped from static libraries). User layers, in the tree or in a plugin,
-// register with one line:
+// framework/ knows no layer: the built-ins (layers/builtin_layers.cpp) hand their
+// registration function to set_builtin_layers() while the library loads, and
+// layer_registry() calls it on first use (or at once, if the registry already exists),
+// so they are there whichever static initialiser runs first. The library is built
+// SHARED, so that file cannot be dropped the way a static link dropped Caffe's
+// registrars; a static build would need it linked whole. User layers, in the tree or in
+// a plugin, register with one line:
 //
 //   STRATA_REGISTER_LAYER("RMSNorm", RMSNorm);   // RMSNorm is a class template on T
 //
@@ -145,7 +148,10 @@ using LayerRegistry = Registry<LayerInfo>;
 // first use). The optimizer registry is optimizers/optimizer_registry.hpp.
 LayerRegistry& layer_registry();
 
-void register_builtin_layers(LayerRegistry& registry);  // layers/builtin_layers.cpp
+// Installs the function that adds the built-in layers (layers/ calls this once, at
+// load): called on layer_registry()'s first use, or now if the registry exists.
+using BuiltinLayers = void (*)(LayerRegistry&);
+void set_builtin_layers(BuiltinLayers add);
 
 // Registrations made while a library loads (static initialisers cannot throw): each
 // success counts, each failure is kept for the plugin loader to report.

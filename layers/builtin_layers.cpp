@@ -1,5 +1,6 @@
-// The one list of built-in layers. register_builtin_layers() is called by
-// layer_registry() on first use, so a static link cannot drop any of them.
+// The one list of built-in layers. framework/ does not know them: this file installs
+// register_builtin_layers() with set_builtin_layers() while the (shared) library loads,
+// and layer_registry() calls it on its first use.
 #include "framework/registry.hpp"
 #include "layers/dropout.hpp"
 #include "layers/embedding.hpp"
@@ -16,6 +17,8 @@
 
 namespace strata {
 
+namespace {
+
 void register_builtin_layers(LayerRegistry& registry) {
   registry.add(make_layer_info<Linear>("Linear"));
   registry.add(make_layer_info<LayerNorm>("LayerNorm"));
@@ -30,5 +33,11 @@ void register_builtin_layers(LayerRegistry& registry) {
   registry.add(make_layer_info<Sequential>("Sequential"));
   registry.add(make_layer_info<Residual>("Residual"));
 }
+
+// A constant-initialised registry pointer in framework/ makes the order of this and
+// any other static initialiser irrelevant (see set_builtin_layers).
+[[maybe_unused]] const bool installed = (set_builtin_layers(&register_builtin_layers), true);
+
+}  // namespace
 
 }  // namespace strata

@@ -6,7 +6,7 @@
 #include <limits>
 #include <sstream>
 
-#include "layers/linear.hpp"  // fill_normal
+#include "framework/init.hpp"
 
 namespace strata {
 

@@ -8,25 +8,14 @@
 namespace strata {
 
 template <class T>
-void fill_normal(Tensor<T>& t, double std, Rng& rng) {
-  for (auto& v : t) v = static_cast<T>(rng.normal(0.0, std));
-}
-
-template <class T>
 Schema Linear<T>::schema() {
   return {
       integer_key("out", kRequired, "output features", 1, 1 << 16),
       boolean_key("bias", "true", "add a learned bias"),
       string_key("init", "he", "weights ~ he: N(0, 2/in), xavier: N(0, 2/(in+out)), or zeros",
-                 {"he", "xavier", "zeros"}),
+                 init_names()),
   };
 }
-
-namespace {
-Init parse_init(const std::string& name) {
-  return name == "xavier" ? Init::xavier : name == "zeros" ? Init::zeros : Init::he;
-}
-}  // namespace
 
 template <class T>
 std::uint64_t Linear<T>::parameter_count(const LayerConfig<T>& config) {
@@ -56,10 +45,7 @@ Linear<T>::Linear(std::string name, std::size_t in, std::size_t out, bool bias, 
       in_(in),
       out_(out),
       weight_(join_name(name, "weight"), Tensor<T>::from_shape({in, out})) {
-  const double std = init == Init::he       ? std::sqrt(2.0 / double(in))
-                     : init == Init::xavier ? std::sqrt(2.0 / double(in + out))
-                                            : 0.0;
-  fill_normal(weight_.value, std, rng);
+  fill_init(weight_.value, init, in, out, rng);
   if (bias) bias_ = std::make_unique<Parameter<T>>(join_name(name, "bias"), xt::zeros<T>({out}));
 }
 
@@ -137,8 +123,6 @@ Shape Linear<T>::output_shape(const Shape& in) const {
 
 template class Linear<float>;
 template class Linear<double>;
-template void fill_normal<float>(Tensor<float>&, double, Rng&);
-template void fill_normal<double>(Tensor<double>&, double, Rng&);
 template void affine_forward<float>(const float*, std::size_t, std::size_t, std::size_t,
                                     const Parameter<float>&, bool, const Parameter<float>*, float*);
 template void affine_forward<double>(const double*, std::size_t, std::size_t, std::size_t,

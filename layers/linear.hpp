@@ -6,12 +6,11 @@
 // Config: {type: Linear, out: N, bias: true, init: he}; `in` comes from the input.
 #pragma once
 
+#include "framework/init.hpp"
 #include "framework/layer.hpp"
 #include "framework/layer_config.hpp"
 
 namespace strata {
-
-enum class Init { he, xavier, zeros };
 
 template <class T>
 class Linear : public Layer<T> {
@@ -42,10 +41,6 @@ class Linear : public Layer<T> {
   std::unique_ptr<Parameter<T>> bias_;  // absent with bias: false
   CachedInput<T> input_;
 };
-
-// Fills `t` with N(0, std) draws from rng (in row-major order).
-template <class T>
-void fill_normal(Tensor<T>& t, double std, Rng& rng);
 
 // The affine map shared by Linear and OutputProjection, on row-major buffers:
 // y (rows, out) = x (rows, in) W + b, with W stored (in, out), or stored (out, in) and

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "framework/init.hpp"
 #include "layers/linear.hpp"
 
 namespace strata {
@@ -72,7 +73,7 @@ OutputProjection<T>::OutputProjection(std::string name, std::size_t dim, std::si
       vocab_(vocab),
       weight_(std::make_unique<Parameter<T>>(join_name(name, "weight"),
                                              Tensor<T>::from_shape({dim, vocab}))) {
-  fill_normal(weight_->value, std::sqrt(2.0 / double(dim)), rng);
+  fill_init(weight_->value, Init::he, dim, vocab, rng);
   if (bias) bias_ = std::make_unique<Parameter<T>>(join_name(name, "bias"), xt::zeros<T>({vocab}));
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "framework/blas.hpp"
+#include "framework/init.hpp"
 #include "framework/parallel.hpp"
 #include "layers/linear.hpp"
 
@@ -70,7 +71,7 @@ SelfAttention<T>::SelfAttention(std::string name, std::size_t dim, std::size_t h
     throw ShapeError(this->name() + ": dim " + std::to_string(dim) +
                      " must be a positive multiple of heads " + std::to_string(heads));
   // He init N(0, 2/dim), as RustGPT; drawn in the order q, k, v (then o).
-  const double std = std::sqrt(2.0 / double(dim));
+  const double std = init_std(Init::he, dim, dim);
   fill_normal(w_q_.value, std, rng);
   fill_normal(w_k_.value, std, rng);
   fill_normal(w_v_.value, std, rng);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "framework/clip.hpp"
+#include "framework/init.hpp"
 #include "framework/loss.hpp"
 #include "framework/registry.hpp"
 #include "framework/rng.hpp"
@@ -16,8 +17,9 @@ namespace {
 
 // Every built-in type; extend these lists as layers and optimizers are added.
 const std::vector<std::string> kBuiltinLayers = {
-    "Dropout", "Embedding",        "FeedForward", "GELU",          "LayerNorm",
-    "Linear",  "OutputProjection", "ReLU",        "SelfAttention", "TransformerBlock"};
+    "Dropout",   "Embedding",     "FeedForward",      "GELU",
+    "LayerNorm", "Linear",        "OutputProjection", "ReLU",
+    "Residual",  "SelfAttention", "Sequential",       "TransformerBlock"};
 const std::vector<std::string> kBuiltinOptimizers = {"Adam", "AdamW", "SGD"};
 
 bool contains(const std::string& text, const std::string& part) {
@@ -144,6 +146,46 @@ BOOST_AUTO_TEST_CASE(layer_registry_has_every_builtin) {
     BOOST_TEST(static_cast<bool>(info.make_float));
     BOOST_TEST(static_cast<bool>(info.make_double));
   }
+}
+
+// Exactly the built-ins (no more, no fewer), so the list above cannot fall behind.
+BOOST_AUTO_TEST_CASE(layer_registry_builtins_are_the_list) {
+  std::vector<std::string> builtin;
+  for (const LayerInfo* info : layer_registry().all())
+    if (info->origin == "built-in") builtin.push_back(info->type);
+  BOOST_TEST(builtin == kBuiltinLayers, boost::test_tools::per_element());
+}
+
+// layers/ installs the built-ins while the library loads; an installer that comes after
+// the registry's first use adds its types at once instead of never.
+void add_late_type(LayerRegistry& registry) {
+  LayerInfo info = make_layer_info<Linear>("TestInstalledLate");
+  info.origin = "tests/framework.cpp";  // not one of the list above
+  registry.add(std::move(info));
+}
+
+BOOST_AUTO_TEST_CASE(set_builtin_layers_after_first_use_adds_at_once) {
+  BOOST_TEST(layer_registry().contains("Linear"));  // the registry exists
+  BOOST_TEST(!layer_registry().contains("TestInstalledLate"));
+  set_builtin_layers(&add_late_type);
+  BOOST_TEST(layer_registry().contains("TestInstalledLate"));
+}
+
+// Every initialiser draws one normal per value, zeros included, so the init a layer
+// picks never shifts the draws of the layers built after it.
+BOOST_AUTO_TEST_CASE(every_init_draws_once_per_value) {
+  for (const std::string& name : init_names()) {
+    Rng reference(7), rng(7);
+    Tensor<float> w = Tensor<float>::from_shape({3, 5});
+    fill_init(w, parse_init(name), 3, 5, rng);
+    for (int i = 0; i < 15; ++i) reference.normal(0.0, 1.0);
+    BOOST_TEST(rng.uniform() == reference.uniform(), name);
+    if (name == "zeros")
+      for (float v : w) BOOST_TEST(v == 0.0f);
+  }
+  BOOST_TEST(init_std(Init::he, 8, 2) == std::sqrt(2.0 / 8));
+  BOOST_TEST(init_std(Init::xavier, 8, 2) == std::sqrt(2.0 / 10));
+  BOOST_TEST((parse_init("xavier") == Init::xavier));
 }
 
 BOOST_AUTO_TEST_CASE(registry_refuses_a_duplicate_name) {
