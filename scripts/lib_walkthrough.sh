@@ -7,7 +7,7 @@
 #    doc's order in one bash shell (a file block writes its file into the current
 #    folder), with STRATA_SRC = this checkout and PREFIX = a temporary install prefix.
 # So the page can neither drift from the example nor show a command CI did not run.
-# (scripts/example.sh does the same for docs/writing-a-layer.md with its own copy.)
+# scripts/example.sh and scripts/example_optimizer.sh are its two walkthroughs.
 
 run_walkthrough() {
   local name=$1 doc_rel=$2 example_rel=$3
