@@ -107,8 +107,8 @@ BOOST_AUTO_TEST_CASE(a_plugin_registers_its_layers_with_their_origin) {
   const bool fresh =
       std::find(loaded.begin(), loaded.end(), canonical(STRATA_TEST_PLUGIN)) == loaded.end();
   const int registered = load_plugin(STRATA_TEST_PLUGIN);
-  BOOST_TEST(registered == (fresh ? 3 : 0));
-  for (const std::string type : {"TestScale", "TestBrokenScale", "TestOverwriteScale"}) {
+  BOOST_TEST(registered == (fresh ? 4 : 0));
+  for (const std::string type : {"TestScale", "TestBrokenScale", "TestOverwriteScale", "SwiGLU"}) {
     BOOST_REQUIRE(layer_registry().contains(type));
     BOOST_TEST(layer_registry().find(type).origin == canonical(STRATA_TEST_PLUGIN));
   }
