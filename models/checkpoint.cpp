@@ -145,11 +145,13 @@ std::string checkpoint_directory(const std::string& run_dir) {
   return (fs::path(run_dir) / "checkpoint").string();
 }
 
-void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
+namespace {
+
+// A fresh temporary directory next to the run's checkpoint, marked as Strata's.
+std::string make_fresh_checkpoint_directory(const std::string& run_dir) {
   make_directories(run_dir);
   remove_stale_temporaries(run_dir);
-  const std::string target = checkpoint_directory(run_dir);
-  const std::string fresh = target + ".tmp-" + std::to_string(::getpid());
+  const std::string fresh = checkpoint_directory(run_dir) + ".tmp-" + std::to_string(::getpid());
   std::error_code ec;
   if (fs::exists(fresh, ec)) {  // left by a save of ours that failed
     if (!is_strata_checkpoint_directory(fresh))
@@ -160,6 +162,39 @@ void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
   }
   make_directories(fresh);
   mark_as_strata_checkpoint(fresh);
+  return fresh;
+}
+
+json position_to_json(const TrainingPosition& p) {
+  return {{"step", p.step},
+          {"phase", p.phase},
+          {"epoch", p.epoch},
+          {"next_batch", p.next_batch},
+          {"epoch_rng", p.epoch_rng},
+          {"rng", p.rng},
+          {"layer_rngs", p.layer_rngs},
+          {"epoch_loss_sum", p.epoch_loss_sum},
+          {"epoch_sequences", p.epoch_sequences},
+          {"epoch_tokens", p.epoch_tokens},
+          {"metrics_rows", p.metrics_rows}};
+}
+
+json data_to_json(const std::vector<DataFingerprint>& data) {
+  json list = json::array();
+  for (const DataFingerprint& d : data)
+    list.push_back({{"phase", d.phase},
+                    {"path", d.path},
+                    {"examples", d.examples},
+                    {"bytes", d.bytes},
+                    {"fnv1a64", d.fnv1a64}});
+  return list;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
+  const std::string fresh = make_fresh_checkpoint_directory(run_dir);
+  const std::string target = checkpoint_directory(run_dir);
 
   // One file's bytes at a time (an initializer list of all four held each archive
   // twice: its elements are copied, not moved), for a lower peak memory.
@@ -181,25 +216,8 @@ void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
   manifest["seed"] = checkpoint.seed;
   manifest["data_overrides"] = checkpoint.data_overrides;
   manifest["tokenizer"] = tokenizer;
-  const TrainingPosition& p = checkpoint.position;
-  manifest["position"] = {{"step", p.step},
-                          {"phase", p.phase},
-                          {"epoch", p.epoch},
-                          {"next_batch", p.next_batch},
-                          {"epoch_rng", p.epoch_rng},
-                          {"rng", p.rng},
-                          {"layer_rngs", p.layer_rngs},
-                          {"epoch_loss_sum", p.epoch_loss_sum},
-                          {"epoch_sequences", p.epoch_sequences},
-                          {"epoch_tokens", p.epoch_tokens},
-                          {"metrics_rows", p.metrics_rows}};
-  manifest["data"] = json::array();
-  for (const DataFingerprint& d : checkpoint.data)
-    manifest["data"].push_back({{"phase", d.phase},
-                                {"path", d.path},
-                                {"examples", d.examples},
-                                {"bytes", d.bytes},
-                                {"fnv1a64", d.fnv1a64}});
+  manifest["position"] = position_to_json(checkpoint.position);
+  manifest["data"] = data_to_json(checkpoint.data);
   for (const auto& [name, produce] : files) {
     const std::string bytes = produce();
     write_file_atomic((fs::path(fresh) / name).string(), bytes);
