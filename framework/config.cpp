@@ -437,28 +437,42 @@ void ConfigSection::validate(const std::vector<std::string>& extra_keys) const {
   }
 }
 
+namespace {
+
+// Throws unless `v` lies in the key's range; `at`: the value itself, or for a list the
+// element (so errors point at it).
+void check_range(const KeySpec& s, double v, const ConfigNode& at, const std::string& context) {
+  if (v < s.min || v > s.max || (s.above_min && v == s.min)) {
+    const std::string low = s.above_min ? "> " : ">= ";
+    std::string range = std::isinf(s.max) ? low + format_number(s.min)
+                        : std::isinf(s.min)
+                            ? "<= " + format_number(s.max)
+                            : (s.above_min ? "in (" : "in [") + format_number(s.min) + ", " +
+                                  format_number(s.max) + "]";
+    throw ConfigError(at.mark(), context,
+                      quote(s.name) + " must be " + range + ", got " + at.scalar());
+  }
+}
+
+// What a value of the wrong type is, for "..., got <this>".
+std::string describe_value(const ConfigNode& value) {
+  return value.is_scalar()     ? quote(value.scalar())
+         : value.is_map()      ? "a mapping"
+         : value.is_sequence() ? "a list"
+                               : "nothing";
+}
+
+}  // namespace
+
 void ConfigSection::check_value(const KeySpec& s, const ConfigNode& value) const {
   const std::string expected = quote(s.name) + " must be " + std::string(to_string(s.type));
-  // `at`: the value itself, or for a list the element (so errors point at it).
   auto check_range = [&](double v, const ConfigNode& at) {
-    if (v < s.min || v > s.max || (s.above_min && v == s.min)) {
-      const std::string low = s.above_min ? "> " : ">= ";
-      std::string range = std::isinf(s.max) ? low + format_number(s.min)
-                          : std::isinf(s.min)
-                              ? "<= " + format_number(s.max)
-                              : (s.above_min ? "in (" : "in [") + format_number(s.min) + ", " +
-                                    format_number(s.max) + "]";
-      throw ConfigError(at.mark(), context_,
-                        quote(s.name) + " must be " + range + ", got " + at.scalar());
-    }
+    strata::check_range(s, v, at, context_);
   };
   auto fail_type = [&](const std::string& got) {
     throw ConfigError(value.mark(), context_, expected + ", got " + got);
   };
-  const std::string got = value.is_scalar()     ? quote(value.scalar())
-                          : value.is_map()      ? "a mapping"
-                          : value.is_sequence() ? "a list"
-                                                : "nothing";
+  const std::string got = describe_value(value);
   switch (s.type) {
     case KeyType::integer: {
       auto v = value.is_scalar() ? parse_integer(value.scalar()) : std::nullopt;

@@ -109,9 +109,15 @@ const NpyType* find_npy_type(const std::string& header, bool any_type) {
   return nullptr;
 }
 
-// `fail` words the error; with `any_type`, every type of kNpyTypes is converted to float.
-NamedArray decode_npy(const std::string& bytes, const std::string& name,
-                      const std::function<Error(const std::string&)>& fail, bool any_type) {
+using NpyFail = std::function<Error(const std::string&)>;
+
+// The header dict of an .npy file and the offset of the data that follows it.
+struct NpyHeader {
+  std::string text;
+  std::size_t data_start;
+};
+
+NpyHeader read_npy_header(const std::string& bytes, const NpyFail& fail) {
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw fail("not an .npy array");
   const int major = static_cast<unsigned char>(bytes[6]);
   std::size_t header_len, start;
@@ -122,23 +128,18 @@ NamedArray decode_npy(const std::string& bytes, const std::string& name,
   else
     throw fail("unsupported .npy version " + std::to_string(major));
   if (start + header_len > bytes.size()) throw fail("truncated header");
-  const std::string header = bytes.substr(start, header_len);
-  const NpyType* type = find_npy_type(header, any_type);
-  if (!type)
-    throw fail(any_type ? "expected numbers (float32/64, or signed or unsigned integers of 1 to 8 "
-                          "bytes, little-endian)"
-                        : "expected float32 ('<f4') data");
-  if (header.find("'fortran_order': False") == std::string::npos)
-    throw fail("expected C order data");
+  return {bytes.substr(start, header_len), start + header_len};
+}
+
+// Appends the dimensions of the header's shape tuple to `shape` and returns the
+// element count, which may not pass the `available` elements present.
+std::size_t parse_npy_shape(const std::string& header, std::size_t available,
+                            std::vector<std::size_t>& shape, const NpyFail& fail) {
   const auto open = header.find('(', header.find("'shape'"));
   const auto close = header.find(')', open);
   if (open == std::string::npos || close == std::string::npos) throw fail("no shape");
-  NamedArray array;
-  array.name = name;
   // Dimensions are decimal integers; their product may not pass the bytes present
   // (checked as it grows, so a hostile shape cannot overflow it).
-  const std::size_t data_start = start + header_len;
-  const std::size_t available = (bytes.size() - data_start) / type->size;
   std::size_t count = 1;
   bool empty = false;
   for (std::size_t i = open + 1; i < close;) {
@@ -150,7 +151,7 @@ NamedArray decode_npy(const std::string& bytes, const std::string& name,
       d = d * 10 + std::size_t(header[i] - '0');
       if (d > available && d > 0xFFFFFFFFu) throw fail("dimension too large for its data");
     }
-    array.shape.push_back(d);
+    shape.push_back(d);
     if (d == 0)
       empty = true;
     else if (!empty && count > available / d)
@@ -158,7 +159,26 @@ NamedArray decode_npy(const std::string& bytes, const std::string& name,
     else
       count *= d;
   }
-  if (empty) count = 0;
+  return empty ? 0 : count;
+}
+
+// `fail` words the error; with `any_type`, every type of kNpyTypes is converted to float.
+NamedArray decode_npy(const std::string& bytes, const std::string& name, const NpyFail& fail,
+                      bool any_type) {
+  const NpyHeader npy = read_npy_header(bytes, fail);
+  const std::string& header = npy.text;
+  const std::size_t data_start = npy.data_start;
+  const NpyType* type = find_npy_type(header, any_type);
+  if (!type)
+    throw fail(any_type ? "expected numbers (float32/64, or signed or unsigned integers of 1 to 8 "
+                          "bytes, little-endian)"
+                        : "expected float32 ('<f4') data");
+  if (header.find("'fortran_order': False") == std::string::npos)
+    throw fail("expected C order data");
+  NamedArray array;
+  array.name = name;
+  const std::size_t available = (bytes.size() - data_start) / type->size;
+  const std::size_t count = parse_npy_shape(header, available, array.shape, fail);
   if (bytes.size() - data_start != count * type->size)
     throw fail("holds " + std::to_string(bytes.size() - data_start) + " data bytes, expected " +
                std::to_string(count * type->size));

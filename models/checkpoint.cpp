@@ -145,11 +145,13 @@ std::string checkpoint_directory(const std::string& run_dir) {
   return (fs::path(run_dir) / "checkpoint").string();
 }
 
-void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
+namespace {
+
+// A fresh temporary directory next to the run's checkpoint, marked as Strata's.
+std::string make_fresh_checkpoint_directory(const std::string& run_dir) {
   make_directories(run_dir);
   remove_stale_temporaries(run_dir);
-  const std::string target = checkpoint_directory(run_dir);
-  const std::string fresh = target + ".tmp-" + std::to_string(::getpid());
+  const std::string fresh = checkpoint_directory(run_dir) + ".tmp-" + std::to_string(::getpid());
   std::error_code ec;
   if (fs::exists(fresh, ec)) {  // left by a save of ours that failed
     if (!is_strata_checkpoint_directory(fresh))
@@ -160,6 +162,39 @@ void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
   }
   make_directories(fresh);
   mark_as_strata_checkpoint(fresh);
+  return fresh;
+}
+
+json position_to_json(const TrainingPosition& p) {
+  return {{"step", p.step},
+          {"phase", p.phase},
+          {"epoch", p.epoch},
+          {"next_batch", p.next_batch},
+          {"epoch_rng", p.epoch_rng},
+          {"rng", p.rng},
+          {"layer_rngs", p.layer_rngs},
+          {"epoch_loss_sum", p.epoch_loss_sum},
+          {"epoch_sequences", p.epoch_sequences},
+          {"epoch_tokens", p.epoch_tokens},
+          {"metrics_rows", p.metrics_rows}};
+}
+
+json data_to_json(const std::vector<DataFingerprint>& data) {
+  json list = json::array();
+  for (const DataFingerprint& d : data)
+    list.push_back({{"phase", d.phase},
+                    {"path", d.path},
+                    {"examples", d.examples},
+                    {"bytes", d.bytes},
+                    {"fnv1a64", d.fnv1a64}});
+  return list;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
+  const std::string fresh = make_fresh_checkpoint_directory(run_dir);
+  const std::string target = checkpoint_directory(run_dir);
 
   // One file's bytes at a time (an initializer list of all four held each archive
   // twice: its elements are copied, not moved), for a lower peak memory.
@@ -181,25 +216,8 @@ void save_checkpoint(const std::string& run_dir, const Checkpoint& checkpoint) {
   manifest["seed"] = checkpoint.seed;
   manifest["data_overrides"] = checkpoint.data_overrides;
   manifest["tokenizer"] = tokenizer;
-  const TrainingPosition& p = checkpoint.position;
-  manifest["position"] = {{"step", p.step},
-                          {"phase", p.phase},
-                          {"epoch", p.epoch},
-                          {"next_batch", p.next_batch},
-                          {"epoch_rng", p.epoch_rng},
-                          {"rng", p.rng},
-                          {"layer_rngs", p.layer_rngs},
-                          {"epoch_loss_sum", p.epoch_loss_sum},
-                          {"epoch_sequences", p.epoch_sequences},
-                          {"epoch_tokens", p.epoch_tokens},
-                          {"metrics_rows", p.metrics_rows}};
-  manifest["data"] = json::array();
-  for (const DataFingerprint& d : checkpoint.data)
-    manifest["data"].push_back({{"phase", d.phase},
-                                {"path", d.path},
-                                {"examples", d.examples},
-                                {"bytes", d.bytes},
-                                {"fnv1a64", d.fnv1a64}});
+  manifest["position"] = position_to_json(checkpoint.position);
+  manifest["data"] = data_to_json(checkpoint.data);
   for (const auto& [name, produce] : files) {
     const std::string bytes = produce();
     write_file_atomic((fs::path(fresh) / name).string(), bytes);
@@ -218,6 +236,53 @@ Checkpoint load_checkpoint(const std::string& run_dir) {
                           dir.string());
 }
 
+namespace {
+
+// A non-negative integer field: get<> would cast a float or a negative number
+// (undefined behaviour for 2e66 into a uint32; found by fuzz_checkpoint).
+std::uint64_t manifest_natural(const std::string& manifest_path, const json& parent,
+                               const std::string& key, std::uint64_t max,
+                               const std::string& where = "") {
+  const json& v = parent.at(key);
+  if (!v.is_number_unsigned() || v.get<std::uint64_t>() > max)
+    throw Error(manifest_path + ": " + where + key + " must be an integer in [0, " +
+                std::to_string(max) + "], got " + v.dump());
+  return v.get<std::uint64_t>();
+}
+
+TrainingPosition position_from_json(const json& p, const std::string& manifest_path) {
+  auto count = [&](const char* key) {
+    return std::size_t(manifest_natural(manifest_path, p, key, INT64_MAX, "position."));
+  };
+  TrainingPosition position;
+  position.step = std::int64_t(count("step"));
+  position.phase = count("phase");
+  position.epoch = std::int64_t(count("epoch"));
+  position.next_batch = count("next_batch");
+  position.epoch_rng = p.at("epoch_rng").get<std::string>();
+  position.rng = p.at("rng").get<std::string>();
+  if (p.contains("layer_rngs"))
+    position.layer_rngs = p.at("layer_rngs").get<std::vector<std::string>>();
+  position.epoch_loss_sum = p.at("epoch_loss_sum").get<double>();
+  position.epoch_sequences = count("epoch_sequences");
+  position.epoch_tokens = count("epoch_tokens");
+  position.metrics_rows = p.contains("metrics_rows") ? count("metrics_rows") : 0;
+  return position;
+}
+
+std::vector<DataFingerprint> data_from_json(const json& list, const std::string& manifest_path) {
+  auto natural = [&](const json& d, const char* key) {
+    return manifest_natural(manifest_path, d, key, UINT64_MAX, "data.");
+  };
+  std::vector<DataFingerprint> data;
+  for (const json& d : list)
+    data.push_back({d.at("phase").get<std::string>(), d.at("path").get<std::string>(),
+                    natural(d, "examples"), natural(d, "bytes"), natural(d, "fnv1a64")});
+  return data;
+}
+
+}  // namespace
+
 Checkpoint parse_checkpoint(const std::function<std::string(const std::string&)>& read,
                             const std::string& dir_name) {
   const fs::path dir = dir_name;
@@ -231,15 +296,9 @@ Checkpoint parse_checkpoint(const std::function<std::string(const std::string&)>
   try {
     if (!manifest.is_object() || manifest.value("format", "") != kFormat)
       throw Error(manifest_path + ": not a " + std::string(kFormat) + " manifest");
-    // A non-negative integer field: get<> would cast a float or a negative number
-    // (undefined behaviour for 2e66 into a uint32; found by fuzz_checkpoint).
     auto natural = [&](const json& parent, const std::string& key, std::uint64_t max,
                        const std::string& where = "") {
-      const json& v = parent.at(key);
-      if (!v.is_number_unsigned() || v.get<std::uint64_t>() > max)
-        throw Error(manifest_path + ": " + where + key + " must be an integer in [0, " +
-                    std::to_string(max) + "], got " + v.dump());
-      return v.get<std::uint64_t>();
+      return manifest_natural(manifest_path, parent, key, max, where);
     };
     auto read_checked = [&](const std::string& name) {
       const std::string path = (dir / name).string();
@@ -265,28 +324,8 @@ Checkpoint parse_checkpoint(const std::function<std::string(const std::string&)>
     c.optimizer_steps = std::int64_t(natural(manifest, "optimizer_steps", INT64_MAX));
     c.seed = natural(manifest, "seed", UINT64_MAX);
     c.data_overrides = manifest.at("data_overrides").get<std::map<std::string, std::string>>();
-    const json& p = manifest.at("position");
-    auto count = [&](const char* key) {
-      return std::size_t(natural(p, key, INT64_MAX, "position."));
-    };
-    c.position.step = std::int64_t(count("step"));
-    c.position.phase = count("phase");
-    c.position.epoch = std::int64_t(count("epoch"));
-    c.position.next_batch = count("next_batch");
-    c.position.epoch_rng = p.at("epoch_rng").get<std::string>();
-    c.position.rng = p.at("rng").get<std::string>();
-    if (p.contains("layer_rngs"))
-      c.position.layer_rngs = p.at("layer_rngs").get<std::vector<std::string>>();
-    c.position.epoch_loss_sum = p.at("epoch_loss_sum").get<double>();
-    c.position.epoch_sequences = count("epoch_sequences");
-    c.position.epoch_tokens = count("epoch_tokens");
-    c.position.metrics_rows = p.contains("metrics_rows") ? count("metrics_rows") : 0;
-    if (manifest.contains("data"))
-      for (const json& d : manifest.at("data"))
-        c.data.push_back({d.at("phase").get<std::string>(), d.at("path").get<std::string>(),
-                          natural(d, "examples", UINT64_MAX, "data."),
-                          natural(d, "bytes", UINT64_MAX, "data."),
-                          natural(d, "fnv1a64", UINT64_MAX, "data.")});
+    c.position = position_from_json(manifest.at("position"), manifest_path);
+    if (manifest.contains("data")) c.data = data_from_json(manifest.at("data"), manifest_path);
     return c;
   } catch (const json::exception& e) {
     throw Error(manifest_path + ": incomplete manifest (" + e.what() + ")");

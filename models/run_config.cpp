@@ -103,6 +103,62 @@ void check_phase_name(const ConfigSection& phase, const std::string& name) {
                            "to metrics.csv and given as --data NAME=PATH)");
 }
 
+// One entry of training.phases; `names`: the names of the phases before it (a name
+// may not repeat), to which this one's is added.
+PhaseConfig parse_phase(const ConfigNode& node, const std::string& where, bool lm,
+                        double default_lr, std::vector<std::string>& names) {
+  const ConfigSection phase(node, where, lm ? phase_schema() : classification_phase_schema());
+  PhaseConfig p;
+  p.name = phase.string("name");
+  check_phase_name(phase, p.name);
+  if (std::find(names.begin(), names.end(), p.name) != names.end())
+    phase.fail("name", "phase name \"" + p.name + "\" is used twice");
+  names.push_back(p.name);
+  if (lm) {
+    p.data = phase.string("data");
+    p.data_mark = phase.mark("data");
+    p.format = phase.string("format");
+  }
+  p.epochs = phase.integer("epochs");
+  p.batch = static_cast<std::size_t>(phase.integer("batch"));
+  p.shuffle = phase.boolean("shuffle");
+  const double lr = phase.number("lr") > 0 ? phase.number("lr") : default_lr;
+  p.schedule = parse_schedule(phase.node("schedule"), lr, where + ".schedule");
+  return p;
+}
+
+// Points the phase each --data NAME=PATH names at PATH.
+void apply_data_overrides(std::vector<PhaseConfig>& phases,
+                          const std::map<std::string, std::string>& data_overrides,
+                          const std::vector<std::string>& names, bool lm) {
+  if (!lm && !data_overrides.empty())
+    throw Error("--data " + data_overrides.begin()->first +
+                "=...: a classification run's data is task.data, not a phase's");
+  for (const auto& [name, path] : data_overrides) {
+    // Not captured directly: clang 14 (the fuzz build) cannot capture a structured binding.
+    const std::string& wanted = name;
+    auto it = std::find_if(phases.begin(), phases.end(),
+                           [&](const PhaseConfig& p) { return p.name == wanted; });
+    if (it == phases.end())
+      throw Error("--data " + name + "=" + path + ": no phase named \"" + name + "\"" +
+                  did_you_mean(name, names) + "; phases: " + join(names, ", "));
+    it->data = path;
+    it->data_mark = SourceMark{"--data " + name, 0, 0};
+  }
+}
+
+GenerationConfig parse_generation(const ConfigNode& node) {
+  const ConfigSection gen(node, "generation", generation_schema());
+  GenerationConfig generation;
+  generation.max_tokens = gen.integer("max_tokens");
+  generation.temperature = gen.number("temperature");
+  generation.top_k = gen.integer("top_k");
+  generation.top_p = gen.number("top_p");
+  generation.seed = static_cast<std::uint64_t>(gen.integer("seed"));
+  generation.prompts = gen.strings("prompts");
+  return generation;
+}
+
 }  // namespace
 
 RunConfig parse_run_config(const std::string& text, const std::string& file,
@@ -137,50 +193,11 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
     std::vector<std::string> names;
     for (std::size_t i = 0; i < phases.size(); ++i) {
       const std::string where = "training.phases[" + std::to_string(i) + "]";
-      const ConfigSection phase(phases[i], where,
-                                lm ? phase_schema() : classification_phase_schema());
-      PhaseConfig p;
-      p.name = phase.string("name");
-      check_phase_name(phase, p.name);
-      if (std::find(names.begin(), names.end(), p.name) != names.end())
-        phase.fail("name", "phase name \"" + p.name + "\" is used twice");
-      names.push_back(p.name);
-      if (lm) {
-        p.data = phase.string("data");
-        p.data_mark = phase.mark("data");
-        p.format = phase.string("format");
-      }
-      p.epochs = phase.integer("epochs");
-      p.batch = static_cast<std::size_t>(phase.integer("batch"));
-      p.shuffle = phase.boolean("shuffle");
-      const double lr = phase.number("lr") > 0 ? phase.number("lr") : default_lr;
-      p.schedule = parse_schedule(phase.node("schedule"), lr, where + ".schedule");
-      config.phases.push_back(std::move(p));
+      config.phases.push_back(parse_phase(phases[i], where, lm, default_lr, names));
     }
-    if (!lm && !data_overrides.empty())
-      throw Error("--data " + data_overrides.begin()->first +
-                  "=...: a classification run's data is task.data, not a phase's");
-    for (const auto& [name, path] : data_overrides) {
-      // Not captured directly: clang 14 (the fuzz build) cannot capture a structured binding.
-      const std::string& wanted = name;
-      auto it = std::find_if(config.phases.begin(), config.phases.end(),
-                             [&](const PhaseConfig& p) { return p.name == wanted; });
-      if (it == config.phases.end())
-        throw Error("--data " + name + "=" + path + ": no phase named \"" + name + "\"" +
-                    did_you_mean(name, names) + "; phases: " + join(names, ", "));
-      it->data = path;
-      it->data_mark = SourceMark{"--data " + name, 0, 0};
-    }
+    apply_data_overrides(config.phases, data_overrides, names, lm);
   }
-  if (top.has("generation")) {
-    const ConfigSection gen(top.node("generation"), "generation", generation_schema());
-    config.generation.max_tokens = gen.integer("max_tokens");
-    config.generation.temperature = gen.number("temperature");
-    config.generation.top_k = gen.integer("top_k");
-    config.generation.top_p = gen.number("top_p");
-    config.generation.seed = static_cast<std::uint64_t>(gen.integer("seed"));
-    config.generation.prompts = gen.strings("prompts");
-  }
+  if (top.has("generation")) config.generation = parse_generation(top.node("generation"));
   return config;
 }
 
