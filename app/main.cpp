@@ -33,16 +33,16 @@
 #include "framework/registry.hpp"
 #include "framework/signals.hpp"
 #include "framework/text.hpp"
-#include "models/dataset.hpp"
-#include "models/generator.hpp"
-#include "models/language_model.hpp"
-#include "models/run_config.hpp"
-#include "models/run_directory.hpp"
-#include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
 #include "optimizers/optimizer_registry.hpp"
 #include "tasks/classification.hpp"
+#include "tasks/generator.hpp"
+#include "tasks/language_model.hpp"
 #include "tasks/run.hpp"
+#include "text/dataset.hpp"
+#include "training/run_config.hpp"
+#include "training/run_directory.hpp"
+#include "training/trainer.hpp"
 
 namespace fs = std::filesystem;
 using namespace strata;

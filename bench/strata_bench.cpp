@@ -46,12 +46,12 @@
 #include "framework/blas.hpp"
 #include "framework/errors.hpp"
 #include "framework/parallel.hpp"
-#include "models/generator.hpp"
-#include "models/language_model.hpp"
-#include "models/trainer.hpp"
-#include "models/word_tokenizer.hpp"
 #include "optimizers/optimizer.hpp"
+#include "tasks/generator.hpp"
+#include "tasks/language_model.hpp"
 #include "tasks/run.hpp"
+#include "text/word_tokenizer.hpp"
+#include "training/trainer.hpp"
 
 #ifndef STRATA_SOURCE_DIR
 #define STRATA_SOURCE_DIR "."

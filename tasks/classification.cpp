@@ -5,8 +5,8 @@
 #include <numeric>
 
 #include "framework/loss.hpp"
-#include "models/language_model.hpp"
-#include "models/training_state.hpp"
+#include "tasks/language_model.hpp"
+#include "training/training_state.hpp"
 
 namespace strata {
 

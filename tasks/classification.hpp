@@ -23,11 +23,11 @@
 #include "framework/loss.hpp"
 #include "framework/model.hpp"
 #include "framework/rng.hpp"
-#include "models/checkpoint.hpp"
-#include "models/run_config.hpp"
-#include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
 #include "tasks/labeled_data.hpp"
+#include "training/checkpoint.hpp"
+#include "training/run_config.hpp"
+#include "training/trainer.hpp"
 
 namespace strata {
 

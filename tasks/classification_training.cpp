@@ -13,8 +13,8 @@
 #include "framework/files.hpp"
 #include "framework/loss.hpp"
 #include "framework/parallel.hpp"
-#include "models/training_state.hpp"
 #include "tasks/classification.hpp"
+#include "training/training_state.hpp"
 
 namespace strata {
 

@@ -13,11 +13,11 @@
 #include <memory>
 #include <string>
 
-#include "models/checkpoint.hpp"
-#include "models/language_model.hpp"
-#include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
 #include "tasks/classification.hpp"
+#include "tasks/language_model.hpp"
+#include "training/checkpoint.hpp"
+#include "training/trainer.hpp"
 
 namespace strata {
 

@@ -1,5 +1,5 @@
 // Checkpoint files: .npz round trip, integrity checks, atomic replacement.
-#include "models/checkpoint.hpp"
+#include "training/checkpoint.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <filesystem>

@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "framework/files.hpp"
-#include "models/checkpoint.hpp"
 #include "test_support.hpp"
+#include "training/checkpoint.hpp"
 
 using namespace strata;
 using strata::testing::error_of;

@@ -7,10 +7,10 @@
 #include <sstream>
 
 #include "framework/clip.hpp"
-#include "models/language_model.hpp"
-#include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
+#include "tasks/language_model.hpp"
 #include "test_support.hpp"
+#include "training/trainer.hpp"
 
 using namespace strata;
 using strata::testing::TempDir;

@@ -13,11 +13,11 @@
 #include "framework/errors.hpp"
 #include "framework/loss.hpp"
 #include "framework/rng.hpp"
-#include "models/batch.hpp"
-#include "models/dataset.hpp"
-#include "models/language_model.hpp"
-#include "models/word_tokenizer.hpp"
+#include "tasks/batch.hpp"
+#include "tasks/language_model.hpp"
 #include "test_support.hpp"
+#include "text/dataset.hpp"
+#include "text/word_tokenizer.hpp"
 
 using namespace strata;
 namespace fs = std::filesystem;

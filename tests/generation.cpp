@@ -7,7 +7,7 @@
 #include "float_bounds.hpp"
 #include "framework/errors.hpp"
 #include "framework/model.hpp"
-#include "models/generator.hpp"
+#include "tasks/generator.hpp"
 #include "test_support.hpp"
 
 using namespace strata;

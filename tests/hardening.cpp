@@ -17,12 +17,12 @@
 #include "framework/model.hpp"
 #include "framework/npz.hpp"
 #include "framework/registry.hpp"
-#include "models/checkpoint.hpp"
-#include "models/language_model.hpp"
-#include "models/trainer.hpp"
-#include "models/word_tokenizer.hpp"
 #include "optimizers/optimizer.hpp"
+#include "tasks/language_model.hpp"
 #include "test_support.hpp"
+#include "text/word_tokenizer.hpp"
+#include "training/checkpoint.hpp"
+#include "training/trainer.hpp"
 
 using namespace strata;
 using strata::testing::error_of;

@@ -5,12 +5,12 @@
 #include <limits>
 
 #include "framework/config.hpp"
-#include "models/run_config.hpp"
 #include "optimizers/adam.hpp"
 #include "optimizers/adamw.hpp"
 #include "optimizers/optimizer_registry.hpp"
 #include "optimizers/schedule.hpp"
 #include "optimizers/sgd.hpp"
+#include "training/run_config.hpp"
 
 using namespace strata;
 

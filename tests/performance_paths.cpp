@@ -37,12 +37,12 @@
 #include "framework/npz.hpp"
 #include "framework/parallel.hpp"
 #include "framework/rng.hpp"
-#include "models/language_model.hpp"
-#include "models/trainer.hpp"
 #include "optimizers/adam.hpp"
 #include "optimizers/adamw.hpp"
 #include "optimizers/sgd.hpp"
+#include "tasks/language_model.hpp"
 #include "test_support.hpp"
+#include "training/trainer.hpp"
 
 using namespace strata;
 

@@ -8,8 +8,8 @@
 #include "framework/grad_check.hpp"
 #include "framework/plugin.hpp"
 #include "framework/registry.hpp"
-#include "models/language_model.hpp"
 #include "optimizers/optimizer_registry.hpp"
+#include "tasks/language_model.hpp"
 #include "test_support.hpp"
 
 using namespace strata;

@@ -2,7 +2,7 @@
 // run refuses to overwrite, which temporaries may be deleted, a stop requested between
 // steps, the data fingerprint and the finite-weights check of checkpoints, and the
 // signal handler (first signal: a flag; second: death by that signal).
-#include "models/run_directory.hpp"
+#include "training/run_directory.hpp"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -16,11 +16,11 @@
 #include "framework/errors.hpp"
 #include "framework/files.hpp"
 #include "framework/signals.hpp"
-#include "models/checkpoint.hpp"
-#include "models/language_model.hpp"
-#include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
+#include "tasks/language_model.hpp"
 #include "test_support.hpp"
+#include "training/checkpoint.hpp"
+#include "training/trainer.hpp"
 
 using namespace strata;
 using strata::testing::error_of;

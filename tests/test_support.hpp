@@ -11,10 +11,10 @@
 #include <string>
 
 #include "framework/tensor.hpp"
-#include "models/language_model.hpp"
-#include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
+#include "tasks/language_model.hpp"
 #include "tasks/run.hpp"
+#include "training/trainer.hpp"
 
 namespace strata::testing {
 

@@ -11,10 +11,10 @@
 
 #include "framework/errors.hpp"
 #include "framework/files.hpp"
-#include "models/checkpoint.hpp"
-#include "models/run_config.hpp"
-#include "models/word_tokenizer.hpp"
 #include "test_support.hpp"
+#include "text/word_tokenizer.hpp"
+#include "training/checkpoint.hpp"
+#include "training/run_config.hpp"
 
 using namespace strata;
 namespace fs = std::filesystem;

@@ -5,12 +5,12 @@
 
 #include "framework/loss.hpp"
 #include "framework/model.hpp"
-#include "models/checkpoint.hpp"
-#include "models/generator.hpp"
-#include "models/language_model.hpp"
-#include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
+#include "tasks/generator.hpp"
+#include "tasks/language_model.hpp"
 #include "test_support.hpp"
+#include "training/checkpoint.hpp"
+#include "training/trainer.hpp"
 
 using namespace strata;
 using strata::testing::TempDir;

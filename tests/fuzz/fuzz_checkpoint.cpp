@@ -22,9 +22,9 @@
 
 #include "framework/errors.hpp"
 #include "framework/npz.hpp"
-#include "models/checkpoint.hpp"
-#include "models/language_model.hpp"
-#include "models/word_tokenizer.hpp"
+#include "tasks/language_model.hpp"
+#include "text/word_tokenizer.hpp"
+#include "training/checkpoint.hpp"
 
 using namespace strata;
 

@@ -13,8 +13,8 @@
 
 #include "framework/errors.hpp"
 #include "framework/model.hpp"
-#include "models/run_config.hpp"
 #include "optimizers/optimizer.hpp"
+#include "training/run_config.hpp"
 
 using namespace strata;
 

@@ -1,4 +1,4 @@
-#include "models/run_config.hpp"
+#include "training/run_config.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -23,7 +23,7 @@ const Schema& top_schema() {
               "(feature rows, class labels; tasks/classification.hpp)"),
       map_key("model", kRequired, "the layers (see `strata layers`)"),
       map_key("optimizer", kRequired, "{type: Adam, lr: ...}"),
-      map_key("tokenizer", "{type: word}", "how text becomes token ids (models/tokenizer.hpp)"),
+      map_key("tokenizer", "{type: word}", "how text becomes token ids (text/tokenizer.hpp)"),
       map_key("training", "{}", "phases of training"),
       map_key("generation", "{}", "defaults for generate and chat"),
   };

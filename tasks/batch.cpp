@@ -1,4 +1,4 @@
-#include "models/batch.hpp"
+#include "tasks/batch.hpp"
 
 #include <algorithm>
 #include <string>

@@ -1,5 +1,5 @@
 // The word-level tokenizer ("word", the default `tokenizer:`), RustGPT's splitting
-// rule; the Tokenizer interface is models/tokenizer.hpp.
+// rule; the Tokenizer interface is text/tokenizer.hpp.
 //
 // split(): the text is cut on ASCII whitespace; inside each word every ASCII
 // punctuation character (std::ispunct on a byte < 0x80) becomes a token of its own
@@ -38,7 +38,7 @@
 #include <string_view>
 #include <vector>
 
-#include "models/tokenizer.hpp"
+#include "text/tokenizer.hpp"
 
 namespace strata {
 
@@ -53,7 +53,7 @@ class WordTokenizer final : public Tokenizer {
   static constexpr std::string_view kUnk = "<unk>";
   static constexpr std::string_view kEos = "</s>";
 
-  // The registry's hooks (models/tokenizer.hpp): no keys of its own; build(texts);
+  // The registry's hooks (text/tokenizer.hpp): no keys of its own; build(texts);
   // the checkpoint's vocab.txt.
   static Schema schema() { return {}; }
   static std::unique_ptr<Tokenizer> from_data(const std::vector<std::string>& texts,

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "models/language_model.hpp"
 #include "optimizers/optimizer.hpp"
+#include "tasks/language_model.hpp"
 
 namespace strata {
 

@@ -1,4 +1,4 @@
-#include "models/checkpoint.hpp"
+#include "training/checkpoint.hpp"
 
 #include <fcntl.h>
 #include <signal.h>

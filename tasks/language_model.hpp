@@ -10,9 +10,9 @@
 #include "framework/model.hpp"
 #include "framework/npz.hpp"
 #include "framework/rng.hpp"
-#include "models/checkpoint.hpp"
-#include "models/run_config.hpp"
-#include "models/tokenizer.hpp"
+#include "text/tokenizer.hpp"
+#include "training/checkpoint.hpp"
+#include "training/run_config.hpp"
 
 namespace strata {
 

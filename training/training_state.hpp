@@ -7,9 +7,9 @@
 
 #include "framework/model.hpp"
 #include "framework/npz.hpp"
-#include "models/checkpoint.hpp"
-#include "models/trainer.hpp"
 #include "optimizers/optimizer.hpp"
+#include "training/checkpoint.hpp"
+#include "training/trainer.hpp"
 
 namespace strata {
 

@@ -1,4 +1,4 @@
-#include "models/generator.hpp"
+#include "tasks/generator.hpp"
 
 #include <algorithm>
 #include <cmath>

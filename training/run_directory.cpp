@@ -1,4 +1,4 @@
-#include "models/run_directory.hpp"
+#include "training/run_directory.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>

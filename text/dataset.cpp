@@ -1,4 +1,4 @@
-#include "models/dataset.hpp"
+#include "text/dataset.hpp"
 
 #include <algorithm>
 #include <cctype>

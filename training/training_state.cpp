@@ -1,4 +1,4 @@
-#include "models/training_state.hpp"
+#include "training/training_state.hpp"
 
 #include <unistd.h>
 

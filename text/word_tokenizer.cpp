@@ -1,4 +1,4 @@
-#include "models/word_tokenizer.hpp"
+#include "text/word_tokenizer.hpp"
 
 #include <algorithm>
 #include <cctype>

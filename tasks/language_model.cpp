@@ -1,12 +1,12 @@
-#include "models/language_model.hpp"
+#include "tasks/language_model.hpp"
 
 #include <algorithm>
 #include <filesystem>
 
 #include "framework/plugin.hpp"
 #include "framework/text.hpp"
-#include "models/dataset.hpp"
-#include "models/training_state.hpp"
+#include "text/dataset.hpp"
+#include "training/training_state.hpp"
 
 namespace strata {
 

@@ -1,8 +1,8 @@
-#include "models/tokenizer.hpp"
+#include "text/tokenizer.hpp"
 
 #include "framework/errors.hpp"
 #include "framework/text.hpp"
-#include "models/word_tokenizer.hpp"
+#include "text/word_tokenizer.hpp"
 
 namespace strata {
 

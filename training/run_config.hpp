@@ -7,7 +7,7 @@
 //   task: {type: language_modeling}  # or classification (tasks/classification.hpp)
 //   model: {...}              # framework/model.hpp
 //   optimizer: {type: Adam, lr: 5.0e-4, clip_norm: 5.0, ...}
-//   tokenizer: {type: word}   # models/tokenizer.hpp; validated when built
+//   tokenizer: {type: word}   # text/tokenizer.hpp; validated when built
 //   training:
 //     checkpoint_every: 0     # optimizer steps between checkpoints (0: end of each phase)
 //     phases:

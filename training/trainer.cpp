@@ -1,4 +1,4 @@
-#include "models/trainer.hpp"
+#include "training/trainer.hpp"
 
 #include <malloc.h>
 #include <unistd.h>
@@ -19,8 +19,8 @@
 #include "framework/files.hpp"
 #include "framework/loss.hpp"
 #include "framework/parallel.hpp"
-#include "models/batch.hpp"
-#include "models/training_state.hpp"
+#include "tasks/batch.hpp"
+#include "training/training_state.hpp"
 
 namespace strata {
 

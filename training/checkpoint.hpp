@@ -61,7 +61,7 @@ struct Checkpoint {
   // Command-line overrides the run was started with (they are not in config_text).
   std::uint64_t seed = 0;
   std::map<std::string, std::string> data_overrides;
-  // The tokenizer (models/tokenizer.hpp): its type and its files by plain name, which
+  // The tokenizer (text/tokenizer.hpp): its type and its files by plain name, which
   // must not be one of the checkpoint's own. A manifest without them (older
   // checkpoints) means {type: word, files: [vocab.txt]}.
   std::string tokenizer_type = "word";
