@@ -1,5 +1,6 @@
-// The `strata` command line: check, layers, train, generate, chat, evaluate, gradcheck,
-// check-layer.
+// The `strata` command line: check, layers, train, generate, chat, evaluate, plot,
+// gradcheck, check-layer (generate and chat in chat.cpp, evaluate in evaluate.cpp, plot
+// in plot.cpp).
 // Every failure prints one clear message to stderr and exits non-zero: 2 for a usage
 // error (an unknown command or option, an option value out of range), 1 for the rest,
 // including output that standard output could not take (a full disk, a closed pipe).
@@ -26,6 +27,9 @@
 #include <optional>
 #include <sstream>
 
+#include "app/chat.hpp"
+#include "app/evaluate.hpp"
+#include "app/plot.hpp"
 #include "framework/conformance.hpp"
 #include "framework/grad_check.hpp"
 #include "framework/parallel.hpp"
@@ -106,34 +110,6 @@ void load_cli_plugins(const std::vector<std::string>& paths) {
       throw Error(std::string("--plugin ") + e.what());
     }
   }
-}
-
-std::vector<std::int32_t> encode_prompt(const LanguageModel& lm, const std::string& prompt) {
-  std::vector<std::string> unknown;
-  std::vector<std::int32_t> ids = lm.encode(prompt, &unknown);
-  if (ids.empty()) throw Error("the prompt is empty: give at least one word");
-  if (unknown.size() == ids.size())
-    throw Error("none of the prompt's words are in the model's vocabulary: " + join(unknown, ", "));
-  if (!unknown.empty())
-    std::cerr << "note: not in the vocabulary, read as <unk>: " << join(unknown, ", ") << "\n";
-  return ids;
-}
-
-SamplingOptions sampling_from(const GenerationConfig& g) {
-  SamplingOptions s;
-  s.max_tokens = std::size_t(g.max_tokens);
-  s.temperature = g.temperature;
-  s.top_k = std::size_t(g.top_k);
-  s.top_p = g.top_p;
-  return s;
-}
-
-std::string answer(LanguageModel& lm, const std::string& prompt, const SamplingOptions& options,
-                   Rng& rng) {
-  const auto ids = encode_prompt(lm, prompt);
-  auto out = generate(lm.model, ids, lm.tokenizer->eos_id(), options, rng);
-  if (!out.empty() && out.back() == lm.tokenizer->eos_id()) out.pop_back();  // shown as the end
-  return lm.tokenizer->decode(out);
 }
 
 // The config's sample prompts, answered after training. The run is saved by then: a
@@ -334,149 +310,6 @@ int command_train(const TrainArgs& args) {
   return 0;
 }
 
-struct GenerateArgs {
-  std::string dir, prompt;
-  std::int64_t max_tokens = -1, top_k = -1, seed = -1;
-  double temperature = -1, top_p = -1;
-  int threads = 0;  // 0: the run's
-  bool no_cache = false;
-};
-
-LanguageModel load_model(const std::string& dir, int threads) {
-  const Checkpoint checkpoint = load_checkpoint(dir);
-  if (is_classification(parse_run_config(checkpoint.config_text, dir + "/checkpoint/config.yaml")))
-    throw Error(dir +
-                ": a classification run: generate and chat need a language model "
-                "(strata evaluate " +
-                dir + " reports the classifier's accuracy)");
-  LanguageModel lm = LanguageModel::restore(checkpoint, dir);
-  if (threads > 0) lm.config.threads = threads;
-  return lm;
-}
-
-SamplingOptions sampling_from(const LanguageModel& lm, const GenerateArgs& args, Rng& rng) {
-  SamplingOptions s = sampling_from(lm.config.generation);
-  if (args.max_tokens >= 0) s.max_tokens = std::size_t(args.max_tokens);
-  if (args.temperature >= 0) s.temperature = args.temperature;
-  if (args.top_k >= 0) s.top_k = std::size_t(args.top_k);
-  if (args.top_p >= 0) s.top_p = args.top_p;
-  s.use_cache = !args.no_cache;
-  rng = Rng(args.seed >= 0 ? std::uint64_t(args.seed) : lm.config.generation.seed);
-  return s;
-}
-
-int command_generate(const GenerateArgs& args) {
-  LanguageModel lm = load_model(args.dir, args.threads);
-  const ThreadingScope threading(lm.config.threads);
-  Rng rng;
-  const SamplingOptions options = sampling_from(lm, args, rng);
-  std::cout << answer(lm, args.prompt, options, rng) << "\n";
-  return 0;
-}
-
-int command_chat(const GenerateArgs& args) {
-  LanguageModel lm = load_model(args.dir, args.threads);
-  const ThreadingScope threading(lm.config.threads);
-  Rng rng;
-  const SamplingOptions options = sampling_from(lm, args, rng);
-  const bool interactive = ::isatty(STDIN_FILENO);
-  if (interactive) std::cout << "Strata chat. Type a question; `exit` quits.\n";
-  std::string line;
-  std::size_t lines = 0, failed = 0;
-  // Every line gets an answer or, in parentheses, why not; stops when stdout fails.
-  while (std::cout) {
-    if (interactive) std::cout << "> " << std::flush;
-    if (!std::getline(std::cin, line)) break;
-    if (line == "exit") break;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    ++lines;
-    try {
-      const std::string reply = answer(lm, "User: " + line, options, rng);
-      std::cout << reply << "\n" << std::flush;
-    } catch (const Error& e) {
-      ++failed;
-      std::cout << "(" << e.what() << ")\n" << std::flush;
-    }
-  }
-  if (failed)
-    throw Error("chat: " + std::to_string(failed) + " of " + std::to_string(lines) +
-                " lines could not be answered");
-  return 0;
-}
-
-struct EvaluateArgs {
-  std::string dir, dataset;
-  int threads = 0;  // 0: the run's
-  bool verbose = false;
-};
-
-// Greedy answers to every `User: ... Assistant: ...` example of a dataset, compared
-// token for token with the training answer.
-// A classifier's accuracy on its held-out rows (or on all rows of --dataset FILE.csv).
-int evaluate_classifier(const EvaluateArgs& args, const Checkpoint& checkpoint) {
-  Classifier c = Classifier::restore(checkpoint, args.dir);
-  if (args.threads > 0) c.config.threads = args.threads;
-  const ThreadingScope threading(c.config.threads);
-  LabeledRows rows;
-  std::string what = "held-out";
-  if (!args.dataset.empty()) {
-    rows = load_csv_rows(args.dataset, c.task.features, c.task.classes);
-    for (float& v : rows.x) v = float(double(v) * c.task.feature_scale);
-    what = args.dataset;
-  } else {
-    rows = load_classification_data(c.task, c.config.seed).held_out;
-    if (rows.rows() == 0)
-      throw Error(args.dir +
-                  ": task.validation_fraction is 0: no held-out rows to evaluate "
-                  "(give --dataset FILE.csv)");
-  }
-  const ClassificationScore score = evaluate(c, rows);
-  std::cout << std::fixed << std::setprecision(4) << what << " accuracy: " << score.accuracy()
-            << " (" << score.correct << "/" << score.total << "), mean loss " << score.mean_loss
-            << "\n";
-  return 0;
-}
-
-int command_evaluate(const EvaluateArgs& args) {
-  {
-    const Checkpoint checkpoint = load_checkpoint(args.dir);
-    if (is_classification(
-            parse_run_config(checkpoint.config_text, args.dir + "/checkpoint/config.yaml")))
-      return evaluate_classifier(args, checkpoint);
-  }
-  LanguageModel lm = load_model(args.dir, args.threads);
-  const ThreadingScope threading(lm.config.threads);
-  std::string path = args.dataset;
-  if (path.empty()) {
-    if (lm.config.phases.empty()) throw Error("no --dataset given and the run has no phases");
-    path = lm.config.phases.back().data;
-  }
-  const auto texts = load_texts(path, DataFormat::kAuto);
-  SamplingOptions options;
-  options.max_tokens = std::size_t(lm.model.max_seq_len);
-  std::size_t exact = 0, total = 0;
-  Rng rng(0);
-  for (const std::string& text : texts) {
-    const auto split = text.find("Assistant:");
-    if (split == std::string::npos) continue;
-    const auto prompt = lm.encode(text.substr(0, split), nullptr);
-    const auto expected = lm.encode(text.substr(split), nullptr);
-    const auto got = generate(lm.model, prompt, lm.tokenizer->eos_id(), options, rng);
-    ++total;
-    const bool ok = got == expected;
-    exact += ok;
-    if (args.verbose || !ok)
-      std::cout << (ok ? "ok    " : "WRONG ") << text.substr(0, split) << "-> "
-                << lm.tokenizer->decode(got) << "\n";
-  }
-  if (total == 0)
-    throw Error(path +
-                ": nothing to evaluate: no example has \"Assistant:\" (evaluate compares the "
-                "answers to `User: ... Assistant: ...` examples)");
-  std::cout << "exact answers: " << exact << "/" << total << "\n";
-  return 0;
-}
-
 struct GradcheckArgs {
   std::string config;
   std::size_t batch = 2, seq = 5, entries = 0;
@@ -651,6 +484,12 @@ void declare_sampling(CLI::App* cmd, GenerateArgs& g, std::vector<std::string>& 
       ->check(accepts(run_config_key("generation.top_k")));
   cmd->add_option("--top-p", g.top_p, "nucleus mass; 1 = off")
       ->check(accepts(run_config_key("generation.top_p")));
+  // Below 1 it would reward repeating; at 10 a repeated token's positive logit is
+  // already a tenth of itself.
+  cmd->add_option("--repetition-penalty", g.repetition_penalty,
+                  "divide the positive logits (multiply the negative) of tokens already in the "
+                  "context by this; 1 = off")
+      ->check(accepts(number_key("repetition-penalty", "1", "", 1, 10)));
   cmd->add_option("--seed", g.seed, "sampling seed")
       ->check(accepts(run_config_key("generation.seed")));
   add_threads_option(cmd, g.threads);
@@ -659,7 +498,35 @@ void declare_sampling(CLI::App* cmd, GenerateArgs& g, std::vector<std::string>& 
 
 void declare_generate(CLI::App* cmd, GenerateArgs& g, std::vector<std::string>& plugins) {
   declare_sampling(cmd, g, plugins);
-  cmd->add_option("--prompt", g.prompt, "the text to continue")->required();
+  cmd->add_option("--prompt", g.prompt,
+                  "the text to continue, as given; to ask a model tuned on RustGPT's "
+                  "instruction data, write \"User: <question>\" (what chat sends for a line)")
+      ->required();
+  cmd->footer(
+      "The answer is printed as it is generated; </s> ends it and is not shown. generate "
+      "continues --prompt exactly as given, while chat sends each line as \"User: <line>\": "
+      "`generate --prompt \"User: Q\"` prints what chat's first answer to Q is.");
+}
+
+void declare_chat(CLI::App* cmd, GenerateArgs& g, std::vector<std::string>& plugins) {
+  declare_sampling(cmd, g, plugins);
+  cmd->footer(
+      "Each line is sent as \"User: <line>\" (a line starting with \"User:\" as it is), the "
+      "convention of RustGPT's instruction data (User: ... Assistant: ... </s>), after the "
+      "conversation so far; the answer is printed as it is generated. The oldest turns are "
+      "dropped when the conversation no longer fits the model's context with --max-tokens "
+      "left for the answer (said once). `/reset` starts a new conversation; `exit` or the "
+      "end of input quits.");
+}
+
+void declare_plot(CLI::App* cmd, PlotArgs& p, std::vector<std::string>& plugins) {
+  cmd->add_option("DIR", p.dir, "run directory (steps.csv or metrics.csv, validation.csv)")
+      ->required();
+  cmd->add_option("--out", p.out, "the PNG to write (default DIR/loss.png)");
+  cmd->add_option("--timeout", p.timeout_seconds, "seconds gnuplot may take")
+      ->capture_default_str()
+      ->check(accepts(number_key("timeout", "60", "", 0.1, 3600)));
+  add_plugin_option(cmd, plugins);
 }
 
 struct EvaluateCli {
@@ -730,11 +597,15 @@ std::vector<Command> commands() {
                       declare_layers, [](const NoArgs&) { return command_layers(); }),
       command<TrainArgs>("train", "train a model from a config", declare_train, command_train),
       command<GenerateArgs>("generate", "continue a prompt", declare_generate, command_generate),
-      command<GenerateArgs>("chat", "answer questions typed on standard input", declare_sampling,
+      command<GenerateArgs>("chat", "answer questions typed on standard input", declare_chat,
                             command_chat),
-      command<EvaluateCli>("evaluate", "greedy answers to a chat dataset's questions",
+      command<EvaluateCli>("evaluate",
+                           "loss and perplexity on a dataset (and greedy answers to its "
+                           "User:/Assistant: questions); a classifier's accuracy",
                            declare_evaluate,
                            [](const EvaluateCli& e) { return command_evaluate(e.args); }),
+      command<PlotArgs>("plot", "a PNG of a run's training and validation loss against step",
+                        declare_plot, command_plot),
       command<GradcheckArgs>(
           "gradcheck",
           "finite-difference check of a configured model's gradients (double precision)",
