@@ -131,10 +131,11 @@ int command_chat(const GenerateArgs& args) {
   while (std::cout) {
     if (interactive) std::cout << "> " << std::flush;
     if (!std::getline(std::cin, line)) break;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+      line.pop_back();
     if (line == "exit") break;
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    if (line == "/reset") {
+    if (line.substr(line.find_first_not_of(" \t")) == "/reset") {
       conversation.reset();
       told_dropping = false;
       std::cout << "(new conversation)\n" << std::flush;

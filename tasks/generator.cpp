@@ -109,8 +109,9 @@ std::vector<std::int32_t> Conversation::context(const std::vector<std::int32_t>&
                                                 std::size_t max_len, std::size_t answer_room,
                                                 bool& dropped) {
   dropped = false;
-  const std::size_t room =
-      question.size() < max_len ? std::min(answer_room, max_len - question.size()) : 0;
+  // A question too long for the model is generate()'s error: the turns stay for the next.
+  if (question.size() >= max_len) return question;
+  const std::size_t room = std::min(answer_room, max_len - question.size());
   while (!turns_.empty() && tokens_ + question.size() + room > max_len) {
     tokens_ -= turns_.front().size();
     turns_.pop_front();

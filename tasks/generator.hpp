@@ -58,7 +58,8 @@ std::vector<std::int32_t> generate(Model<float>& model, const std::vector<std::i
 // of a question and its answer (ending with </s>, as every training example does).
 // The context for a new question is the latest turns that fit beside it and the room
 // its answer needs; older turns are dropped for good. The question itself is never
-// dropped (one too long for the model is generate()'s error).
+// dropped; one too long for the model comes back alone, the turns kept (generate()
+// refuses it).
 class Conversation {
  public:
   // The ids to generate from: kept turns, then `question`. `answer_room` positions are

@@ -382,10 +382,13 @@ BOOST_AUTO_TEST_CASE(conversation_keeps_the_latest_turns_within_the_context) {
              ids({1, 1, 1, 1, 1, 1, 1, 1, 1, 1}));
   BOOST_TEST(dropped);
   BOOST_TEST(c.turns() == 0u);
-  // One too long for the model is passed on whole (generate() refuses it).
+  // One too long for the model is passed on alone (generate() refuses it), and costs
+  // the conversation nothing.
   c.add(ids({7}), ids({2}), 2);
-  BOOST_TEST(c.context(std::vector<std::int32_t>(13, 1), 12, 5, dropped).size() == 13u);
-  c.add(ids({7}), ids({2}), 2);
+  BOOST_TEST(c.context(std::vector<std::int32_t>(12, 1), 12, 5, dropped).size() == 12u);
+  BOOST_TEST(!dropped);
+  BOOST_TEST(c.turns() == 1u);
+  BOOST_TEST(c.context(ids({3}), 12, 2, dropped) == ids({7, 2, 3}));
   c.reset();
   BOOST_TEST(c.turns() == 0u);
   BOOST_TEST(c.context(ids({3}), 12, 2, dropped) == ids({3}));
