@@ -531,21 +531,13 @@ void declare_plot(CLI::App* cmd, PlotArgs& p, std::vector<std::string>& plugins)
 
 struct EvaluateCli {
   EvaluateArgs args;
-  std::string data;  // --data, refused: evaluate's dataset is --dataset
 };
 
 void declare_evaluate(CLI::App* cmd, EvaluateCli& cli, std::vector<std::string>& plugins) {
   EvaluateArgs& e = cli.args;
   cmd->add_option("DIR", e.dir, "run directory with a checkpoint")->required();
-  cmd->add_option("--dataset", e.dataset, "dataset FILE (default: the run's last phase's data)");
-  // --data means PHASE=PATH in check and train: here it is a mistake, and says so.
-  const CLI::Validator refuse(
-      [](std::string&) -> std::string {
-        return "evaluate reads its dataset from --dataset FILE (--data PHASE=PATH replaces a "
-               "phase's data in check and train)";
-      },
-      "");
-  cmd->add_option("--data", cli.data, "not here: see --dataset")->check(refuse);
+  cmd->add_option("--data,--dataset", e.dataset,
+                  "text or JSON FILE to evaluate (default: the run's last phase's data)");
   add_threads_option(cmd, e.threads);
   cmd->add_flag("-v,--verbose", e.verbose, "print every answer");
   add_plugin_option(cmd, plugins);

@@ -131,8 +131,9 @@ cmp -s "$OUT/stdout.txt" "$OUT/threads2.txt" || fail "generate: --threads 2 answ
 expect_ok "chat --threads 2" -- "$STRATA" chat run --threads 2 <good_questions.txt
 expect_ok "evaluate --threads 2 --dataset" -- "$STRATA" evaluate run --threads 2 --dataset data.json
 grep -q "exact answers: [0-9]/1" "$OUT/stdout.txt" || fail "evaluate --dataset: $(cat "$OUT/stdout.txt")"
-usage "evaluate --data FILE" '--data: evaluate reads its dataset from --dataset FILE (--data PHASE=PATH replaces a phase'"'"'s data in check and train)' -- \
-  "$STRATA" evaluate run --data data.json
+cp "$OUT/stdout.txt" "$OUT/evaluate_dataset.txt"
+expect_ok "evaluate --data FILE" -- "$STRATA" evaluate run --threads 2 --data data.json
+cmp -s "$OUT/stdout.txt" "$OUT/evaluate_dataset.txt" || fail "evaluate: --data and --dataset differ"
 usage "mistyped command" 'unknown command "trian" (did you mean "train"?)' -- "$STRATA" trian tiny.yaml
 usage "unknown command" 'unknown command "frobnicate"; commands: check, layers, train, generate, chat, evaluate, plot, gradcheck' -- \
   "$STRATA" frobnicate
