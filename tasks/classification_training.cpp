@@ -50,6 +50,10 @@ class ClassifierTask : public TrainingTask {
     if (shuffle) shuffle->shuffle(order_.begin(), order_.end());
   }
 
+  double batch_weight(std::size_t b) const override {
+    return double(std::min(batch_, order_.size() - b * batch_));
+  }
+
   BatchLoss forward_loss(std::size_t b, const TrainingForward& forward) override {
     const std::size_t first = b * batch_;
     const std::size_t n = std::min(batch_, order_.size() - first);
@@ -76,7 +80,16 @@ class ClassifierTask : public TrainingTask {
     return ck;
   }
 
+  // Every phase validates on the rows held out by task.validation_fraction.
+  bool has_validation(std::size_t) const override { return data_.held_out.rows() > 0; }
+  Evaluation evaluate(std::size_t) override {
+    const ClassificationScore score = strata::evaluate(c_, data_.held_out);
+    return {score.mean_loss, score.accuracy()};
+  }
+  std::string metric_name() const override { return "accuracy"; }
+
   std::string rate_unit() const override { return "rows/s"; }
+  std::string rate_column() const override { return "examples_per_second"; }
   std::string metrics_header() const override {
     return "phase,epoch,step,loss,lr,rows,seconds,rows_per_s";
   }

@@ -56,8 +56,18 @@ struct TrainOptions {
   bool writes_files = true;
 };
 
+// One validation evaluation (a row of DIR/validation.csv).
+struct ValidationRecord {
+  std::int64_t step = 0;
+  std::string phase;
+  std::int64_t epoch = 0;  // 1-based
+  double loss = 0;         // mean over the validation data (LM: over its target tokens)
+  double metric = 0;       // the task's: perplexity (LM), accuracy (classification)
+};
+
 struct TrainResult {
   std::vector<EpochRecord> epochs;
+  std::vector<ValidationRecord> validations;
   std::int64_t steps = 0;
   double seconds = 0;
   bool finished = false;     // false when stopped by stop_after_steps or stop_requested
@@ -70,6 +80,12 @@ struct BatchLoss {
   double sum = 0;            // over the batch's examples of each one's loss
   std::size_t examples = 0;  // sequences (LM) or rows
   std::size_t items = 0;     // what throughput counts: target tokens (LM) or rows
+};
+
+// A validation evaluation's figures (ValidationRecord).
+struct Evaluation {
+  double loss = 0;
+  double metric = 0;
 };
 
 // The model's forward pass as the loop runs it during training (it may finish the
@@ -91,6 +107,10 @@ class TrainingTask {
   virtual std::size_t batches_per_epoch(std::size_t phase) const = 0;
   // Prepares the epoch's batches of phase p, shuffled with `shuffle` (nullptr: in order).
   virtual void begin_epoch(std::size_t phase, Rng* shuffle) = 0;
+  // Batch b's weight in a step of several (`accumulate`): how many terms its loss is the
+  // mean of (target tokens, rows), so that the step's gradient is that of one batch
+  // holding them all.
+  virtual double batch_weight(std::size_t batch) const = 0;
   // Forward (through `forward`) and loss of batch b of the epoch, keeping the gradient
   // of the loss with respect to the model's output for backward().
   virtual BatchLoss forward_loss(std::size_t batch, const TrainingForward& forward) = 0;
@@ -99,8 +119,17 @@ class TrainingTask {
   virtual void backward(float scale, const Model<float>::GradientsDone& completed) = 0;
   // The task's part of a checkpoint: config, tokenizer, parameters.
   virtual Checkpoint checkpoint_base() const = 0;
-  // What the progress line calls an item per second ("tok/s", "rows/s").
+  // Whether phase p has validation data, and the model (no dropout) on it.
+  virtual bool has_validation(std::size_t phase) const = 0;
+  virtual Evaluation evaluate(std::size_t phase) = 0;
+  // The name of Evaluation::metric ("perplexity", "accuracy"), a validation.csv column.
+  virtual std::string metric_name() const = 0;
+  // What the progress line calls an item per second ("tok/s", "rows/s"), and steps.csv's
+  // last column ("tokens_per_second", "examples_per_second").
   virtual std::string rate_unit() const = 0;
+  virtual std::string rate_column() const = 0;
+  // A short text printed every generation.every steps ("" : none).
+  virtual std::string sample() { return ""; }
   // metrics.csv's header line, and the row of `record` (the task names its columns).
   virtual std::string metrics_header() const = 0;
   virtual std::string metrics_row(const EpochRecord& record) const = 0;
