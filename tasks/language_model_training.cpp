@@ -38,7 +38,8 @@ class LanguageModelTask : public TrainingTask {
 
   double batch_weight(std::size_t b) const override {
     const auto& targets = batches_[b].targets;
-    return double(targets.size() - std::size_t(std::count(targets.begin(), targets.end(), kIgnore)));
+    return double(targets.size() -
+                  std::size_t(std::count(targets.begin(), targets.end(), kIgnore)));
   }
 
   BatchLoss forward_loss(std::size_t b, const TrainingForward& forward) override {
@@ -95,10 +96,10 @@ class LanguageModelTask : public TrainingTask {
                  const std::string& where) const;
 
   LanguageModel& lm_;
-  std::vector<std::vector<std::vector<std::int32_t>>> sequences_;  // per phase
+  std::vector<std::vector<std::vector<std::int32_t>>> sequences_;   // per phase
   std::vector<std::vector<std::vector<std::int32_t>>> validation_;  // per phase
-  std::vector<std::vector<Batch>> validation_batches_;               // per phase, made once
-  std::vector<Batch> batches_;                                       // of the epoch
+  std::vector<std::vector<Batch>> validation_batches_;              // per phase, made once
+  std::vector<Batch> batches_;                                      // of the epoch
   Tensor<float> input_, dlogits_;
 };
 
@@ -134,8 +135,8 @@ std::vector<DataFingerprint> LanguageModelTask::load_data() {
   validation_batches_.assign(texts.size(), {});
   for (std::size_t p = 0; p < texts.size(); ++p) {
     const PhaseConfig& phase = config.phases[p];
-    const std::string where = phase.data_mark.to_string() + ": training.phases \"" + phase.name +
-                              "\": ";
+    const std::string where =
+        phase.data_mark.to_string() + ": training.phases \"" + phase.name + "\": ";
     std::vector<std::string> held = hold_out(texts[p], phase.validation_fraction, config.seed, p);
     if (!phase.validation.empty()) {
       try {
@@ -174,8 +175,8 @@ void LanguageModelTask::check_fit(const std::vector<std::vector<std::int32_t>>& 
 Evaluation LanguageModelTask::evaluate(std::size_t p) {
   if (validation_batches_[p].empty())
     validation_batches_[p] =
-        make_batches(validation_[p], lm_.config.phases[p].batch,
-                     std::size_t(lm_.model.max_seq_len), lm_.tokenizer->pad_id(), nullptr);
+        make_batches(validation_[p], lm_.config.phases[p].batch, std::size_t(lm_.model.max_seq_len),
+                     lm_.tokenizer->pad_id(), nullptr);
   double total = 0;
   std::size_t tokens = 0;
   for (const Batch& batch : validation_batches_[p]) {
@@ -194,14 +195,15 @@ Evaluation LanguageModelTask::evaluate(std::size_t p) {
 // data), at most generation.max_tokens tokens.
 std::string LanguageModelTask::sample() {
   const GenerationConfig& g = lm_.config.generation;
-  std::vector<std::int32_t> prompt =
-      g.prompts.empty() ? std::vector<std::int32_t>{sequences_[0][0][0]}
-                        : lm_.encode(g.prompts[0], nullptr);
+  std::vector<std::int32_t> prompt = g.prompts.empty()
+                                         ? std::vector<std::int32_t>{sequences_[0][0][0]}
+                                         : lm_.encode(g.prompts[0], nullptr);
   SamplingOptions options;
   options.max_tokens = std::size_t(g.max_tokens);
   Rng rng(g.seed);  // greedy: draws nothing
   try {
-    std::vector<std::int32_t> out = generate(lm_.model, prompt, lm_.tokenizer->eos_id(), options, rng);
+    std::vector<std::int32_t> out =
+        generate(lm_.model, prompt, lm_.tokenizer->eos_id(), options, rng);
     return lm_.tokenizer->decode(prompt) + " ->" + (out.empty() ? "" : " ") +
            lm_.tokenizer->decode(out);
   } catch (const Error& e) {

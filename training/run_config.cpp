@@ -40,8 +40,8 @@ const Schema& training_schema() {
                   "0 = at each epoch's end only",
                   0, 1e12),
       integer_key("patience", "0",
-                  "evaluations without a better validation loss that end a phase; 0 = never",
-                  0, 1e12),
+                  "evaluations without a better validation loss that end a phase; 0 = never", 0,
+                  1e12),
   };
   return schema;
 }
@@ -62,8 +62,8 @@ const Schema& phase_schema() {
                   1, 65536),
       string_key("validation", "", "validation dataset file (same format as data)"),
       number_key("validation_fraction", "0",
-                 "fraction of the data's examples held out for validation (chosen by the seed)",
-                 0, 0.9),
+                 "fraction of the data's examples held out for validation (chosen by the seed)", 0,
+                 0.9),
   };
   return schema;
 }

@@ -45,10 +45,10 @@ struct PhaseConfig {
   std::size_t batch = 1;
   LrSchedule schedule;
   bool shuffle = false;
-  std::size_t accumulate = 1;        // batches per optimizer step
-  std::string validation;            // validation data file ("" : none, or the fraction)
-  double validation_fraction = 0;    // of the data's examples held out (0: none)
-  SourceMark data_mark;  // where `data:` is, for errors about the file
+  std::size_t accumulate = 1;      // batches per optimizer step
+  std::string validation;          // validation data file ("" : none, or the fraction)
+  double validation_fraction = 0;  // of the data's examples held out (0: none)
+  SourceMark data_mark;            // where `data:` is, for errors about the file
 };
 
 struct GenerationConfig {

@@ -416,8 +416,7 @@ double RunLoop::gradient_norm() const {
 }
 
 // DIR/steps.csv's row of the step just taken.
-void RunLoop::log_step(const PhaseConfig& phase, double loss, double lr, double norm,
-                       double rate) {
+void RunLoop::log_step(const PhaseConfig& phase, double loss, double lr, double norm, double rate) {
   if (!writes_) return;
   std::ostringstream row;
   row << at_.step << ',' << phase.name << ',' << at_.epoch + 1 << ',' << std::setprecision(9)
@@ -437,18 +436,18 @@ bool RunLoop::validate(const PhaseConfig& phase, bool epoch_end) {
     std::ostringstream row;
     row << record.step << ',' << record.phase << ',' << record.epoch << ',' << std::setprecision(9)
         << record.loss << ',' << record.metric;
-    append_csv(out_file("validation.csv"),
-               "step,phase,epoch,loss," + task_.metric_name(), row.str());
+    append_csv(out_file("validation.csv"), "step,phase,epoch,loss," + task_.metric_name(),
+               row.str());
   }
   ++at_.validation_rows;
   std::ostringstream text;
-  text << "val loss " << std::fixed << std::setprecision(4) << e.loss << "  "
-       << task_.metric_name() << " " << e.metric;
+  text << "val loss " << std::fixed << std::setprecision(4) << e.loss << "  " << task_.metric_name()
+       << " " << e.metric;
   if (epoch_end)
     epoch_validation_ = text.str();
   else if (log_)
-    *log_ << (options_.progress_bar ? "\r\033[K" : "") << "[" << phase.name << "] step "
-          << at_.step << "  " << text.str() << "\n"
+    *log_ << (options_.progress_bar ? "\r\033[K" : "") << "[" << phase.name << "] step " << at_.step
+          << "  " << text.str() << "\n"
           << std::flush;
   keep_best(phase, e.loss);
   stopped_early_ = config_.patience > 0 && at_.evaluations_since_best >= config_.patience;
@@ -580,8 +579,9 @@ void RunLoop::log_epoch(const PhaseConfig& phase, const EpochRecord& record) con
   line << "[" << phase.name << "] epoch " << record.epoch << "/" << phase.epochs << "  loss "
        << std::fixed << std::setprecision(4) << record.loss << "  ";
   if (!epoch_validation_.empty()) line << epoch_validation_ << "  ";
-  line << std::setprecision(0) << (record.seconds > 0 ? double(record.tokens) / record.seconds : 0.0)
-       << " " << task_.rate_unit() << "  ETA " << format_duration(eta);
+  line << std::setprecision(0)
+       << (record.seconds > 0 ? double(record.tokens) / record.seconds : 0.0) << " "
+       << task_.rate_unit() << "  ETA " << format_duration(eta);
   if (options_.progress_bar)
     *log_ << "\r\033[K" << line.str() << std::flush;
   else
