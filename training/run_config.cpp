@@ -35,6 +35,13 @@ const Schema& training_schema() {
       sequence_key("phases", "[]", "training phases, run in order"),
       integer_key("checkpoint_every", "0",
                   "optimizer steps between checkpoints; 0 = at the end of each phase", 0, 1e12),
+      integer_key("eval_every", "0",
+                  "optimizer steps between validation evaluations (also at each epoch's end); "
+                  "0 = at each epoch's end only",
+                  0, 1e12),
+      integer_key("patience", "0",
+                  "evaluations without a better validation loss that end a phase; 0 = never", 0,
+                  1e12),
   };
   return schema;
 }
@@ -49,6 +56,14 @@ const Schema& phase_schema() {
       number_key("lr", "0", "learning rate; 0 = the optimizer's lr", 0),
       map_key("schedule", "{type: constant}", "learning-rate schedule"),
       boolean_key("shuffle", "false", "shuffle the sequences every epoch (with the run's seed)"),
+      integer_key("accumulate", "1",
+                  "batches whose gradients add up to one optimizer step (as one batch that "
+                  "many times larger)",
+                  1, 65536),
+      string_key("validation", "", "validation dataset file (same format as data)"),
+      number_key("validation_fraction", "0",
+                 "fraction of the data's examples held out for validation (chosen by the seed)", 0,
+                 0.9),
   };
   return schema;
 }
@@ -58,7 +73,9 @@ const Schema& classification_phase_schema() {
   static const Schema schema = [] {
     Schema s;
     for (const KeySpec& key : phase_schema())
-      if (key.name != "data" && key.name != "format") s.push_back(key);
+      if (key.name != "data" && key.name != "format" && key.name != "validation" &&
+          key.name != "validation_fraction")
+        s.push_back(key);
     return s;
   }();
   return schema;
@@ -85,6 +102,10 @@ const Schema& generation_schema() {
       number_key("top_p", "1", "nucleus sampling mass; 1 = off", 0, 1),
       integer_key("seed", "0", "sampling seed", 0, 9.0e15),
       strings_key("prompts", "[]", "prompts answered after `strata train`"),
+      integer_key("every", "0",
+                  "optimizer steps between greedy samples of the first prompt printed while "
+                  "training; 0 = none",
+                  0, 1e12),
   };
   return schema;
 }
@@ -118,7 +139,13 @@ PhaseConfig parse_phase(const ConfigNode& node, const std::string& where, bool l
     p.data = phase.string("data");
     p.data_mark = phase.mark("data");
     p.format = phase.string("format");
+    p.validation = phase.string("validation");
+    p.validation_fraction = phase.number("validation_fraction");
+    if (!p.validation.empty() && p.validation_fraction > 0)
+      phase.fail("validation_fraction",
+                 "give either validation (a file) or validation_fraction, not both");
   }
+  p.accumulate = static_cast<std::size_t>(phase.integer("accumulate"));
   p.epochs = phase.integer("epochs");
   p.batch = static_cast<std::size_t>(phase.integer("batch"));
   p.shuffle = phase.boolean("shuffle");
@@ -156,6 +183,7 @@ GenerationConfig parse_generation(const ConfigNode& node) {
   generation.top_p = gen.number("top_p");
   generation.seed = static_cast<std::uint64_t>(gen.integer("seed"));
   generation.prompts = gen.strings("prompts");
+  generation.every = gen.integer("every");
   return generation;
 }
 
@@ -189,6 +217,8 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
   if (top.has("training")) {
     const ConfigSection training(top.node("training"), "training", training_schema());
     config.checkpoint_every = training.integer("checkpoint_every");
+    config.eval_every = training.integer("eval_every");
+    config.patience = training.integer("patience");
     const ConfigNode phases = training.node("phases");
     std::vector<std::string> names;
     for (std::size_t i = 0; i < phases.size(); ++i) {
