@@ -8,9 +8,12 @@
 //   scale     any d/hidden/layers/T/B/V on random tokens (the trainer): model GFLOP/s,
 //             peak resident memory vs what parameters, grads, Adam moments and
 //             activations need
-//   generate  greedy generation from the RustGPT model, with the KV cache and without
+//   generate  greedy generation from the RustGPT model, with the KV cache and without,
+//             and the memory-bandwidth floor of a decoding step (generation_floor)
 //   gemm      the SGEMM ceiling: strata::gemm (cblas_sgemm) on large shapes
 //   smoke     every mode above at a tiny size, checked for sanity (the CTest; < 3 s)
+//   info      the labels every record carries: CPU model, the ISA this build targets
+//             (from the compiler's predefined macros), OpenBLAS's core
 //
 // Counting is torch_reference.py's: training tokens = sum over sequences of (length - 1),
 // sec/epoch = median over the timed epochs after the warm-up ones; model FLOP per token
@@ -78,6 +81,7 @@ struct Args {
   std::size_t d = 512, hidden = 2048, layers = 6, seq_len = 256, vocab = 4096;
   std::int64_t steps = 8, warmup_steps = 2;
   std::size_t gen_tokens = 40, gen_reps = 7;
+  bool gen_floor = true;  // generate: also measure the memory-bandwidth floor
   std::string prompt = "User: How do mountains form?";  // torch_reference.py's first prompt
   std::string shapes = "2048x2048x2048";
   double min_time = 0.3;
@@ -95,6 +99,33 @@ std::string blas_core() {
   using Fn = char* (*)();
   auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
   return fn ? std::string(fn()) : std::string("unknown");
+}
+
+// The instruction set this program (and the library, built with the same -march) was
+// compiled for, from the compiler's predefined macros.
+std::string build_isa() {
+#if defined(__AVX512F__)
+  return "avx512";
+#elif defined(__AVX2__)
+  return "avx2";
+#elif defined(__AVX__)
+  return "avx";
+#elif defined(__SSE4_2__)
+  return "sse4.2";
+#else
+  return "sse2";
+#endif
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) {
+      const std::size_t colon = line.find(':');
+      return colon == std::string::npos ? line
+                                        : line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown";
 }
 
 // The SGEMM ceiling is OpenBLAS's own: its threads, not Strata's pool.
@@ -358,6 +389,52 @@ Json run_scale(const Args& a, int threads) {
   return j;
 }
 
+// Read bandwidth in GB/s over a buffer of `bytes`, summed repeatedly for >= min_time s
+// (best of 5): the rate at which one core streams a working set of that size from
+// wherever it lives (cache for a small model's weights, DRAM for a large buffer).
+double read_bandwidth(std::size_t bytes, double min_time) {
+  // 64 lanes: at least four independent vector adds per step, so the loop waits on
+  // loads, not on the latency of one chain of adds.
+  constexpr std::size_t kLanes = 64;
+  std::vector<float> buffer(std::max<std::size_t>(kLanes, bytes / sizeof(float) / kLanes * kLanes),
+                            1.0f);
+  float lane[kLanes] = {};
+  auto pass = [&] {
+    const float* x = buffer.data();
+    for (std::size_t i = 0; i < buffer.size(); i += kLanes)
+      for (std::size_t j = 0; j < kLanes; ++j) lane[j] += x[i + j];
+  };
+  pass();
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    std::size_t passes = 0;
+    const auto t0 = Clock::now();
+    while (passes < 2 || seconds_since(t0) < min_time / 5) pass(), ++passes;
+    best = std::max(best, double(passes * buffer.size() * sizeof(float)) / seconds_since(t0) / 1e9);
+  }
+  float sum = 0;
+  for (float v : lane) sum += v;
+  if (!(sum > 0)) throw strata::Error("bandwidth: bad sum");  // keeps the loop alive
+  return best;
+}
+
+// The memory-bandwidth floor of one decoding step: every weight outside the embedding
+// tables (of which a step reads one row each) read once, at the read bandwidth of a
+// working set that size. The KV cache read per step (2 L d floats per position) is left
+// out: at most a few percent at RustGPT's sizes.
+Json generation_floor(const strata::Model<float>& model, double ms_per_token) {
+  const std::size_t bytes = nonembedding_parameters(model) * sizeof(float);
+  const double gbps = read_bandwidth(bytes, 0.5);
+  const double dram_gbps = read_bandwidth(std::size_t(256) << 20, 1.0);
+  const double floor_ms = double(bytes) / (gbps * 1e9) * 1e3;
+  return {{"weight_bytes", bytes},
+          {"read_gbps_weights_size", gbps},
+          {"read_gbps_256mb", dram_gbps},
+          {"floor_ms_per_token", floor_ms},
+          {"floor_dram_ms_per_token", double(bytes) / (dram_gbps * 1e9) * 1e3},
+          {"over_floor", ms_per_token / floor_ms}};
+}
+
 // generate: greedy, batch 1, `gen_tokens` new tokens (never stopping at </s>), untrained
 // RustGPT model; the median over reps after one warm-up, with and without the KV cache.
 Json run_generate(const Args& a, int threads) {
@@ -392,7 +469,8 @@ Json run_generate(const Args& a, int threads) {
     j[key + "ms_per_token"] = 1e3 * median(times) / double(n);
     j[key + "tokens_per_s"] = double(n) / median(times);
   }
-  j["peak_rss_mb"] = double(peak_rss_bytes()) / 1e6;
+  j["peak_rss_mb"] = double(peak_rss_bytes()) / 1e6;  // before the bandwidth buffers
+  if (a.gen_floor) j.update(generation_floor(lm.model, j["ms_per_token"].get<double>()));
   return j;
 }
 
@@ -454,6 +532,8 @@ void emit(const Args& a, Json j, const LoadMonitor& monitor, const std::string& 
   j["loadavg_after"] = loadavg();
   j["tool"] = "strata_bench";
   j["blas_core"] = blas_core();
+  j["isa"] = build_isa();
+  j["cpu_model"] = cpu_model();
   for (const char* v : {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS"}) {
     const char* value = std::getenv(v);
     j["env"][v] = value ? Json(value) : Json(nullptr);
@@ -478,11 +558,14 @@ void emit(const Args& a, Json j, const LoadMonitor& monitor, const std::string& 
                 << j["need_total_mb"] << " MB)";
     else if (m == "generate")
       std::cerr << "ms/token " << j["ms_per_token"] << " (KV cache), " << j["nocache_ms_per_token"]
-                << " (no cache)";
+                << " (no cache), floor " << j.value("floor_ms_per_token", Json()) << " ("
+                << j.value("weight_bytes", Json()) << " B of weights at "
+                << j.value("read_gbps_weights_size", Json()) << " GB/s)";
     else if (m == "gemm")
       std::cerr << j["M"] << "x" << j["N"] << "x" << j["K"] << " GFLOP/s " << j["gflops_median"];
-    std::cerr << "  [other cores during " << j["other_cores_during"] << ", loadavg " << load_before
-              << "]\n";
+    std::cerr << "  [" << j["isa"].get<std::string>() << ", OpenBLAS "
+              << j["blas_core"].get<std::string>() << "; other cores during "
+              << j["other_cores_during"] << ", loadavg " << load_before << "]\n";
   }
 }
 
@@ -519,6 +602,7 @@ void run_smoke(Args a) {
   {
     a.gen_tokens = 4;
     a.gen_reps = 1;
+    a.gen_floor = false;
     const Json j = run_generate(a, 1);
     check(finite_positive(j, "ms_per_token") && finite_positive(j, "nocache_ms_per_token"),
           "generate");
@@ -546,8 +630,8 @@ void run_smoke(Args a) {
 int main(int argc, char** argv) {
   Args a;
   CLI::App app{"Strata's side of the benchmark (bench/README.md); JSON lines on stdout"};
-  app.add_option("--mode", a.mode, "single | batched | scale | generate | gemm | smoke")
-      ->check(CLI::IsMember({"single", "batched", "scale", "generate", "gemm", "smoke"}));
+  app.add_option("--mode", a.mode, "single | batched | scale | generate | gemm | smoke | info")
+      ->check(CLI::IsMember({"single", "batched", "scale", "generate", "gemm", "smoke", "info"}));
   app.add_option("--threads", a.threads, "comma list; one run per entry");
   app.add_option("--config", a.config, "the RustGPT run config (single/batched/generate)");
   app.add_option("--pretrain", a.pretrain, "RustGPT's pretraining_data.json");
@@ -568,6 +652,7 @@ int main(int argc, char** argv) {
   app.add_option("--gen-tokens", a.gen_tokens, "generate: new tokens");
   app.add_option("--gen-reps", a.gen_reps, "generate: timed repetitions");
   app.add_option("--prompt", a.prompt, "generate: the prompt");
+  app.add_flag("!--no-floor", a.gen_floor, "generate: skip the memory-bandwidth floor");
   app.add_option("--shapes", a.shapes, "gemm: MxNxK list");
   app.add_option("--min-time", a.min_time, "gemm: seconds per repetition at least");
   app.add_option("--reps", a.reps, "gemm: repetitions");
@@ -583,6 +668,10 @@ int main(int argc, char** argv) {
       throw strata::Error("epochs, steps, reps and batch must be >= 1 (warm-ups >= 0)");
     if (a.mode == "smoke") {
       run_smoke(a);
+      return 0;
+    }
+    if (a.mode == "info") {  // what a run would be labelled with: CPU, ISA, OpenBLAS core
+      emit(a, Json{{"mode", "info"}, {"threads", 1}}, LoadMonitor(), loadavg());
       return 0;
     }
     for (const int n : parse_threads(a.threads)) {

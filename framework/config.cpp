@@ -3,6 +3,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "framework/text.hpp"
 
@@ -208,11 +210,19 @@ std::string read_config_file(const std::string& path) {
     throw Error(path + ": is a directory, not a config file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot read config file");
-  // Read up to one byte past the limit: /dev/zero or an endless pipe stops there.
-  std::string text(kMaxConfigBytes + 1, '\0');
-  in.read(text.data(), std::streamsize(text.size()));
+  // Read up to one byte past the limit: /dev/zero or an endless pipe stops there. In
+  // chunks, so that memory follows the file's size (one buffer of the whole limit was
+  // 16 MiB of touched pages for a config of a few hundred bytes: the peak RSS of every
+  // command).
+  std::string text;
+  std::vector<char> chunk(std::size_t(1) << 16);
+  while (text.size() <= kMaxConfigBytes) {
+    const std::size_t want = std::min(chunk.size(), kMaxConfigBytes + 1 - text.size());
+    in.read(chunk.data(), std::streamsize(want));
+    text.append(chunk.data(), std::size_t(in.gcount()));
+    if (std::size_t(in.gcount()) < want) break;  // end of file, or an error (below)
+  }
   if (in.bad()) throw Error(path + ": cannot read config file (I/O error)");
-  text.resize(std::size_t(in.gcount()));
   if (text.size() > kMaxConfigBytes)
     throw ConfigError(
         mark_at(text, kMaxConfigBytes, path), "",
