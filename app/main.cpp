@@ -40,6 +40,7 @@
 #include "tasks/language_model.hpp"
 #include "tasks/run.hpp"
 #include "text/dataset.hpp"
+#include "training/config_overrides.hpp"
 #include "training/run_config.hpp"
 #include "training/run_directory.hpp"
 #include "training/trainer.hpp"
@@ -234,6 +235,8 @@ struct TrainArgs {
   std::int64_t seed = -1;
   int threads = 0;
   std::vector<std::string> data;
+  std::vector<std::string> sets;  // --set PATH=VALUE
+  std::string init_from;          // --init-from DIR
 };
 
 // `path` quoted for a shell when it needs to be.
@@ -255,10 +258,11 @@ bool same_directory(const std::string& a, const std::string& b) {
 // --resume DIR continues DIR's run; --resume SRC --out DST forks: DST continues from a
 // copy of SRC's checkpoint. `out` becomes the directory trained into, held by `run_dir`.
 Run resume_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_dir) {
-  if (!args.config.empty() || args.seed >= 0 || !args.data.empty())
+  if (!args.config.empty() || args.seed >= 0 || !args.data.empty() || !args.sets.empty() ||
+      !args.init_from.empty())
     throw Error(
         "--resume continues a run with its own config, seed and data: drop the CONFIG, "
-        "--seed and --data arguments");
+        "--seed, --data, --set and --init-from arguments");
   const bool fork = !out.empty() && !same_directory(out, args.resume);
   if (!fork) {
     out = args.resume;
@@ -269,8 +273,10 @@ Run resume_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_di
   if (fork) {
     run_dir = claim_new_run_directory(out);
     save_checkpoint(out, resume);
-    const fs::path metrics = fs::path(args.resume) / "metrics.csv";
-    if (fs::exists(metrics)) fs::copy_file(metrics, fs::path(out) / "metrics.csv");
+    for (const char* log : {"metrics.csv", "steps.csv", "validation.csv"}) {
+      const fs::path from = fs::path(args.resume) / log;
+      if (fs::exists(from)) fs::copy_file(from, fs::path(out) / log);
+    }
     std::cout << "forking " << args.resume << " at step " << resume.position.step << " into " << out
               << "\n";
   } else {
@@ -282,7 +288,7 @@ Run resume_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_di
 // A new run of CONFIG into `out` (default runs/<config's name>), held by `run_dir`.
 Run start_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_dir) {
   if (args.config.empty()) throw Error("train needs a CONFIG file (or --resume DIR)");
-  RunConfig config = load_run_config(args.config, parse_data_overrides(args.data));
+  RunConfig config = load_run_config(args.config, parse_data_overrides(args.data), args.sets);
   if (args.seed >= 0) config.seed = std::uint64_t(args.seed);
   if (config.phases.empty())
     throw Error(args.config + ": training.phases is empty: nothing to train");
@@ -290,7 +296,14 @@ Run start_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_dir
   // Refuses a checkpoint or anything else there at once; a directory it creates is
   // removed again if the run fails before writing to it.
   run_dir = claim_new_run_directory(out);
-  return Run::start(std::move(config));
+  const RunConfig overridden = config;  // names a --set in errors about the model
+  try {
+    return args.init_from.empty() ? Run::start(std::move(config))
+                                  : Run::start_from(std::move(config), args.init_from);
+  } catch (const ConfigError& e) {
+    if (args.sets.empty()) throw;
+    throw Error(name_override(e, overridden, args.sets));
+  }
 }
 
 int command_train(const TrainArgs& args) {
@@ -636,6 +649,11 @@ void declare_train(CLI::App* cmd, TrainArgs& t, std::vector<std::string>& plugin
       ->check(accepts(run_config_key("seed")));
   add_threads_option(cmd, t.threads);
   cmd->add_option("--data", t.data, "replace a phase's data: PHASE=PATH");
+  cmd->add_option("--set", t.sets,
+                  "override a config value: PATH=VALUE, e.g. training.phases.0.epochs=3 "
+                  "(repeatable)");
+  cmd->add_option("--init-from", t.init_from,
+                  "start from the parameters of the run in DIR (new config, fresh optimizer)");
   add_plugin_option(cmd, plugins);
 }
 
