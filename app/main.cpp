@@ -535,15 +535,55 @@ int gradcheck_verdict(const LossGradCheckResult& result, const GradcheckArgs& ar
   return 0;
 }
 
+// gradcheck of a classifier: random feature rows (standard normal) and random labels,
+// loss = the mean softmax cross-entropy over the classes; --seq does not apply.
+int gradcheck_classifier(const GradcheckArgs& args, const RunConfig& config) {
+  const ClassificationTask task = parse_classification_task(config.task);
+  const std::uint64_t seed = args.seed >= 0 ? std::uint64_t(args.seed) : config.seed;
+  Rng rng(seed);
+  Model<double> model =
+      build_model<double>(config.model, 0, rng, {kAnyDim, std::int64_t(task.features)});
+  Tensor<double> x = Tensor<double>::from_shape({args.batch, task.features});
+  for (auto& v : x) v = rng.normal(0, 1);
+  std::vector<std::int32_t> labels(args.batch);
+  for (auto& y : labels) y = std::int32_t(rng.below(task.classes));
+  LossGradCheckOptions options;
+  options.max_entries = args.entries;
+  options.step = args.step;
+  options.seed = seed;
+  Tensor<double> logits3, dlogits;
+  // The loss takes (batch, seq, classes): the rows as sequences of one position.
+  auto loss_of = [&](bool backward) {
+    const Tensor<double>& logits = model.forward(x, options.mode);
+    ensure_shape(logits3, std::vector<std::size_t>{args.batch, 1, task.classes});
+    if (logits.size() != logits3.size())
+      throw Error(config.file + ": the model's output " +
+                  to_string(Shape(logits.shape().begin(), logits.shape().end())) +
+                  " is not one score per class (batch, " + std::to_string(task.classes) + ")");
+    std::copy(logits.begin(), logits.end(), logits3.begin());
+    const double mean = softmax_cross_entropy(logits3, labels, dlogits).mean;
+    if (backward) {
+      dlogits.reshape({args.batch, task.classes});
+      model.backward(dlogits);
+    }
+    return mean;
+  };
+  const LossGradCheckResult result = check_loss_gradients(
+      model.parameters(), [&] { return loss_of(false); }, [&] { loss_of(true); }, options);
+  std::cout << args.config << ": " << model.parameter_count() << " parameters in "
+            << result.parameters.size() << " tensors, " << task.classes
+            << " classes; double precision, batch " << args.batch
+            << ", random feature rows and labels, loss " << result.loss << "\n"
+            << result.report(args.tolerance);
+  return gradcheck_verdict(result, args);
+}
+
 // Finite differences through the whole configured model, built in double precision:
 // random ids and random targets, loss = the model's softmax cross-entropy.
 int command_gradcheck(const GradcheckArgs& args) {
   RunConfig config = load_run_config(args.config);
-  if (is_classification(config))
-    throw Error(args.config +
-                ": gradcheck checks a language model (token ids, next-token loss); "
-                "this is a classification config (its layers are checked by the layers' tests)");
   load_config_plugins(config);
+  if (is_classification(config)) return gradcheck_classifier(args, config);
   // The vocabulary as `strata train` would build it, unless the model gives its own size.
   std::int64_t vocab_size = 0;
   if (!config.model.get("vocab_size").valid() && !config.phases.empty())
