@@ -50,6 +50,15 @@ expect_error "--set path" '--set trainin.eval_every=2: the config has no key "tr
 expect_error "--set without =" '--set seed: expected PATH=VALUE, e.g. training.phases.0.epochs=3' -- \
   "$STRATA" train lm.yaml --out bad6 --set seed
 
+sed 's/validation_fraction: 0.34/validation: nope.json/' lm.yaml >nofile.yaml
+expect_error "validation file missing" 'nofile.yaml:12:67: training.phases "p": validation: nope.json: no such file' -- \
+  "$STRATA" train nofile.yaml --out bad7
+expect_error "validation twice" \
+  '--set training.phases.0.validation=data.json: training.phases[0]: give either validation (a file) or validation_fraction, not both' -- \
+  "$STRATA" train lm.yaml --out bad8 --set training.phases.0.validation=data.json
+expect_error "accumulate 0" '--set training.phases.0.accumulate=0: training.phases[0]: "accumulate" must be in [1, 65536], got 0' -- \
+  "$STRATA" train lm.yaml --out bad9 --set training.phases.0.accumulate=0
+
 # --- validation, steps.csv, best, samples -----------------------------------------------
 # 6 sentences, 2 held out: 4 to train on, 2 steps per epoch; 2 epochs = 4 steps.
 expect_ok "train with validation" -- "$STRATA" train lm.yaml --out run
