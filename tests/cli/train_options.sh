@@ -34,6 +34,14 @@ expect_ok "--set epochs and seed" -- "$STRATA" train lm.yaml --out set_run \
 grep -q '^model: .*, seed 9,' "$OUT/stdout.txt" || fail "--set seed=9 not applied: $(head -1 "$OUT/stdout.txt")"
 [ "$(grep -c '^\[p\] epoch' "$OUT/stdout.txt")" -eq 3 ] || fail "--set training.phases.0.epochs=3: not 3 epochs"
 grep -q 'epochs: 3' set_run/checkpoint/config.yaml || fail "the run's config.yaml lacks the override"
+expect_ok "--set a whole layer" -- "$STRATA" train lm.yaml --out set_layer --set training.phases.0.epochs=1 \
+  --set 'model.layers.1={type: TransformerBlock, name: blocks, dim: 8, hidden: 12, heads: 1}'
+# The same model written in the file: the same parameter count.
+sed 's/repeat: 1, dim: 8, hidden: 16, heads: 2/dim: 8, hidden: 12, heads: 1/' lm.yaml >layer.yaml
+"$STRATA" check layer.yaml >"$OUT/check.txt" 2>&1
+want=$(sed -n 's/^total parameters: \([0-9,]*\).*/\1/p' "$OUT/check.txt" | tr -d ,)
+grep -q "^model: $want parameters," "$OUT/stdout.txt" ||
+  fail "--set model.layers.1={...}: not the model of layer.yaml ($want parameters): $(head -1 "$OUT/stdout.txt")"
 expect_error "--set unknown key" \
   '--set training.phases.0.epoch=3: training.phases[0]: unknown key "epoch" (did you mean "epochs"?)' -- \
   "$STRATA" train lm.yaml --out bad1 --set training.phases.0.epoch=3
@@ -88,6 +96,9 @@ expect_error "--init-from another shape" \
   "$STRATA" train lm.yaml --out init_bad --init-from run --set model.layers.1.hidden=32
 expect_error "--init-from nothing" 'nowhere: no checkpoint here' -- \
   "$STRATA" train lm.yaml --out init_bad --init-from nowhere
+expect_ok "fork a run" -- "$STRATA" train --resume run --out forked
+cmp -s run/steps.csv forked/steps.csv && cmp -s run/validation.csv forked/validation.csv ||
+  fail "a fork does not carry steps.csv and validation.csv"
 expect_error "--resume with --set" 'drop the CONFIG, --seed, --data, --set and --init-from arguments' -- \
   "$STRATA" train --resume run --set seed=3
 
