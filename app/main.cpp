@@ -44,6 +44,7 @@
 #include "tasks/language_model.hpp"
 #include "tasks/run.hpp"
 #include "text/dataset.hpp"
+#include "training/config_overrides.hpp"
 #include "training/run_config.hpp"
 #include "training/run_directory.hpp"
 #include "training/trainer.hpp"
@@ -210,6 +211,8 @@ struct TrainArgs {
   std::int64_t seed = -1;
   int threads = 0;
   std::vector<std::string> data;
+  std::vector<std::string> sets;  // --set PATH=VALUE
+  std::string init_from;          // --init-from DIR
 };
 
 // `path` quoted for a shell when it needs to be.
@@ -231,10 +234,11 @@ bool same_directory(const std::string& a, const std::string& b) {
 // --resume DIR continues DIR's run; --resume SRC --out DST forks: DST continues from a
 // copy of SRC's checkpoint. `out` becomes the directory trained into, held by `run_dir`.
 Run resume_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_dir) {
-  if (!args.config.empty() || args.seed >= 0 || !args.data.empty())
+  if (!args.config.empty() || args.seed >= 0 || !args.data.empty() || !args.sets.empty() ||
+      !args.init_from.empty())
     throw Error(
         "--resume continues a run with its own config, seed and data: drop the CONFIG, "
-        "--seed and --data arguments");
+        "--seed, --data, --set and --init-from arguments");
   const bool fork = !out.empty() && !same_directory(out, args.resume);
   if (!fork) {
     out = args.resume;
@@ -245,8 +249,10 @@ Run resume_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_di
   if (fork) {
     run_dir = claim_new_run_directory(out);
     save_checkpoint(out, resume);
-    const fs::path metrics = fs::path(args.resume) / "metrics.csv";
-    if (fs::exists(metrics)) fs::copy_file(metrics, fs::path(out) / "metrics.csv");
+    for (const char* log : {"metrics.csv", "steps.csv", "validation.csv"}) {
+      const fs::path from = fs::path(args.resume) / log;
+      if (fs::exists(from)) fs::copy_file(from, fs::path(out) / log);
+    }
     std::cout << "forking " << args.resume << " at step " << resume.position.step << " into " << out
               << "\n";
   } else {
@@ -258,7 +264,7 @@ Run resume_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_di
 // A new run of CONFIG into `out` (default runs/<config's name>), held by `run_dir`.
 Run start_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_dir) {
   if (args.config.empty()) throw Error("train needs a CONFIG file (or --resume DIR)");
-  RunConfig config = load_run_config(args.config, parse_data_overrides(args.data));
+  RunConfig config = load_run_config(args.config, parse_data_overrides(args.data), args.sets);
   if (args.seed >= 0) config.seed = std::uint64_t(args.seed);
   if (config.phases.empty())
     throw Error(args.config + ": training.phases is empty: nothing to train");
@@ -266,7 +272,14 @@ Run start_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_dir
   // Refuses a checkpoint or anything else there at once; a directory it creates is
   // removed again if the run fails before writing to it.
   run_dir = claim_new_run_directory(out);
-  return Run::start(std::move(config));
+  const RunConfig overridden = config;  // names a --set in errors about the model
+  try {
+    return args.init_from.empty() ? Run::start(std::move(config))
+                                  : Run::start_from(std::move(config), args.init_from);
+  } catch (const ConfigError& e) {
+    if (args.sets.empty()) throw;
+    throw Error(name_override(e, overridden, args.sets));
+  }
 }
 
 int command_train(const TrainArgs& args) {
@@ -355,15 +368,55 @@ int gradcheck_verdict(const LossGradCheckResult& result, const GradcheckArgs& ar
   return 0;
 }
 
+// gradcheck of a classifier: random feature rows (standard normal) and random labels,
+// loss = the mean softmax cross-entropy over the classes; --seq does not apply.
+int gradcheck_classifier(const GradcheckArgs& args, const RunConfig& config) {
+  const ClassificationTask task = parse_classification_task(config.task);
+  const std::uint64_t seed = args.seed >= 0 ? std::uint64_t(args.seed) : config.seed;
+  Rng rng(seed);
+  Model<double> model =
+      build_model<double>(config.model, 0, rng, {kAnyDim, std::int64_t(task.features)});
+  Tensor<double> x = Tensor<double>::from_shape({args.batch, task.features});
+  for (auto& v : x) v = rng.normal(0, 1);
+  std::vector<std::int32_t> labels(args.batch);
+  for (auto& y : labels) y = std::int32_t(rng.below(task.classes));
+  LossGradCheckOptions options;
+  options.max_entries = args.entries;
+  options.step = args.step;
+  options.seed = seed;
+  Tensor<double> logits3, dlogits;
+  // The loss takes (batch, seq, classes): the rows as sequences of one position.
+  auto loss_of = [&](bool backward) {
+    const Tensor<double>& logits = model.forward(x, options.mode);
+    ensure_shape(logits3, std::vector<std::size_t>{args.batch, 1, task.classes});
+    if (logits.size() != logits3.size())
+      throw Error(config.file + ": the model's output " +
+                  to_string(Shape(logits.shape().begin(), logits.shape().end())) +
+                  " is not one score per class (batch, " + std::to_string(task.classes) + ")");
+    std::copy(logits.begin(), logits.end(), logits3.begin());
+    const double mean = softmax_cross_entropy(logits3, labels, dlogits).mean;
+    if (backward) {
+      dlogits.reshape({args.batch, task.classes});
+      model.backward(dlogits);
+    }
+    return mean;
+  };
+  const LossGradCheckResult result = check_loss_gradients(
+      model.parameters(), [&] { return loss_of(false); }, [&] { loss_of(true); }, options);
+  std::cout << args.config << ": " << model.parameter_count() << " parameters in "
+            << result.parameters.size() << " tensors, " << task.classes
+            << " classes; double precision, batch " << args.batch
+            << ", random feature rows and labels, loss " << result.loss << "\n"
+            << result.report(args.tolerance);
+  return gradcheck_verdict(result, args);
+}
+
 // Finite differences through the whole configured model, built in double precision:
 // random ids and random targets, loss = the model's softmax cross-entropy.
 int command_gradcheck(const GradcheckArgs& args) {
   RunConfig config = load_run_config(args.config);
-  if (is_classification(config))
-    throw Error(args.config +
-                ": gradcheck checks a language model (token ids, next-token loss); "
-                "this is a classification config (its layers are checked by the layers' tests)");
   load_config_plugins(config);
+  if (is_classification(config)) return gradcheck_classifier(args, config);
   // The vocabulary as `strata train` would build it, unless the model gives its own size.
   std::int64_t vocab_size = 0;
   if (!config.model.get("vocab_size").valid() && !config.phases.empty())
@@ -469,6 +522,11 @@ void declare_train(CLI::App* cmd, TrainArgs& t, std::vector<std::string>& plugin
       ->check(accepts(run_config_key("seed")));
   add_threads_option(cmd, t.threads);
   cmd->add_option("--data", t.data, "replace a phase's data: PHASE=PATH");
+  cmd->add_option("--set", t.sets,
+                  "override a config value: PATH=VALUE, e.g. training.phases.0.epochs=3 "
+                  "(repeatable)");
+  cmd->add_option("--init-from", t.init_from,
+                  "start from the parameters of the run in DIR (new config, fresh optimizer)");
   add_plugin_option(cmd, plugins);
 }
 

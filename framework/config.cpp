@@ -205,6 +205,59 @@ ConfigNode ConfigNode::parse(const std::string& text, const std::string& file) {
   return ConfigNode(impl);
 }
 
+namespace {
+
+// The child of `node` (a mapping or a sequence) at `step` of `path`; `create`: a missing
+// key of a mapping is added (null).
+YAML::Node config_child(YAML::Node node, const std::string& step, const std::string& where,
+                        bool create) {
+  if (node.IsSequence()) {
+    const bool digits = !step.empty() && step.size() < 10 &&
+                        step.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits || std::stoul(step) >= node.size())
+      throw Error(where + " is a list of " + std::to_string(node.size()) +
+                  " entries: expected an index from 0 to " +
+                  std::to_string(node.size() == 0 ? 0 : node.size() - 1) + ", got '" + step + "'");
+    return node[std::stoul(step)];
+  }
+  if (!node.IsMap()) throw Error(where + " is a single value: it has no '" + step + "'");
+  std::vector<std::string> keys;
+  for (const auto& item : node) keys.push_back(item.first.as<std::string>());
+  if (!create && std::find(keys.begin(), keys.end(), step) == keys.end())
+    throw Error((where.empty() ? std::string("the config") : where) + " has no key \"" + step +
+                "\"" + did_you_mean(step, keys));
+  return node[step];
+}
+
+}  // namespace
+
+std::string set_config_value(const std::string& text, const std::string& path,
+                             const std::string& value) {
+  std::vector<std::string> steps;
+  for (std::size_t start = 0;;) {
+    const std::size_t dot = path.find('.', start);
+    steps.push_back(path.substr(start, dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  YAML::Node root = YAML::Load(text);
+  YAML::Node node = root;
+  std::string where;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].empty()) throw Error("'" + path + "' has an empty step");
+    YAML::Node child = config_child(node, steps[i], where, i + 1 == steps.size());
+    where += (where.empty() ? "" : ".") + steps[i];
+    if (i + 1 == steps.size()) {
+      child = YAML::Load(value);  // assigns into the tree
+    } else {
+      node.reset(child);  // walks on without assigning
+    }
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
 std::string read_config_file(const std::string& path) {
   if (std::filesystem::is_directory(path))
     throw Error(path + ": is a directory, not a config file");

@@ -74,9 +74,9 @@ std::vector<std::string> unanswerable_prompts(const RunConfig& config, const Tok
   return out;
 }
 
-LanguageModel LanguageModel::create(RunConfig config) {
+LanguageModel LanguageModel::create(RunConfig config, std::unique_ptr<Tokenizer> tokenizer) {
   load_config_plugins(config);
-  std::unique_ptr<Tokenizer> tokenizer = build_tokenizer(config);
+  if (!tokenizer) tokenizer = build_tokenizer(config);
   LanguageModel lm{std::move(config), std::move(tokenizer), Rng(0), {}};
   lm.rng = Rng(lm.config.seed);
   lm.model = build_model<float>(lm.config.model, std::int64_t(lm.tokenizer->size()), lm.rng);

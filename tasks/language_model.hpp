@@ -22,7 +22,8 @@ struct LanguageModel {
   Rng rng;
   Model<float> model;
 
-  static LanguageModel create(RunConfig config);
+  // `tokenizer`: instead of the one build_tokenizer makes (--init-from keeps its source's).
+  static LanguageModel create(RunConfig config, std::unique_ptr<Tokenizer> tokenizer = nullptr);
   // Restores config, tokenizer and parameters from `checkpoint` (read from `run_dir`).
   static LanguageModel restore(const Checkpoint& checkpoint, const std::string& run_dir);
 

@@ -142,7 +142,8 @@ std::vector<DataFingerprint> LanguageModelTask::load_data() {
       try {
         held = load_texts(phase.validation, parse_data_format(phase.format));
       } catch (const Error& e) {
-        throw Error(where + "validation: " + e.what());
+        throw Error(phase.validation_mark.to_string() + ": training.phases \"" + phase.name +
+                    "\": validation: " + e.what());
       }
     }
     for (const std::string& text : texts[p]) sequences_[p].push_back(lm_.encode(text, nullptr));

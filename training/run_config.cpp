@@ -140,6 +140,7 @@ PhaseConfig parse_phase(const ConfigNode& node, const std::string& where, bool l
     p.data_mark = phase.mark("data");
     p.format = phase.string("format");
     p.validation = phase.string("validation");
+    p.validation_mark = phase.mark("validation");
     p.validation_fraction = phase.number("validation_fraction");
     if (!p.validation.empty() && p.validation_fraction > 0)
       phase.fail("validation_fraction",

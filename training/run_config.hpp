@@ -49,6 +49,7 @@ struct PhaseConfig {
   std::string validation;          // validation data file ("" : none, or the fraction)
   double validation_fraction = 0;  // of the data's examples held out (0: none)
   SourceMark data_mark;            // where `data:` is, for errors about the file
+  SourceMark validation_mark;      // where `validation:` is
 };
 
 struct GenerationConfig {

@@ -54,8 +54,9 @@ expect_error "label out of range" \
   "$STRATA" check label.yaml
 expect_error "generate on a classifier" 'run: a classification run: generate and chat need a language model' -- \
   "$STRATA" generate run --prompt hi
-expect_error "gradcheck on a classifier" 'cls.yaml: gradcheck checks a language model (token ids, next-token loss); this is a classification config' -- \
-  "$STRATA" gradcheck cls.yaml
+expect_ok "gradcheck on a classifier" -- "$STRATA" gradcheck cls.yaml
+grep -qE '^cls\.yaml: 99 parameters in 4 tensors, 3 classes; double precision' "$OUT/stdout.txt" &&
+  grep -q '^OK: every parameter' "$OUT/stdout.txt" || fail "gradcheck on a classifier: $(cat "$OUT/stdout.txt")"
 expect_error "--data on a classifier" "--data train=...: a classification run's data is task.data, not a phase's" -- \
   "$STRATA" check cls.yaml --data train=x.csv
 
