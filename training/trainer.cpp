@@ -20,6 +20,7 @@
 #include "framework/loss.hpp"
 #include "framework/parallel.hpp"
 #include "tasks/batch.hpp"
+#include "training/data_parallel.hpp"
 #include "training/training_state.hpp"
 
 namespace strata {
@@ -159,7 +160,8 @@ class LanguageModelRun {
         config_(lm.config),
         optimizer_(optimizer),
         options_(options),
-        update_(lm.model, optimizer) {}
+        update_(lm.model, optimizer),
+        parallel_(lm.model) {}
 
   TrainResult run(const Checkpoint* resume);
 
@@ -171,6 +173,11 @@ class LanguageModelRun {
   bool run_phase();
   bool run_epoch(const PhaseConfig& phase, std::int64_t phase_steps);
   void step(const Batch& batch, double lr, const PhaseConfig& phase);
+  void parallel_step(const Batch& global, double lr, const PhaseConfig& phase);
+  void update(double squared_norm, double lr);
+  std::uint64_t data_hash() const;
+  std::string fault_context() const;
+  bool writes() const { return !options_.out_dir.empty() && parallel_.rank() == 0; }
   bool stop_here(const PhaseConfig& phase);
   void snapshot_random_state(TrainingPosition& position) const;
   void checkpoint(const TrainingPosition& position, const PhaseConfig& phase);
@@ -192,6 +199,9 @@ class LanguageModelRun {
   // At more than one thread each step's update runs alongside the next forward pass.
   bool overlap_update_ = false;
   UpdateAlongsideForward update_;
+  // Over MPI: this rank's rows of each batch, the gradients summed across ranks.
+  DataParallel parallel_;
+  bool stop_agreed_ = false;  // the ranks' common stop decision for this step
   Tensor<float> input_, dlogits_;
 };
 
@@ -214,7 +224,8 @@ TrainResult LanguageModelRun::run(const Checkpoint* resume) {
   steps_done_before_ = at_.step;
   for (std::size_t p = 0; p < config_.phases.size(); ++p) total_steps_ += steps_of_phase(p);
   if (resume) check_position();
-  if (!options_.out_dir.empty()) {
+  if (parallel_.active()) parallel_.check_start(config_.text, data_hash());
+  if (writes()) {
     remove_stale_temporaries(options_.out_dir);
     trim_metrics(options_.out_dir, at_.metrics_rows);
   }
@@ -335,6 +346,7 @@ bool LanguageModelRun::run_epoch(const PhaseConfig& phase, std::int64_t phase_st
 
 // One optimizer step: forward, loss, backward (summing the clipping norm), update.
 void LanguageModelRun::step(const Batch& batch, double lr, const PhaseConfig& phase) {
+  if (parallel_.active()) return parallel_step(batch, lr, phase);
   ensure_shape(input_, std::vector<std::size_t>{batch.batch, batch.length});
   std::copy(batch.inputs.begin(), batch.inputs.end(), input_.begin());
   const Tensor<float>& logits = update_.forward(input_);
@@ -353,23 +365,86 @@ void LanguageModelRun::step(const Batch& batch, double lr, const PhaseConfig& ph
     });
   else
     lm_.model.backward(dlogits_);
+  update(squared_norm, lr);
+  at_.epoch_loss_sum += loss.sum_of_sequence_means;
+  at_.epoch_sequences += batch.batch;
+  at_.epoch_tokens += loss.tokens;
+}
+
+// The clipped optimizer step on the (summed) gradients.
+void LanguageModelRun::update(double squared_norm, double lr) {
   const float grad_scale = clip_scale<float>(std::sqrt(squared_norm), optimizer_.clip_norm());
   if (overlap_update_)
     update_.defer(lr, grad_scale);
   else
     optimizer_.step_scaled_and_zero(lm_.model.parameters(), lr, grad_scale);
   ++at_.step;
-  at_.epoch_loss_sum += loss.sum_of_sequence_means;
-  at_.epoch_sequences += batch.batch;
-  at_.epoch_tokens += loss.tokens;
+}
+
+// One step over MPI (training/data_parallel.hpp): this rank's rows forward and backward,
+// the gradients summed across ranks in buckets during backward, then the same update
+// on every rank. The loss and the stop decision are the ranks' common ones.
+void LanguageModelRun::parallel_step(const Batch& global, double lr, const PhaseConfig& phase) {
+  const Batch batch = parallel_.shard(global);
+  const std::size_t global_tokens = count_targets(global);
+  const bool stop = options_.stop_requested && options_.stop_requested();
+  Distributed::world().set_fault_context(fault_context());
+  if (batch.batch == 0) {
+    parallel_.begin_empty_step(stop);
+  } else {
+    ensure_shape(input_, std::vector<std::size_t>{batch.batch, batch.length});
+    std::copy(batch.inputs.begin(), batch.inputs.end(), input_.begin());
+    const Tensor<float>& logits = update_.forward(input_);
+    const LossValue loss = softmax_cross_entropy(logits, batch.targets, dlogits_);
+    lm_.model.release_output();
+    parallel_.begin_step(dlogits_, loss, global_tokens, stop);
+    lm_.model.backward(dlogits_, [&](const std::vector<Parameter<float>*>& completed) {
+      parallel_.completed(completed);
+    });
+  }
+  const StepTotals totals = parallel_.finish();
+  const double mean = totals.token_loss_sum / double(global_tokens);
+  if (!std::isfinite(mean))
+    stop_diverged("the loss is not finite (" + std::to_string(mean) + ")", phase);
+  update(optimizer_.clip_norm() > 0 ? parallel_.squared_grad_norm() : 0.0, lr);
+  stop_agreed_ = totals.stop;
+  at_.epoch_loss_sum += totals.sequence_means;
+  at_.epoch_sequences += global.batch;
+  at_.epoch_tokens += global_tokens;
+}
+
+// What a rank that loses the others says (Distributed::peers_lost).
+std::string LanguageModelRun::fault_context() const {
+  std::string context = "training stopped in step " + std::to_string(at_.step + 1);
+  if (options_.out_dir.empty()) return context;
+  return context + (saved_step_ >= 0 ? "; the checkpoint of step " + std::to_string(saved_step_) +
+                                           " in " + checkpoint_directory(options_.out_dir) +
+                                           " is intact"
+                                     : "; no checkpoint was saved yet");
+}
+
+// What check_start compares across ranks: every phase's data fingerprint.
+std::uint64_t LanguageModelRun::data_hash() const {
+  std::uint64_t hash = fnv1a(nullptr, 0);
+  for (const DataFingerprint& d : data_prints_) {
+    hash = fnv1a(d.path.data(), d.path.size(), hash);
+    for (std::uint64_t v : {d.examples, d.bytes, d.fnv1a64}) hash = fnv1a(&v, sizeof v, hash);
+  }
+  return hash;
 }
 
 // After a step: a periodic checkpoint, or a stop (stop_after_steps, a stop request)
 // with the checkpoint of where it stopped. true: the run stops here.
 bool LanguageModelRun::stop_here(const PhaseConfig& phase) {
   const bool stop = options_.stop_after_steps >= 0 && at_.step >= options_.stop_after_steps;
-  const bool interrupt = options_.stop_requested && options_.stop_requested();
+  const bool interrupt = parallel_.active()
+                             ? stop_agreed_
+                             : options_.stop_requested && options_.stop_requested();
   const bool periodic = config_.checkpoint_every > 0 && at_.step % config_.checkpoint_every == 0;
+  if (parallel_.active() && !periodic && at_.step % DataParallel::kCheckEvery == 0) {
+    update_.finish();
+    parallel_.check_parameters(at_.step);
+  }
   if (!periodic && !stop && !interrupt) return false;
   TrainingPosition saved = at_;
   ++saved.next_batch;
@@ -395,15 +470,18 @@ void LanguageModelRun::snapshot_random_state(TrainingPosition& position) const {
 // The checkpoint on disk is never replaced by a non-finite state.
 void LanguageModelRun::checkpoint(const TrainingPosition& position, const PhaseConfig& phase) {
   update_.finish();
+  if (parallel_.active()) parallel_.check_parameters(position.step);
   if (options_.out_dir.empty()) return;
   for (const Parameter<float>* p : lm_.model.parameters())
     if (!std::all_of(p->value.begin(), p->value.end(), [](float v) { return std::isfinite(v); })) {
       --at_.step;  // the step that made them so
       stop_diverged("parameter " + p->name + " is not finite after the update", phase);
     }
-  Checkpoint c = make_checkpoint(lm_, optimizer_, position);
-  c.data = data_prints_;
-  save_checkpoint(options_.out_dir, c);
+  if (writes()) {  // rank 0 alone
+    Checkpoint c = make_checkpoint(lm_, optimizer_, position);
+    c.data = data_prints_;
+    save_checkpoint(options_.out_dir, c);
+  }
   saved_step_ = position.step;
 }
 
@@ -431,7 +509,7 @@ void LanguageModelRun::end_epoch(const PhaseConfig& phase, double lr,
                      at_.epoch_tokens,
                      seconds_since(epoch_start)};
   result_.epochs.push_back(record);
-  if (!options_.out_dir.empty()) append_metrics(options_.out_dir, record);
+  if (writes()) append_metrics(options_.out_dir, record);
   ++at_.metrics_rows;
   log_epoch(phase, record);
   at_.next_batch = 0;
