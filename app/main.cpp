@@ -327,7 +327,9 @@ int command_train(const TrainArgs& args) {
   }
   if (signal) {  // the shell's convention for a process ended by a signal
     std::cout << std::flush;
-    if (result.finished)
+    if (world.rank() != 0)
+      ;  // rank 0 says it for all
+    else if (result.finished)
       std::cerr << "strata: " << StopSignals::name(signal) << ": training had finished (step "
                 << result.steps << "); checkpoint in " << out
                 << "/checkpoint; the sample prompts are skipped\n";

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "framework/blas.hpp"
+#include "framework/distributed.hpp"
 #include "framework/errors.hpp"
 #include "framework/parallel.hpp"
 #include "optimizers/optimizer.hpp"
@@ -353,6 +354,14 @@ Json run_scale(const Args& a, int threads) {
             {"loss_first_step", r.epochs.front().loss},
             {"loss_last_step", r.epochs.back().loss},
             {"peak_rss_mb", double(peak_rss_bytes()) / 1e6}};
+  // Under mpirun (bench/mpi.sh) every rank reports its own line: its memory, and what it
+  // summed with the others and waited for (per step, warm-up steps included).
+  const strata::Distributed& world = strata::Distributed::world();
+  const double all_steps = double(r.epochs.size());
+  j.update(Json{{"ranks", world.size()},
+                {"rank", world.rank()},
+                {"allreduce_mb_per_step", world.bytes_summed() / all_steps / 1e6},
+                {"allreduce_wait_s_per_step", world.seconds_waited() / all_steps}});
   j.update(memory_need(params, a.batch, a.seq_len, a.d, a.hidden, a.layers, a.vocab, 1));
   j["rss_over_need"] = j["peak_rss_mb"].get<double>() / j["need_total_mb"].get<double>();
   return j;
@@ -605,5 +614,6 @@ int main(int argc, char** argv) {
     std::cerr << "strata_bench: " << e.what() << "\n";
     return 1;
   }
+  strata::Distributed::finalize();
   return 0;
 }

@@ -53,7 +53,7 @@ using Clock = std::chrono::steady_clock;
 
 // After a stop signal a wait gets this long to finish before the rank gives up: mpirun
 // sends SIGKILL about a second after its SIGTERM.
-constexpr double kGraceAfterSignal = 0.3;
+constexpr double kGraceAfterSignal = 0.5;
 
 }  // namespace
 
@@ -134,6 +134,7 @@ void Distributed::sum(double* values, std::size_t n) {
 std::size_t Distributed::start_sum(float* values, std::size_t n) {
   if (!parallel()) return 0;
   pending_->requests.emplace_back();
+  bytes_summed_ += double(n * sizeof(float));
   MPI_Iallreduce(MPI_IN_PLACE, values, int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
                  &pending_->requests.back());
   return pending_->requests.size() - 1;
@@ -142,6 +143,7 @@ std::size_t Distributed::start_sum(float* values, std::size_t n) {
 std::size_t Distributed::start_sum(double* values, std::size_t n) {
   if (!parallel()) return 0;
   pending_->requests.emplace_back();
+  bytes_summed_ += double(n * sizeof(double));
   MPI_Iallreduce(MPI_IN_PLACE, values, int(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD,
                  &pending_->requests.back());
   return pending_->requests.size() - 1;
@@ -173,7 +175,9 @@ double Distributed::wait_all() {
     // ranks and threads have the core.
     if (spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
-  return std::chrono::duration<double>(Clock::now() - start).count();
+  const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+  seconds_waited_ += waited;
+  return waited;
 }
 
 void Distributed::fail(const std::string& message) const {

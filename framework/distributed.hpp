@@ -62,6 +62,11 @@ class Distributed {
   // Waits for every pending sum (see Faults above); returns the seconds spent waiting.
   double wait_all();
 
+  // Totals since the start, for the benchmark: bytes this rank handed to sums, seconds
+  // it spent in wait_all().
+  double bytes_summed() const { return bytes_summed_; }
+  double seconds_waited() const { return seconds_waited_; }
+
   // Ends the process (all ranks) with `strata: error: rank R: message` and status 1.
   [[noreturn]] void fail(const std::string& message) const;
 
@@ -76,6 +81,7 @@ class Distributed {
 
   int rank_ = 0, size_ = 1;
   double timeout_ = 600;
+  double bytes_summed_ = 0, seconds_waited_ = 0;
   std::string fault_context_;
   std::vector<long> pids_;          // every rank's process id
   std::vector<std::string> hosts_;  // and host name

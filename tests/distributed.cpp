@@ -25,7 +25,14 @@ std::unique_ptr<Parameter<float>> make_parameter(const std::string& name, std::s
   return p;
 }
 
+// MPI must be finalised before the process exits, or mpirun reports the job as failed.
+struct FinalizeAtExit {
+  ~FinalizeAtExit() { Distributed::finalize(); }
+};
+
 }  // namespace
+
+BOOST_TEST_GLOBAL_FIXTURE(FinalizeAtExit);
 
 BOOST_AUTO_TEST_SUITE(distributed)
 

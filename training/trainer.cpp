@@ -417,10 +417,10 @@ void LanguageModelRun::parallel_step(const Batch& global, double lr, const Phase
 std::string LanguageModelRun::fault_context() const {
   std::string context = "training stopped in step " + std::to_string(at_.step + 1);
   if (options_.out_dir.empty()) return context;
-  return context + (saved_step_ >= 0 ? "; the checkpoint of step " + std::to_string(saved_step_) +
-                                           " in " + checkpoint_directory(options_.out_dir) +
-                                           " is intact"
-                                     : "; no checkpoint was saved yet");
+  return context + (saved_step_ >= 0
+                        ? "; the checkpoint of step " + std::to_string(saved_step_) + " in " +
+                              checkpoint_directory(options_.out_dir) + " is intact"
+                        : "; no checkpoint was saved yet");
 }
 
 // What check_start compares across ranks: every phase's data fingerprint.
@@ -437,9 +437,8 @@ std::uint64_t LanguageModelRun::data_hash() const {
 // with the checkpoint of where it stopped. true: the run stops here.
 bool LanguageModelRun::stop_here(const PhaseConfig& phase) {
   const bool stop = options_.stop_after_steps >= 0 && at_.step >= options_.stop_after_steps;
-  const bool interrupt = parallel_.active()
-                             ? stop_agreed_
-                             : options_.stop_requested && options_.stop_requested();
+  const bool interrupt =
+      parallel_.active() ? stop_agreed_ : options_.stop_requested && options_.stop_requested();
   const bool periodic = config_.checkpoint_every > 0 && at_.step % config_.checkpoint_every == 0;
   if (parallel_.active() && !periodic && at_.step % DataParallel::kCheckEvery == 0) {
     update_.finish();

@@ -38,3 +38,33 @@ compare_losses() {
           exit !(k >= 50 && !bad) }' || fail "$name: the losses differ by more than the bound"
 }
 
+
+manifest_step() { grep -o '"step": [0-9]*' "$1/checkpoint/manifest.json" 2>/dev/null | grep -o '[0-9]*$'; }
+
+# The process id of rank RANK among mpirun MPIRUN_PID's children (0 if none yet).
+rank_pid() {
+  local mpirun_pid=$1 rank=$2 pid
+  for pid in $(pgrep -P "$mpirun_pid"); do
+    if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$rank"; then
+      echo "$pid"
+      return
+    fi
+  done
+  echo 0
+}
+
+# Waits (up to 60 s) until run directory DIR holds a checkpoint past step AFTER, while
+# process PID lives. Returns 1 if it never did.
+wait_for_checkpoint() {
+  local dir=$1 after=$2 pid=$3 step
+  for _ in $(seq 1 1200); do
+    step=$(manifest_step "$dir")
+    [ -n "$step" ] && [ "$step" -gt "$after" ] && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+# Seconds since the epoch, with nanoseconds.
+now() { date +%s.%N; }

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# A rank that dies or hangs never hangs the others (issue 13):
+#  - kill -9 of rank 1 mid-run: rank 0 exits within BOUND seconds, non-zero, with one
+#    `strata: error: rank 0: ...` line naming rank 1 and its pid, and the checkpoint it
+#    names loads (generate) and resumes;
+#  - rank 1 stopped (SIGSTOP, a hang mpirun cannot see): rank 0 gives up after
+#    STRATA_MPI_TIMEOUT seconds with a message saying so.
+# Open MPI 4.1's mpirun sends the surviving ranks SIGTERM about 1 s after a rank dies
+# and SIGKILL about 1 s later; Strata's wait gives a signalled rank 0.5 s. BOUND leaves
+# room for a loaded machine.
+# Usage: mpi_fault.sh path/to/strata MPIRUN [MPIRUN ARGS...]
+source "$(dirname "$0")/mpi_lib.sh" "$@"
+BOUND=10
+
+sed 's/epochs: 60, batch: 40/epochs: 2000, batch: 8, shuffle: true/; s/checkpoint_every: 0/checkpoint_every: 10/' \
+  "$SRC/tests/configs/mpi_rustgpt.yaml" >long.yaml
+
+# Starts a 2-rank run into DIR in the background; sets MPIRUN_PID.
+start_run() {
+  "${MPIRUN[@]}" -np 2 "$STRATA" train long.yaml --out "$1" >"$OUT/$1.out" 2>"$OUT/$1.err" &
+  MPIRUN_PID=$!
+}
+
+# Waits for mpirun to end; sets RC and SECONDS_TAKEN (since START).
+wait_run() {
+  wait "$MPIRUN_PID"
+  RC=$?
+  SECONDS_TAKEN=$(echo "$(now) - $START" | bc)
+}
+
+CASES=$((CASES + 1))
+start_run killed
+if wait_for_checkpoint killed 19 "$MPIRUN_PID"; then
+  victim=$(rank_pid "$MPIRUN_PID" 1)
+  START=$(now)
+  kill -9 "$victim"
+  wait_run
+  message=$(grep '^strata: error: rank 0: ' "$OUT/killed.err")
+  echo "kill -9 rank 1 (pid $victim): mpirun exited $RC after ${SECONDS_TAKEN} s; rank 0 said: $message"
+  [ "$RC" -ne 0 ] || fail "kill: mpirun exited 0"
+  (($(echo "$SECONDS_TAKEN < $BOUND" | bc))) || fail "kill: the job took $SECONDS_TAKEN s to end"
+  grep -q "rank 1 (pid $victim on .*) has died; training stopped in step [0-9]*; the checkpoint of step [0-9]* in killed/checkpoint is intact" <<<"$message" ||
+    fail "kill: rank 0's message does not name rank 1 and the checkpoint: $(cat "$OUT/killed.err")"
+  expect_ok "the checkpoint after the kill loads" -- "$STRATA" generate killed --prompt "the" --max-tokens 2
+else
+  fail "kill: no checkpoint past step 19 appeared: $(cat "$OUT/killed.err")"
+fi
+
+CASES=$((CASES + 1))
+export STRATA_MPI_TIMEOUT=2
+start_run stopped
+if wait_for_checkpoint stopped 19 "$MPIRUN_PID"; then
+  victim=$(rank_pid "$MPIRUN_PID" 1)
+  START=$(now)
+  kill -STOP "$victim"
+  wait_run
+  kill -9 "$victim" 2>/dev/null
+  message=$(grep '^strata: error: rank 0: ' "$OUT/stopped.err")
+  echo "SIGSTOP rank 1: mpirun exited $RC after ${SECONDS_TAKEN} s; rank 0 said: $message"
+  [ "$RC" -ne 0 ] || fail "stop: mpirun exited 0"
+  (($(echo "$SECONDS_TAKEN < 2 + $BOUND" | bc))) || fail "stop: the job took $SECONDS_TAKEN s to end"
+  grep -q "no answer from the other ranks for 2 s (STRATA_MPI_TIMEOUT)" <<<"$message" ||
+    fail "stop: rank 0's message does not give the timeout: $(cat "$OUT/stopped.err")"
+else
+  fail "stop: no checkpoint past step 19 appeared: $(cat "$OUT/stopped.err")"
+fi
+unset STRATA_MPI_TIMEOUT
+finish
