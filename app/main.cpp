@@ -327,9 +327,8 @@ int command_train(const TrainArgs& args) {
   }
   if (signal) {  // the shell's convention for a process ended by a signal
     std::cout << std::flush;
-    if (world.rank() != 0)
-      ;  // rank 0 says it for all
-    else if (result.finished)
+    if (world.rank() != 0) return 128 + signal;  // rank 0 says it for all
+    if (result.finished)
       std::cerr << "strata: " << StopSignals::name(signal) << ": training had finished (step "
                 << result.steps << "); checkpoint in " << out
                 << "/checkpoint; the sample prompts are skipped\n";
