@@ -65,4 +65,22 @@ else
   fail "stop: no checkpoint past step 19 appeared: $(cat "$OUT/stopped.err")"
 fi
 unset STRATA_MPI_TIMEOUT
+
+# Ranks started on different configs or data (mpirun's A : B form) refuse to train, each
+# with the same line, and leave nothing behind.
+cp "$SRC/tests/configs/mpi_rustgpt.yaml" a.yaml
+sed 's/seed: 42/seed: 43/' a.yaml >b.yaml
+sed 's/"/"x /' data/pretraining.json >other.json
+EXPECT_RC=1 expect_error "ranks on different configs" \
+  "the configs differ between ranks: rank 0 has " -- \
+  "${MPIRUN[@]}" -np 1 "$STRATA" train a.yaml --out mismatch : -np 1 "$STRATA" train b.yaml --out mismatch
+grep -q "^strata: error: rank 1: the configs differ between ranks" "$OUT/stderr.txt" ||
+  fail "rank 1 did not report the mismatch: $(cat "$OUT/stderr.txt")"
+EXPECT_RC=1 expect_error "ranks on different data" \
+  "the training data differ between ranks: rank 0 has " -- \
+  "${MPIRUN[@]}" -np 1 "$STRATA" train a.yaml --out mismatch : \
+  -np 1 "$STRATA" train a.yaml --out mismatch --data pretrain=other.json
+EXPECT_RC=1 expect_error "bad STRATA_MPI_TIMEOUT" \
+  'STRATA_MPI_TIMEOUT: must be a number of seconds in (0, 1e6], got "soon"' -- \
+  env STRATA_MPI_TIMEOUT=soon "$STRATA" train a.yaml --out never
 finish
