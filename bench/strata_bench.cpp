@@ -288,9 +288,13 @@ Json run_scale(const Args& a, int threads) {
   const std::uint64_t seed = a.seed.value_or(0);
   std::mt19937_64 gen(seed);
   std::uniform_int_distribution<std::size_t> word(3, a.vocab - 1);
+  // Under mpirun the ranks share one file (their configs must be the same, path
+  // included), named after mpirun's pid and written by rank 0 before the others read it.
+  strata::Distributed& world = strata::Distributed::world();
+  const long id = world.parallel() ? long(::getppid()) : long(::getpid());
   const std::filesystem::path data = std::filesystem::temp_directory_path() /
-                                     ("strata_bench_scale_" + std::to_string(::getpid()) + ".json");
-  {
+                                     ("strata_bench_scale_" + std::to_string(id) + ".json");
+  if (world.rank() == 0) {
     std::ofstream out(data);
     out << "[";
     for (std::size_t s = 0; s < a.batch; ++s) {
@@ -300,6 +304,8 @@ Json run_scale(const Args& a, int threads) {
     }
     out << "]\n";
   }
+  double written = 0;
+  world.sum(&written, 1);  // a barrier: the file is complete
   std::ostringstream yaml;
   yaml << "seed: " << seed << "\nthreads: " << threads << "\nmodel:\n  max_seq_len: " << a.seq_len
        << "\n  layers:\n    - {type: Embedding, dim: " << a.d
@@ -320,10 +326,10 @@ Json run_scale(const Args& a, int threads) {
     lm.model = strata::build_model<float>(lm.config.model, std::int64_t(a.vocab), lm.rng);
     r = train_phase(lm);
   } catch (...) {
-    std::filesystem::remove(data);
+    if (world.rank() == 0) std::filesystem::remove(data);
     throw;
   }
-  std::filesystem::remove(data);
+  if (world.rank() == 0) std::filesystem::remove(data);  // every rank read it before step 1
   std::vector<double> timed, losses;
   for (std::size_t e = std::size_t(a.warmup_steps); e < r.epochs.size(); ++e)
     timed.push_back(r.epochs[e].seconds);
@@ -356,7 +362,6 @@ Json run_scale(const Args& a, int threads) {
             {"peak_rss_mb", double(peak_rss_bytes()) / 1e6}};
   // Under mpirun (bench/mpi.sh) every rank reports its own line: its memory, and what it
   // summed with the others and waited for (per step, warm-up steps included).
-  const strata::Distributed& world = strata::Distributed::world();
   const double all_steps = double(r.epochs.size());
   j.update(Json{{"ranks", world.size()},
                 {"rank", world.rank()},
