@@ -316,7 +316,8 @@ int command_train(const TrainArgs& args) {
   TrainOptions options;
   options.out_dir = out;
   options.log = world.rank() == 0 ? &std::cout : nullptr;
-  options.progress_bar = ::isatty(STDOUT_FILENO);
+  // mpirun hands its ranks a terminal even when its own output is a file: lines there.
+  options.progress_bar = ::isatty(STDOUT_FILENO) && !world.parallel();
   options.stop_requested = &StopSignals::requested;
   TrainResult result;
   int signal = 0;
