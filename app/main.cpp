@@ -315,7 +315,8 @@ int command_train(const TrainArgs& args) {
             << "\n";
   TrainOptions options;
   options.out_dir = out;
-  options.log = world.rank() == 0 ? &std::cout : nullptr;
+  options.log = &std::cout;
+  options.writes_files = world.rank() == 0;  // over MPI, rank 0 alone writes
   // mpirun hands its ranks a terminal even when its own output is a file: lines there.
   options.progress_bar = ::isatty(STDOUT_FILENO) && !world.parallel();
   options.stop_requested = &StopSignals::requested;
@@ -832,9 +833,10 @@ int run(CommandLine& cl, int argc, char** argv) {
     for (std::size_t i = 0; i < cl.table.size(); ++i)
       if (*cl.subcommands[i]) return cl.table[i].run();
   } catch (const std::exception& e) {
+    // One write per line: the ranks of an MPI job share one stderr.
     const int rank = Distributed::world().rank();
-    std::cerr << "strata: error: " << (rank ? "rank " + std::to_string(rank) + ": " : "")
-              << e.what() << "\n";
+    std::cerr << "strata: error: " + (rank ? "rank " + std::to_string(rank) + ": " : "") +
+                     e.what() + "\n";
     return 1;
   }
   return 0;

@@ -4,6 +4,7 @@
 
 #include "framework/clip.hpp"
 #include "framework/errors.hpp"
+#include "framework/loss.hpp"
 
 namespace strata {
 
@@ -28,10 +29,8 @@ DataParallel::DataParallel(Model<float>& model, std::size_t bucket_bytes)
       groups_(groups_in_backward_order(model)),
       buckets_(active() ? groups_ : decltype(groups_){}, bucket_bytes) {}
 
-Batch DataParallel::shard(const Batch& global) const {
-  const auto& world = Distributed::world();
-  const std::size_t ranks = std::size_t(world.size()), r = std::size_t(world.rank());
-  const std::size_t first = r * global.batch / ranks, end = (r + 1) * global.batch / ranks;
+Batch shard_rows(const Batch& global, std::size_t rank, std::size_t ranks) {
+  const std::size_t first = rank * global.batch / ranks, end = (rank + 1) * global.batch / ranks;
   Batch local;
   local.batch = end - first;
   local.length = global.length;
@@ -41,32 +40,31 @@ Batch DataParallel::shard(const Batch& global) const {
   return local;
 }
 
-void DataParallel::begin_step(Tensor<float>& dlogits, const LossValue& local,
-                              std::size_t global_tokens, bool stop) {
-  // d(global mean)/d(logits) = (local tokens / global tokens) * d(local mean)/d(logits).
-  if (local.tokens != global_tokens) {
-    const float share = float(double(local.tokens) / double(global_tokens));
-    for (float& g : dlogits) g *= share;
-  }
-  figures_[0] = local.mean * double(local.tokens);
-  figures_[1] = local.sum_of_sequence_means;
-  figures_[2] = stop ? 1 : 0;
-  Distributed::world().start_sum(figures_, 3);
+float DataParallel::share(const BatchLoss& local) {
+  // d(global mean)/d(output) = (local items / batch items) * d(local mean)/d(output).
+  return local.items == local.batch_items ? 1.0f
+                                          : float(double(local.items) / double(local.batch_items));
 }
 
-void DataParallel::begin_empty_step(bool stop) {
-  figures_[0] = figures_[1] = 0;
-  figures_[2] = stop ? 1 : 0;
-  Distributed::world().start_sum(figures_, 3);
-  buckets_.complete_all();  // the gradients are zero: the optimizer zeroed them
+void DataParallel::begin_step(const BatchLoss& local, bool stop) {
+  figures_[0] = local.examples ? local.mean * double(local.items) : 0.0;
+  figures_[1] = local.sum;
+  figures_[2] = double(local.examples);
+  figures_[3] = double(local.items);
+  figures_[4] = stop ? 1 : 0;
+  Distributed::world().start_sum(figures_, 5);
 }
 
 StepTotals DataParallel::finish() {
   StepTotals totals;
   totals.wait_seconds = buckets_.finish();  // waits for the figures too
-  totals.token_loss_sum = figures_[0];
-  totals.sequence_means = figures_[1];
-  totals.stop = figures_[2] > 0;
+  totals.objective_sum = figures_[0];
+  totals.loss.sum = figures_[1];
+  totals.loss.examples = std::size_t(figures_[2]);
+  totals.loss.items = std::size_t(figures_[3]);
+  totals.loss.batch_items = totals.loss.items;
+  totals.loss.mean = figures_[0] / figures_[3];
+  totals.stop = figures_[4] > 0;
   return totals;
 }
 

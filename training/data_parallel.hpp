@@ -25,18 +25,18 @@
 #include <vector>
 
 #include "framework/distributed.hpp"
-#include "framework/loss.hpp"
 #include "framework/model.hpp"
 #include "tasks/batch.hpp"
+#include "training/trainer.hpp"
 
 namespace strata {
 
 // The step's figures summed over the ranks.
 struct StepTotals {
-  double token_loss_sum = 0;  // sum over the global batch's targets of their loss
-  double sequence_means = 0;  // sum over its sequences of their mean token loss
-  bool stop = false;          // some rank was asked to stop (a signal)
-  double wait_seconds = 0;    // spent waiting for the sums after backward
+  double objective_sum = 0;  // sum over the global batch's items of their loss
+  BatchLoss loss;            // sum, examples and items of the global batch (mean: global)
+  bool stop = false;         // some rank was asked to stop (a signal)
+  double wait_seconds = 0;   // spent waiting for the sums after backward
 };
 
 class DataParallel {
@@ -49,15 +49,13 @@ class DataParallel {
   bool active() const { return Distributed::world().parallel(); }
   int rank() const { return Distributed::world().rank(); }
 
-  // This rank's rows of `global` (inputs and targets, the same length).
-  Batch shard(const Batch& global) const;
-
-  // Before backward: scales dlogits (the gradient of this rank's mean loss) to this
-  // rank's share of the global objective, and starts summing the step's figures.
-  void begin_step(Tensor<float>& dlogits, const LossValue& local, std::size_t global_tokens,
-                  bool stop);
-  // A rank with no rows in this step: starts the same sums with zeros.
-  void begin_empty_step(bool stop);
+  // This rank's share of the global objective: the factor its loss gradient takes
+  // (local items / the batch's items; exactly 1 when it holds them all).
+  static float share(const BatchLoss& local);
+  // Before backward: starts summing the step's figures (loss, examples, items, stop).
+  void begin_step(const BatchLoss& local, bool stop);
+  // A rank with no rows in this step: its gradients (zero) go to the sums at once.
+  void no_rows() { buckets_.complete_all(); }
   // Model::backward's completed hook.
   void completed(const std::vector<Parameter<float>*>& group) { buckets_.completed(group); }
   // After backward: waits for the sums; the gradients are then the global ones.
@@ -79,8 +77,12 @@ class DataParallel {
   Model<float>& model_;
   std::vector<std::vector<Parameter<float>*>> groups_;
   GradientBuckets buckets_;
-  double figures_[3] = {0, 0, 0};  // token loss sum, sequence means, stop
+  double figures_[5] = {};  // objective sum, loss sum, examples, items, stop
 };
+
+// Rows [rank B / ranks, (rank + 1) B / ranks) of `global` (inputs and targets, the same
+// length): what rank `rank` of `ranks` trains of it.
+Batch shard_rows(const Batch& global, std::size_t rank, std::size_t ranks);
 
 // The number of non-padding targets in a batch.
 std::size_t count_targets(const Batch& batch);
