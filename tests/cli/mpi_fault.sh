@@ -80,6 +80,20 @@ EXPECT_RC=1 expect_error "ranks on different data" \
   "the training data differ between ranks: rank 0 has " -- \
   "${MPIRUN[@]}" -np 1 "$STRATA" train a.yaml --out mismatch : \
   -np 1 "$STRATA" train a.yaml --out mismatch --data pretrain=other.json
+# A classifier is not data parallel (yet): refused, not trained twice.
+{
+  echo "x,y,label"
+  for i in $(seq 0 19); do echo "$((i % 3)),$((i % 5)),$((i % 2))"; done
+} >rows.csv
+cat >cls.yaml <<'YAML'
+task: {type: classification, data: rows.csv, features: 2, classes: 2}
+model: {layers: [{type: Linear, out: 2}]}
+optimizer: {type: Adam, lr: 1.0e-2}
+training: {phases: [{name: train, epochs: 2, batch: 4}]}
+YAML
+EXPECT_RC=1 expect_error "a classifier over MPI" \
+  "train over MPI (2 ranks): only language-model tasks are data parallel; run this one in a single process" -- \
+  "${MPIRUN[@]}" -np 2 "$STRATA" train cls.yaml --out cls
 EXPECT_RC=1 expect_error "bad STRATA_MPI_TIMEOUT" \
   'STRATA_MPI_TIMEOUT: must be a number of seconds in (0, 1e6], got "soon"' -- \
   env STRATA_MPI_TIMEOUT=soon "$STRATA" train a.yaml --out never
