@@ -54,14 +54,17 @@ rank_pid() {
 }
 
 # Waits (up to 60 s) until run directory DIR holds a checkpoint past step AFTER, while
-# process PID lives. Returns 1 if it never did.
+# process PID lives, looking every INTERVAL seconds (default 0.05). Returns 1 if it
+# never did.
 wait_for_checkpoint() {
-  local dir=$1 after=$2 pid=$3 step
-  for _ in $(seq 1 1200); do
+  local dir=$1 after=$2 pid=$3 interval=${4:-0.05} step
+  local tries
+  tries=$(echo "60 / $interval" | bc)
+  for _ in $(seq 1 "$tries"); do
     step=$(manifest_step "$dir")
     [ -n "$step" ] && [ "$step" -gt "$after" ] && return 0
     kill -0 "$pid" 2>/dev/null || return 1
-    sleep 0.05
+    sleep "$interval"
   done
   return 1
 }
