@@ -31,6 +31,7 @@
 #include "app/evaluate.hpp"
 #include "app/plot.hpp"
 #include "framework/conformance.hpp"
+#include "framework/distributed.hpp"
 #include "framework/grad_check.hpp"
 #include "framework/parallel.hpp"
 #include "framework/plugin.hpp"
@@ -240,13 +241,14 @@ Run resume_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_di
         "--resume continues a run with its own config, seed and data: drop the CONFIG, "
         "--seed, --data, --set and --init-from arguments");
   const bool fork = !out.empty() && !same_directory(out, args.resume);
+  const bool writer = Distributed::world().rank() == 0;  // over MPI, rank 0 alone writes
   if (!fork) {
     out = args.resume;
-    if (fs::is_directory(out)) run_dir = lock_run_directory(out);  // before reading it
+    if (fs::is_directory(out) && writer) run_dir = lock_run_directory(out);  // before reading it
   }
   Run run = Run::resume(args.resume);
   const Checkpoint& resume = *run.checkpoint();
-  if (fork) {
+  if (fork && writer) {
     run_dir = claim_new_run_directory(out);
     save_checkpoint(out, resume);
     for (const char* log : {"metrics.csv", "steps.csv", "validation.csv"}) {
@@ -270,8 +272,8 @@ Run start_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_dir
     throw Error(args.config + ": training.phases is empty: nothing to train");
   if (out.empty()) out = "runs/" + fs::path(args.config).stem().string();
   // Refuses a checkpoint or anything else there at once; a directory it creates is
-  // removed again if the run fails before writing to it.
-  run_dir = claim_new_run_directory(out);
+  // removed again if the run fails before writing to it. Over MPI rank 0 alone writes.
+  if (Distributed::world().rank() == 0) run_dir = claim_new_run_directory(out);
   const RunConfig overridden = config;  // names a --set in errors about the model
   try {
     return args.init_from.empty() ? Run::start(std::move(config))
@@ -291,12 +293,21 @@ int command_train(const TrainArgs& args) {
   else
     run = resume_run(args, out, run_dir);
   if (args.threads > 0) run->config().threads = args.threads;
+  const Distributed& world = Distributed::world();
+  if (world.parallel() && !run->language_model())
+    throw Error("train over MPI (" + std::to_string(world.size()) +
+                " ranks): only language-model tasks are data parallel; run this one in a "
+                "single process");
   std::cout << "model: " << run->describe() << ", seed " << run->config().seed << ", threads "
-            << run->config().threads << "\n";
+            << run->config().threads
+            << (world.parallel() ? ", ranks " + std::to_string(world.size()) : std::string())
+            << "\n";
   TrainOptions options;
   options.out_dir = out;
   options.log = &std::cout;
-  options.progress_bar = ::isatty(STDOUT_FILENO);
+  options.writes_files = world.rank() == 0;  // over MPI, rank 0 alone writes
+  // mpirun hands its ranks a terminal even when its own output is a file: lines there.
+  options.progress_bar = ::isatty(STDOUT_FILENO) && !world.parallel();
   options.stop_requested = &StopSignals::requested;
   TrainResult result;
   int signal = 0;
@@ -307,6 +318,7 @@ int command_train(const TrainArgs& args) {
   }
   if (signal) {  // the shell's convention for a process ended by a signal
     std::cout << std::flush;
+    if (world.rank() != 0) return 128 + signal;  // rank 0 says it for all
     if (result.finished)
       std::cerr << "strata: " << StopSignals::name(signal) << ": training had finished (step "
                 << result.steps << "); checkpoint in " << out
@@ -319,7 +331,8 @@ int command_train(const TrainArgs& args) {
   }
   std::cout << "trained " << result.steps << " steps in " << std::fixed << std::setprecision(2)
             << result.seconds << " s; checkpoint in " << out << "/checkpoint\n";
-  if (LanguageModel* lm = run->language_model()) answer_sample_prompts(*lm);
+  if (LanguageModel* lm = run->language_model(); lm && world.rank() == 0)
+    answer_sample_prompts(*lm);
   return 0;
 }
 
@@ -741,10 +754,22 @@ int run(CommandLine& cl, int argc, char** argv) {
     for (std::size_t i = 0; i < cl.table.size(); ++i)
       if (*cl.subcommands[i]) return cl.table[i].run();
   } catch (const std::exception& e) {
-    std::cerr << "strata: error: " << e.what() << "\n";
+    // One write per line: the ranks of an MPI job share one stderr.
+    const int rank = Distributed::world().rank();
+    std::cerr << "strata: error: " + (rank ? "rank " + std::to_string(rank) + ": " : "") +
+                     e.what() + "\n";
     return 1;
   }
   return 0;
+}
+
+// Under mpirun: MPI starts here, and ranks other than 0 print nothing on standard
+// output (their errors still go to stderr, naming the rank). Throws Error when started
+// by mpirun without MPI built in.
+void start_distributed() {
+  if (Distributed::world().rank() == 0) return;
+  const int null = ::open("/dev/null", O_WRONLY);
+  if (null >= 0) ::dup2(null, STDOUT_FILENO), ::close(null);
 }
 
 // A closed standard stream's descriptor would go to the next file Strata opens (a config,
@@ -783,6 +808,16 @@ int main(int argc, char** argv) {
   // Strata mid-run (a training would lose its steps since the last checkpoint).
   std::signal(SIGPIPE, SIG_IGN);
   const bool stdout_closed = hold_closed_standard_streams();
+  try {
+    start_distributed();
+  } catch (const std::exception& e) {
+    std::cerr << "strata: error: " << e.what() << "\n";
+    return 1;
+  }
   CommandLine cl;
-  return check_stdout(run(cl, argc, argv), stdout_closed);
+  const int status = check_stdout(run(cl, argc, argv), stdout_closed);
+  // A failed rank leaves without MPI_Finalize (which would wait for the others): mpirun
+  // then ends the job.
+  if (status == 0) Distributed::finalize();
+  return status;
 }

@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "framework/blas.hpp"
+#include "framework/distributed.hpp"
 #include "framework/errors.hpp"
 #include "framework/parallel.hpp"
 #include "optimizers/optimizer.hpp"
@@ -318,9 +319,13 @@ Json run_scale(const Args& a, int threads) {
   const std::uint64_t seed = a.seed.value_or(0);
   std::mt19937_64 gen(seed);
   std::uniform_int_distribution<std::size_t> word(3, a.vocab - 1);
+  // Under mpirun the ranks share one file (their configs must be the same, path
+  // included), named after mpirun's pid and written by rank 0 before the others read it.
+  strata::Distributed& world = strata::Distributed::world();
+  const long id = world.parallel() ? long(::getppid()) : long(::getpid());
   const std::filesystem::path data = std::filesystem::temp_directory_path() /
-                                     ("strata_bench_scale_" + std::to_string(::getpid()) + ".json");
-  {
+                                     ("strata_bench_scale_" + std::to_string(id) + ".json");
+  if (world.rank() == 0) {
     std::ofstream out(data);
     out << "[";
     for (std::size_t s = 0; s < a.batch; ++s) {
@@ -330,6 +335,8 @@ Json run_scale(const Args& a, int threads) {
     }
     out << "]\n";
   }
+  double written = 0;
+  world.sum(&written, 1);  // a barrier: the file is complete
   std::ostringstream yaml;
   yaml << "seed: " << seed << "\nthreads: " << threads << "\nmodel:\n  max_seq_len: " << a.seq_len
        << "\n  layers:\n    - {type: Embedding, dim: " << a.d
@@ -350,10 +357,10 @@ Json run_scale(const Args& a, int threads) {
     lm.model = strata::build_model<float>(lm.config.model, std::int64_t(a.vocab), lm.rng);
     r = train_phase(lm);
   } catch (...) {
-    std::filesystem::remove(data);
+    if (world.rank() == 0) std::filesystem::remove(data);
     throw;
   }
-  std::filesystem::remove(data);
+  if (world.rank() == 0) std::filesystem::remove(data);  // every rank read it before step 1
   std::vector<double> timed, losses;
   for (std::size_t e = std::size_t(a.warmup_steps); e < r.epochs.size(); ++e)
     timed.push_back(r.epochs[e].seconds);
@@ -384,6 +391,13 @@ Json run_scale(const Args& a, int threads) {
             {"loss_first_step", r.epochs.front().loss},
             {"loss_last_step", r.epochs.back().loss},
             {"peak_rss_mb", double(peak_rss_bytes()) / 1e6}};
+  // Under mpirun (bench/mpi.sh) every rank reports its own line: its memory, and what it
+  // summed with the others and waited for (per step, warm-up steps included).
+  const double all_steps = double(r.epochs.size());
+  j.update(Json{{"ranks", world.size()},
+                {"rank", world.rank()},
+                {"allreduce_mb_per_step", world.bytes_summed() / all_steps / 1e6},
+                {"allreduce_wait_s_per_step", world.seconds_waited() / all_steps}});
   j.update(memory_need(params, a.batch, a.seq_len, a.d, a.hidden, a.layers, a.vocab, 1));
   j["rss_over_need"] = j["peak_rss_mb"].get<double>() / j["need_total_mb"].get<double>();
   return j;
@@ -694,5 +708,6 @@ int main(int argc, char** argv) {
     std::cerr << "strata_bench: " << e.what() << "\n";
     return 1;
   }
+  strata::Distributed::finalize();
   return 0;
 }

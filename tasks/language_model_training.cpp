@@ -10,6 +10,7 @@
 #include "tasks/batch.hpp"
 #include "tasks/generator.hpp"
 #include "text/dataset.hpp"
+#include "training/data_parallel.hpp"
 #include "training/training_state.hpp"
 
 namespace strata {
@@ -36,28 +37,41 @@ class LanguageModelTask : public TrainingTask {
                             std::size_t(lm_.model.max_seq_len), lm_.tokenizer->pad_id(), shuffle);
   }
 
-  double batch_weight(std::size_t b) const override {
-    const auto& targets = batches_[b].targets;
-    return double(targets.size() -
-                  std::size_t(std::count(targets.begin(), targets.end(), kIgnore)));
+  double batch_weight(std::size_t b) const override { return double(count_targets(batches_[b])); }
+
+  bool shard(std::size_t rank, std::size_t ranks) override {
+    rank_ = rank;
+    ranks_ = ranks;
+    return true;
   }
 
   BatchLoss forward_loss(std::size_t b, const TrainingForward& forward) override {
-    const Batch& batch = batches_[b];
-    ensure_shape(input_, std::vector<std::size_t>{batch.batch, batch.length});
-    std::copy(batch.inputs.begin(), batch.inputs.end(), input_.begin());
-    const Tensor<float>& logits = forward(input_);
-    const LossValue loss = softmax_cross_entropy(logits, batch.targets, dlogits_);
-    return {loss.mean, loss.sum_of_sequence_means, batch.batch, loss.tokens};
+    if (ranks_ > 1) return forward_loss_of_rows(shard_rows(batches_[b], rank_, ranks_), b, forward);
+    return forward_loss_of_rows(batches_[b], b, forward);
   }
 
   void backward(float scale, const Model<float>::GradientsDone& completed) override {
+    if (!has_rows_) return;
     lm_.model.release_output();  // the logits are dead once dlogits holds their gradient
     if (scale != 1.0f) dlogits_ *= scale;
     if (completed)
       lm_.model.backward(dlogits_, completed);
     else
       lm_.model.backward(dlogits_);
+  }
+
+  // Forward and loss of `batch`: all of batch b, or this process's rows of it.
+  BatchLoss forward_loss_of_rows(const Batch& batch, std::size_t b,
+                                 const TrainingForward& forward) {
+    has_rows_ = batch.batch > 0;
+    const std::size_t batch_items = ranks_ > 1 ? count_targets(batches_[b]) : 0;
+    if (!has_rows_) return {0, 0, 0, 0, batch_items};
+    ensure_shape(input_, std::vector<std::size_t>{batch.batch, batch.length});
+    std::copy(batch.inputs.begin(), batch.inputs.end(), input_.begin());
+    const Tensor<float>& logits = forward(input_);
+    const LossValue loss = softmax_cross_entropy(logits, batch.targets, dlogits_);
+    return {loss.mean, loss.sum_of_sequence_means, batch.batch, loss.tokens,
+            ranks_ > 1 ? batch_items : loss.tokens};
   }
 
   Checkpoint checkpoint_base() const override {
@@ -101,6 +115,8 @@ class LanguageModelTask : public TrainingTask {
   std::vector<std::vector<Batch>> validation_batches_;              // per phase, made once
   std::vector<Batch> batches_;                                      // of the epoch
   Tensor<float> input_, dlogits_;
+  std::size_t rank_ = 0, ranks_ = 1;  // data parallel: this process's rows of each batch
+  bool has_rows_ = false;             // the last forward_loss ran rows
 };
 
 // The examples of `texts` that phase p validates on, removed from them: `fraction` of

@@ -19,6 +19,7 @@
 #include "framework/files.hpp"
 #include "framework/loss.hpp"
 #include "framework/parallel.hpp"
+#include "training/data_parallel.hpp"
 #include "training/training_state.hpp"
 
 namespace strata {
@@ -142,7 +143,8 @@ class RunLoop {
         options_(options),
         writes_(options.writes_files && !options.out_dir.empty()),
         log_(options.writes_files ? options.log : nullptr),
-        update_(task.model(), optimizer) {}
+        update_(task.model(), optimizer),
+        parallel_(task.model()) {}
 
   TrainResult run(const Checkpoint* resume);
 
@@ -155,6 +157,11 @@ class RunLoop {
   bool run_phase();
   bool run_epoch(const PhaseConfig& phase, std::int64_t phase_steps);
   void step(std::size_t first, std::size_t end, double lr, const PhaseConfig& phase);
+  void parallel_step(std::size_t batch, double lr, const PhaseConfig& phase);
+  double update(double lr);
+  void start_parallel();
+  std::uint64_t data_hash() const;
+  std::string fault_context() const;
   void gradients_complete();
   double gradient_norm() const;
   void log_step(const PhaseConfig& phase, double loss, double lr, double norm, double rate);
@@ -198,6 +205,9 @@ class RunLoop {
   void write_steps();
   std::string epoch_validation_;  // the epoch-end evaluation, for the epoch's progress line
   bool stopped_early_ = false;    // the phase in progress ended by its patience
+  // Over MPI: this process's rows of each batch, the gradients summed across processes.
+  DataParallel parallel_;
+  bool stop_agreed_ = false;  // the processes' common stop decision for this step
 };
 
 TrainResult RunLoop::run(const Checkpoint* resume) {
@@ -219,6 +229,7 @@ TrainResult RunLoop::run(const Checkpoint* resume) {
   steps_done_before_ = at_.step;
   for (std::size_t p = 0; p < config_.phases.size(); ++p) total_steps_ += steps_of_phase(p);
   if (resume) check_position();
+  if (parallel_.active()) start_parallel();
   if (writes_) open_logs();
   saved_step_ = resume ? resume->position.step : -1;
   overlap_update_ = options_.overlap_update && config_.threads > 1;
@@ -362,6 +373,7 @@ bool RunLoop::run_epoch(const PhaseConfig& phase, std::int64_t phase_steps) {
 // One optimizer step over batches [first, end): forward, loss, backward of each (their
 // gradients add up), then the update.
 void RunLoop::step(std::size_t first, std::size_t end, double lr, const PhaseConfig& phase) {
+  if (parallel_.active()) return parallel_step(first, lr, phase);  // one batch: start_parallel
   const auto step_start = Clock::now();
   accumulated_ = end - first > 1;
   double weight = 0;  // of all the step's batches together
@@ -389,6 +401,17 @@ void RunLoop::step(std::size_t first, std::size_t end, double lr, const PhaseCon
     items += loss.items;
   }
   gradients_complete();
+  const double norm = update(lr);
+  at_.epoch_loss_sum += loss_sum;
+  at_.epoch_sequences += examples;
+  at_.epoch_tokens += items;
+  const double seconds = seconds_since(step_start);
+  log_step(phase, examples ? loss_sum / double(examples) : 0.0, lr, norm,
+           seconds > 0 ? double(items) / seconds : 0.0);
+}
+
+// The clipped optimizer step on the step's (summed) gradients; returns their norm.
+double RunLoop::update(double lr) {
   const double norm = gradient_norm();
   const float grad_scale = clip_scale<float>(norm, optimizer_.clip_norm());
   if (overlap_update_)
@@ -396,12 +419,73 @@ void RunLoop::step(std::size_t first, std::size_t end, double lr, const PhaseCon
   else
     optimizer_.step_scaled_and_zero(model_.parameters(), lr, grad_scale);
   ++at_.step;
-  at_.epoch_loss_sum += loss_sum;
-  at_.epoch_sequences += examples;
-  at_.epoch_tokens += items;
+  return norm;
+}
+
+// Over MPI, before the first step: the task trains its rows only, and every process
+// must hold rank 0's config, data and initial parameters.
+void RunLoop::start_parallel() {
+  const Distributed& world = Distributed::world();
+  if (!task_.shard(std::size_t(world.rank()), std::size_t(world.size())))
+    throw Error("train over MPI (" + std::to_string(world.size()) +
+                " ranks): this task is not data parallel; run it in a single process");
+  for (const PhaseConfig& phase : config_.phases)
+    if (phase.accumulate > 1)
+      throw Error("train over MPI (" + std::to_string(world.size()) + " ranks): phase \"" +
+                  phase.name + "\" accumulates " + std::to_string(phase.accumulate) +
+                  " batches per step, which runs in a single process only; over MPI the ranks "
+                  "already split each batch: raise its batch instead");
+  parallel_.check_start(config_.text, data_hash());
+}
+
+// One step over MPI (training/data_parallel.hpp): this process's rows forward and
+// backward, the gradients summed across processes in buckets during backward, then the
+// same update everywhere. The loss and the stop decision are the processes' common ones.
+void RunLoop::parallel_step(std::size_t batch, double lr, const PhaseConfig& phase) {
+  const auto step_start = Clock::now();
+  const bool stop = options_.stop_requested && options_.stop_requested();
+  Distributed::world().set_fault_context(fault_context());
+  const BatchLoss local = task_.forward_loss(batch, forward_);
+  parallel_.begin_step(local, stop);
+  if (local.examples == 0)
+    parallel_.no_rows();
+  else
+    task_.backward(DataParallel::share(local), [this](const std::vector<Parameter<float>*>& done) {
+      parallel_.completed(done);
+    });
+  const StepTotals totals = parallel_.finish();
+  if (!std::isfinite(totals.loss.mean))
+    stop_diverged("the loss is not finite (" + std::to_string(totals.loss.mean) + ")", phase);
+  accumulated_ = false;
+  squared_norm_ = parallel_.squared_grad_norm();
+  const double norm = update(lr);
+  stop_agreed_ = totals.stop;
+  at_.epoch_loss_sum += totals.loss.sum;
+  at_.epoch_sequences += totals.loss.examples;
+  at_.epoch_tokens += totals.loss.items;
   const double seconds = seconds_since(step_start);
-  log_step(phase, examples ? loss_sum / double(examples) : 0.0, lr, norm,
-           seconds > 0 ? double(items) / seconds : 0.0);
+  log_step(phase, totals.loss.examples ? totals.loss.sum / double(totals.loss.examples) : 0.0, lr,
+           norm, seconds > 0 ? double(totals.loss.items) / seconds : 0.0);
+}
+
+// What a process that loses the others says (Distributed::peers_lost).
+std::string RunLoop::fault_context() const {
+  std::string context = "training stopped in step " + std::to_string(at_.step + 1);
+  if (options_.out_dir.empty()) return context;
+  return context + (saved_step_ >= 0
+                        ? "; the checkpoint of step " + std::to_string(saved_step_) + " in " +
+                              checkpoint_directory(options_.out_dir) + " is intact"
+                        : "; no checkpoint was saved yet");
+}
+
+// What start_parallel compares across processes: every phase's data fingerprint.
+std::uint64_t RunLoop::data_hash() const {
+  std::uint64_t hash = fnv1a(nullptr, 0);
+  for (const DataFingerprint& d : data_prints_) {
+    hash = fnv1a(d.path.data(), d.path.size(), hash);
+    for (std::uint64_t v : {d.examples, d.bytes, d.fnv1a64}) hash = fnv1a(&v, sizeof v, hash);
+  }
+  return hash;
 }
 
 // Every parameter's gradient of the step is final here, before the norm and the update
@@ -483,8 +567,13 @@ void RunLoop::print_sample() {
 // with the checkpoint of where it stopped. true: the run stops here.
 bool RunLoop::stop_here(const PhaseConfig& phase) {
   const bool stop = options_.stop_after_steps >= 0 && at_.step >= options_.stop_after_steps;
-  const bool interrupt = options_.stop_requested && options_.stop_requested();
+  const bool interrupt =
+      parallel_.active() ? stop_agreed_ : options_.stop_requested && options_.stop_requested();
   const bool periodic = config_.checkpoint_every > 0 && at_.step % config_.checkpoint_every == 0;
+  if (parallel_.active() && !periodic && at_.step % DataParallel::kCheckEvery == 0) {
+    update_.finish();
+    parallel_.check_parameters(at_.step);
+  }
   if (!periodic && !stop && !interrupt) return false;
   if (periodic || interrupt) checkpoint(position_now(), phase, options_.out_dir);
   if (!stop && !interrupt) return false;
@@ -517,13 +606,17 @@ void RunLoop::snapshot_random_state(TrainingPosition& position) const {
 void RunLoop::checkpoint(const TrainingPosition& position, const PhaseConfig& phase,
                          const std::string& run_dir) {
   update_.finish();
+  if (parallel_.active()) parallel_.check_parameters(position.step);
   if (options_.out_dir.empty()) return;
   for (const Parameter<float>* p : model_.parameters())
     if (!std::all_of(p->value.begin(), p->value.end(), [](float v) { return std::isfinite(v); })) {
       --at_.step;  // the step that made them so
       stop_diverged("parameter " + p->name + " is not finite after the update", phase);
     }
-  if (!writes_) return;
+  if (!writes_) {  // another process (rank 0) writes it
+    saved_step_ = position.step;
+    return;
+  }
   write_steps();
   Checkpoint c = task_.checkpoint_base();
   c.optimizer_state = export_optimizer_state(optimizer_);

@@ -80,6 +80,9 @@ struct BatchLoss {
   double sum = 0;            // over the batch's examples of each one's loss
   std::size_t examples = 0;  // sequences (LM) or rows
   std::size_t items = 0;     // what throughput counts: target tokens (LM) or rows
+  // Items of the whole batch, every process's rows (data parallel: this process's share
+  // of the objective is items / batch_items; training/data_parallel.hpp).
+  std::size_t batch_items = 0;
 };
 
 // A validation evaluation's figures (ValidationRecord).
@@ -133,6 +136,10 @@ class TrainingTask {
   // metrics.csv's header line, and the row of `record` (the task names its columns).
   virtual std::string metrics_header() const = 0;
   virtual std::string metrics_row(const EpochRecord& record) const = 0;
+  // Data parallel (training/data_parallel.hpp): from now on forward_loss runs only rows
+  // [rank B / ranks, (rank + 1) B / ranks) of each batch of B (none: examples 0, and
+  // backward does nothing), its mean over those rows. false: the task cannot.
+  virtual bool shard(std::size_t /*rank*/, std::size_t ranks) { return ranks == 1; }
   // Once, before the first step, with the run directory (when files are written).
   virtual void write_run_files(const std::string& /*out_dir*/) const {}
 };
