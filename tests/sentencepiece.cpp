@@ -33,26 +33,27 @@ bool contains(const std::string& text, const std::string& part) {
 // Sentences drawn from a small word list (some with accents), one per line.
 std::vector<std::string> corpus(std::size_t lines, std::uint64_t seed = 7) {
   const std::vector<std::string> words = {
-      "the",  "cat",    "sat", "on",     "a",         "mat",  "and",  "dog",   "ran",
-      "fast", "caf\xC3\xA9", "na\xC3\xAFve", "over", "hills", "river", "quietly", "tomorrow",
-      "it's", "8,849",  "metres", "high", "snow", "falls", "in", "winter"};
+      "the",      "cat",  "sat",         "on",           "a",    "mat",   "and",   "dog",
+      "ran",      "fast", "caf\xC3\xA9", "na\xC3\xAFve", "over", "hills", "river", "quietly",
+      "tomorrow", "it's", "8,849",       "metres",       "high", "snow",  "falls", "in",
+      "winter"};
   Rng rng(seed);
   std::vector<std::string> out;
   for (std::size_t i = 0; i < lines; ++i) {
     std::string line;
     const std::size_t n = 4 + rng.below(8);
-    for (std::size_t w = 0; w < n; ++w)
-      line += (w ? " " : "") + words[rng.below(words.size())];
+    for (std::size_t w = 0; w < n; ++w) line += (w ? " " : "") + words[rng.below(words.size())];
     out.push_back(line + ".");
   }
   return out;
 }
 
 ConfigNode tokenizer_node(const std::string& keys) {
-  return parse_run_config("model: {layers: []}\noptimizer: {type: Adam}\ntokenizer: {type: "
-                          "sentencepiece" +
-                              keys + "}\n",
-                          "run.yaml")
+  return parse_run_config(
+             "model: {layers: []}\noptimizer: {type: Adam}\ntokenizer: {type: "
+             "sentencepiece" +
+                 keys + "}\n",
+             "run.yaml")
       .tokenizer;
 }
 
@@ -64,7 +65,8 @@ std::unique_ptr<Tokenizer> trained(const std::string& keys = ", vocab_size: 300"
 const std::vector<std::string>& awkward_texts() {
   static const std::vector<std::string> texts = {
       "Hello,  world!\n\n   three spaces\tand\ttabs\r\n",
-      "caf\xC3\xA9 na\xC3\xAFve \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E \xF0\x9F\x98\x80\xF0\x9F\x8E\x89",
+      "caf\xC3\xA9 na\xC3\xAFve \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E "
+      "\xF0\x9F\x98\x80\xF0\x9F\x8E\x89",
       "  leading and trailing  ",
       "don't 8,849 m </s> after the end</s>",
       "\n",
@@ -100,8 +102,8 @@ BOOST_AUTO_TEST_CASE(the_end_of_sequence_text_is_the_eos_id) {
   const std::vector<std::int32_t> ids = t->encode("the cat </s>").ids;
   BOOST_TEST(ids.back() == t->eos_id());
   BOOST_TEST(t->decode({t->pad_id()}).empty());
-  BOOST_TEST(contains(error_of([&] { t->decode({std::int32_t(t->size())}); }),
-                      "outside the vocabulary"));
+  BOOST_TEST(
+      contains(error_of([&] { t->decode({std::int32_t(t->size())}); }), "outside the vocabulary"));
 }
 
 BOOST_AUTO_TEST_CASE(training_is_deterministic_and_follows_the_keys) {
@@ -140,7 +142,8 @@ BOOST_AUTO_TEST_CASE(a_model_file_and_a_checkpoint_copy_load_the_same_tokenizer)
   const auto t = trained();
   const std::string model = t->files().at(SentencePieceTokenizer::kFile);
   const std::string path = dir.write("m.model", model);
-  const auto loaded = make_tokenizer(tokenizer_node(", model: " + path), std::vector<std::string>{});
+  const auto loaded =
+      make_tokenizer(tokenizer_node(", model: " + path), std::vector<std::string>{});
   const auto restored = load_tokenizer("sentencepiece", t->files(), dir.path.string());
   for (const std::string& text : awkward_texts()) {
     BOOST_TEST(loaded->encode(text).ids == t->encode(text).ids);
@@ -164,11 +167,15 @@ BOOST_AUTO_TEST_CASE(bad_keys_are_reported_at_their_place) {
     return error_of([&] { make_tokenizer(tokenizer_node(keys), texts); });
   };
   const std::string small = error(", vocab_size: 10");
-  BOOST_TEST(small == "run.yaml:3:46: tokenizer (sentencepiece): \"vocab_size\" must be in [260, 1048576], got 10", small);
+  BOOST_TEST(small ==
+                 "run.yaml:3:46: tokenizer (sentencepiece): \"vocab_size\" must be in [260, "
+                 "1048576], got 10",
+             small);
   const std::string kind = error(", model_type: wordpiece");
-  BOOST_TEST(kind.starts_with("run.yaml:3:46: tokenizer (sentencepiece): \"model_type\" must be one "
-                              "of bpe, unigram, got \"wordpiece\""),
-             kind);
+  BOOST_TEST(
+      kind.starts_with("run.yaml:3:46: tokenizer (sentencepiece): \"model_type\" must be one "
+                       "of bpe, unigram, got \"wordpiece\""),
+      kind);
   const std::string both = error(", model: x.model, vocab_size: 300");
   BOOST_TEST(both.starts_with("run.yaml:3:62: tokenizer (sentencepiece): \"vocab_size\" trains a "
                               "model, and \"model\" loads one: give one or the other"),
@@ -202,12 +209,15 @@ BOOST_AUTO_TEST_CASE(bad_model_files_are_refused_with_the_reason) {
   it.all = &lines;
   sentencepiece::logging::SetMinLogLevel(2);
   std::string plain;
-  BOOST_REQUIRE(sentencepiece::SentencePieceTrainer::Train(
-                    {{"vocab_size", "100"}, {"pad_id", "3"}, {"eos_id", "2"}, {"hard_vocab_limit", "false"}}, &it, &plain)
-                    .ok());
+  BOOST_REQUIRE(
+      sentencepiece::SentencePieceTrainer::Train(
+          {{"vocab_size", "100"}, {"pad_id", "3"}, {"eos_id", "2"}, {"hard_vocab_limit", "false"}},
+          &it, &plain)
+          .ok());
   const std::string no_bytes = error(dir.write("plain.model", plain));
-  BOOST_TEST(contains(no_bytes, "plain.model: the model has no byte fallback (0 byte pieces, not "
-                                "256), so some text would be unknown"),
+  BOOST_TEST(contains(no_bytes,
+                      "plain.model: the model has no byte fallback (0 byte pieces, not "
+                      "256), so some text would be unknown"),
              no_bytes);
   it.at = 0;
   BOOST_REQUIRE(sentencepiece::SentencePieceTrainer::Train({{"vocab_size", "400"},
@@ -218,14 +228,17 @@ BOOST_AUTO_TEST_CASE(bad_model_files_are_refused_with_the_reason) {
                                                            &it, &plain)
                     .ok());
   const std::string inexact = error(dir.write("normalised.model", plain));
-  BOOST_TEST(contains(inexact, "normalised.model: the model does not decode back to the exact text"),
-             inexact);
+  BOOST_TEST(
+      contains(inexact, "normalised.model: the model does not decode back to the exact text"),
+      inexact);
 }
 
 BOOST_AUTO_TEST_CASE(the_checkpoint_file_must_be_there) {
-  const std::string missing =
-      error_of([] { load_tokenizer("sentencepiece", {{"vocab.txt", "x\n"}}, "run/checkpoint"); });
-  BOOST_TEST(missing == "run/checkpoint: the SentencePiece tokenizer's sentencepiece.model is missing");
+  const std::string missing = error_of([] {
+    load_tokenizer("sentencepiece", {{"vocab.txt", "x\n"}}, "run/checkpoint");
+  });
+  BOOST_TEST(missing ==
+             "run/checkpoint: the SentencePiece tokenizer's sentencepiece.model is missing");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -130,11 +130,12 @@ std::string train_model(const TextSource& texts, const ConfigSection& config) {
   {
     const QuietSentencePiece quiet;
     sentencepiece::SetRandomGeneratorSeed(1);
-    status = sentencepiece::SentencePieceTrainer::Train(trainer_options(config), &sentences, &model);
+    status =
+        sentencepiece::SentencePieceTrainer::Train(trainer_options(config), &sentences, &model);
   }
   if (!status.ok())
-    config.fail("vocab_size", std::string("SentencePiece could not train a model: ") +
-                                  status.error_message());
+    config.fail("vocab_size",
+                std::string("SentencePiece could not train a model: ") + status.error_message());
   return model;
 }
 
@@ -176,8 +177,8 @@ std::unique_ptr<Tokenizer> SentencePieceTokenizer::from_data(const TextSource& t
       config.fail("type", e.what());
     }
   }
-  for (const char* key : {"model_type", "vocab_size", "character_coverage", "split_digits",
-                          "max_train_bytes"})
+  for (const char* key :
+       {"model_type", "vocab_size", "character_coverage", "split_digits", "max_train_bytes"})
     if (config.has(key))
       config.fail(key, std::string("\"") + key + "\" trains a model, and \"model\" loads one: " +
                            "give one or the other");
@@ -191,7 +192,8 @@ std::unique_ptr<Tokenizer> SentencePieceTokenizer::from_data(const TextSource& t
 std::unique_ptr<Tokenizer> SentencePieceTokenizer::load_files(const TokenizerFiles& files,
                                                               const std::string& dir) {
   const auto it = files.find(kFile);
-  if (it == files.end()) throw Error(dir + ": the SentencePiece tokenizer's " + kFile + " is missing");
+  if (it == files.end())
+    throw Error(dir + ": the SentencePiece tokenizer's " + kFile + " is missing");
   return from_model(it->second, dir + "/" + kFile);
 }
 
@@ -217,7 +219,8 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_model(
   return t;
 }
 
-void SentencePieceTokenizer::append_ids(std::string_view text, std::vector<std::int32_t>& ids) const {
+void SentencePieceTokenizer::append_ids(std::string_view text,
+                                        std::vector<std::int32_t>& ids) const {
   if (text.empty()) return;
   std::vector<int> part;
   check(processor_->Encode(text, &part), "encode");
@@ -260,9 +263,7 @@ std::string SentencePieceTokenizer::decode(const std::vector<std::int32_t>& ids)
   return text;
 }
 
-std::size_t SentencePieceTokenizer::size() const {
-  return std::size_t(processor_->GetPieceSize());
-}
+std::size_t SentencePieceTokenizer::size() const { return std::size_t(processor_->GetPieceSize()); }
 std::int32_t SentencePieceTokenizer::pad_id() const { return processor_->pad_id(); }
 std::int32_t SentencePieceTokenizer::unk_id() const { return processor_->unk_id(); }
 std::int32_t SentencePieceTokenizer::eos_id() const { return processor_->eos_id(); }

@@ -54,8 +54,7 @@ class SentencePieceTokenizer final : public Tokenizer {
 
   static Schema schema();
   // Trains, or loads `model:`; errors are ConfigErrors at the key at fault.
-  static std::unique_ptr<Tokenizer> from_data(const TextSource& texts,
-                                              const ConfigSection& config);
+  static std::unique_ptr<Tokenizer> from_data(const TextSource& texts, const ConfigSection& config);
   static std::unique_ptr<Tokenizer> load_files(const TokenizerFiles& files, const std::string& dir);
 
   // The model in `serialized` (a ModelProto); `source` names it in errors, which say

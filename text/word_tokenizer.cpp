@@ -168,8 +168,7 @@ std::string WordTokenizer::decode(const std::vector<std::int32_t>& ids) const {
   return out;
 }
 
-std::unique_ptr<Tokenizer> WordTokenizer::from_data(const TextSource& texts,
-                                                    const ConfigSection&) {
+std::unique_ptr<Tokenizer> WordTokenizer::from_data(const TextSource& texts, const ConfigSection&) {
   return std::make_unique<WordTokenizer>(build(texts));
 }
 

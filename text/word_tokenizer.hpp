@@ -56,8 +56,7 @@ class WordTokenizer final : public Tokenizer {
   // The registry's hooks (text/tokenizer.hpp): no keys of its own; build(texts);
   // the checkpoint's vocab.txt.
   static Schema schema() { return {}; }
-  static std::unique_ptr<Tokenizer> from_data(const TextSource& texts,
-                                              const ConfigSection& config);
+  static std::unique_ptr<Tokenizer> from_data(const TextSource& texts, const ConfigSection& config);
   static std::unique_ptr<Tokenizer> load_files(const TokenizerFiles& files, const std::string& dir);
 
   // The vocabulary of `texts` (specials first, then sorted tokens; see above).
