@@ -16,6 +16,7 @@
 #include "optimizers/optimizer.hpp"
 #include "tasks/classification.hpp"
 #include "tasks/language_model.hpp"
+#include "tasks/language_model_training.hpp"
 #include "training/checkpoint.hpp"
 #include "training/trainer.hpp"
 

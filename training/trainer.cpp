@@ -19,7 +19,6 @@
 #include "framework/files.hpp"
 #include "framework/loss.hpp"
 #include "framework/parallel.hpp"
-#include "tasks/batch.hpp"
 #include "training/training_state.hpp"
 
 namespace strata {
@@ -32,13 +31,9 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// The data each phase trains on, checked against what the checkpoint was trained on.
-std::vector<DataFingerprint> fingerprint_phases(const RunConfig& config,
-                                                const std::vector<std::vector<std::string>>& texts,
+// What each phase trains on (`prints`), checked against what the checkpoint was trained on.
+std::vector<DataFingerprint> check_fingerprints(std::vector<DataFingerprint> prints,
                                                 const Checkpoint* resume) {
-  std::vector<DataFingerprint> prints;
-  for (std::size_t p = 0; p < texts.size(); ++p)
-    prints.push_back(fingerprint_data(config.phases[p].name, config.phases[p].data, texts[p]));
   if (!resume || resume->data.empty()) return prints;  // older checkpoints did not record it
   for (std::size_t p = 0; p < prints.size(); ++p) {
     const DataFingerprint* then = p < resume->data.size() ? &resume->data[p] : nullptr;
@@ -132,45 +127,33 @@ class UpdateAlongsideForward {
 
 }  // namespace
 
-Checkpoint make_checkpoint(const LanguageModel& lm, const Optimizer<float>& optimizer,
-                           const TrainingPosition& position) {
-  Checkpoint c;
-  c.config_text = lm.config.text;
-  c.config_file = lm.config.file;
-  c.seed = lm.config.seed;
-  c.data_overrides = lm.config.data_overrides;
-  c.tokenizer_type = lm.tokenizer->type();
-  c.tokenizer_files = lm.tokenizer->files();
-  c.parameters = lm.export_parameters();
-  c.optimizer_state = export_optimizer_state(optimizer);
-  c.optimizer_steps = optimizer.steps();
-  c.position = position;
-  return c;
-}
-
 namespace {
 
-// One run of train(): the phases, their epochs and steps, checkpoints and the log, each
-// a named step. `at_` is where training stands (what a checkpoint saves).
-class LanguageModelRun {
+// One run of run_training(): the phases, their epochs and steps, checkpoints and the
+// log, each a named step. `at_` is where training stands (what a checkpoint saves).
+class RunLoop {
  public:
-  LanguageModelRun(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOptions& options)
-      : lm_(lm),
-        config_(lm.config),
+  RunLoop(TrainingTask& task, Optimizer<float>& optimizer, const TrainOptions& options)
+      : task_(task),
+        model_(task.model()),
+        config_(task.config()),
         optimizer_(optimizer),
         options_(options),
-        update_(lm.model, optimizer) {}
+        writes_(options.writes_files && !options.out_dir.empty()),
+        log_(options.writes_files ? options.log : nullptr),
+        update_(task.model(), optimizer) {}
 
   TrainResult run(const Checkpoint* resume);
 
  private:
-  void validate_data(const Checkpoint* resume);
   void restore(const Checkpoint& resume);
   void check_position() const;
   std::int64_t steps_of_phase(std::size_t p) const;
   bool run_phase();
   bool run_epoch(const PhaseConfig& phase, std::int64_t phase_steps);
-  void step(const Batch& batch, double lr, const PhaseConfig& phase);
+  void step(std::size_t batch, double lr, const PhaseConfig& phase);
+  void gradients_complete();
+  double gradient_norm() const;
   bool stop_here(const PhaseConfig& phase);
   void snapshot_random_state(TrainingPosition& position) const;
   void checkpoint(const TrainingPosition& position, const PhaseConfig& phase);
@@ -178,12 +161,14 @@ class LanguageModelRun {
   void end_epoch(const PhaseConfig& phase, double lr, Clock::time_point epoch_start);
   void log_epoch(const PhaseConfig& phase, const EpochRecord& record) const;
 
-  LanguageModel& lm_;
+  TrainingTask& task_;
+  Model<float>& model_;
   const RunConfig& config_;
   Optimizer<float>& optimizer_;
   const TrainOptions& options_;
+  const bool writes_;  // this process writes the run directory
+  std::ostream* const log_;
   std::vector<DataFingerprint> data_prints_;
-  std::vector<std::vector<std::vector<std::int32_t>>> sequences_;  // per phase
   TrainingPosition at_;
   TrainResult result_;
   Clock::time_point start_;
@@ -192,10 +177,13 @@ class LanguageModelRun {
   // At more than one thread each step's update runs alongside the next forward pass.
   bool overlap_update_ = false;
   UpdateAlongsideForward update_;
-  Tensor<float> input_, dlogits_;
+  TrainingForward forward_ = [this](const Tensor<float>& input) -> const Tensor<float>& {
+    return update_.forward(input);
+  };
+  double squared_norm_ = 0;  // of the step's gradients, summed as backward completes them
 };
 
-TrainResult LanguageModelRun::run(const Checkpoint* resume) {
+TrainResult RunLoop::run(const Checkpoint* resume) {
   const ScopedFlushDenormals flush_denormals;  // see denormals.hpp: same losses, no assists
   // Strata's pool splits the step's work (Adam, the gradient norm, independent
   // products); BLAS runs on one thread (see ThreadingScope).
@@ -208,20 +196,21 @@ TrainResult LanguageModelRun::run(const Checkpoint* resume) {
   // instead, freed blocks are reused at once; peak RSS is unchanged (the heap never
   // holds more than the largest step needed). Process-wide.
   keep_freed_memory();
-  validate_data(resume);
+  data_prints_ = check_fingerprints(task_.load_data(), resume);
   if (resume) restore(*resume);
   start_ = Clock::now();
   steps_done_before_ = at_.step;
   for (std::size_t p = 0; p < config_.phases.size(); ++p) total_steps_ += steps_of_phase(p);
   if (resume) check_position();
-  if (!options_.out_dir.empty()) {
+  if (writes_) {
     remove_stale_temporaries(options_.out_dir);
     trim_metrics(options_.out_dir, at_.metrics_rows);
+    task_.write_run_files(options_.out_dir);
   }
   saved_step_ = resume ? resume->position.step : -1;
   overlap_update_ = options_.overlap_update && config_.threads > 1;
   // The optimizer leaves the gradients zeroed after each step (step_scaled_and_zero).
-  lm_.model.zero_grad();
+  model_.zero_grad();
   for (; at_.phase < config_.phases.size(); ++at_.phase, at_.epoch = 0)
     if (!run_phase()) return result_;
   update_.finish();
@@ -231,39 +220,15 @@ TrainResult LanguageModelRun::run(const Checkpoint* resume) {
   return result_;
 }
 
-// Every phase's data, encoded, must fit the model before the first step, not when its
-// turn comes; with `resume`, it must be the data the checkpoint was trained on.
-void LanguageModelRun::validate_data(const Checkpoint* resume) {
-  const auto texts = load_phase_texts(config_);
-  data_prints_ = fingerprint_phases(config_, texts, resume);
-  sequences_.resize(texts.size());
-  for (std::size_t p = 0; p < texts.size(); ++p)
-    for (const std::string& text : texts[p]) sequences_[p].push_back(lm_.encode(text, nullptr));
-  for (std::size_t p = 0; p < texts.size(); ++p) {
-    const PhaseConfig& phase = config_.phases[p];
-    const std::string where = phase.data_mark.to_string() + ": training.phases \"" + phase.name +
-                              "\": " + phase.data + ": ";
-    const std::size_t fit = std::size_t(lm_.model.max_seq_len) + 1;
-    for (std::size_t i = 0; i < sequences_[p].size(); ++i)
-      if (sequences_[p][i].size() > fit)
-        throw Error(where + "example " + std::to_string(i) + " has " +
-                    std::to_string(sequences_[p][i].size()) + " tokens, more than the " +
-                    std::to_string(fit) + " that fit model.max_seq_len " +
-                    std::to_string(lm_.model.max_seq_len) + " (+1 for the shifted targets)");
-    if (count_trainable(sequences_[p]) == 0)
-      throw Error(where + "no example has two or more tokens: nothing to learn");
-  }
-}
-
 // The checkpoint's position, optimizer state and random states.
-void LanguageModelRun::restore(const Checkpoint& resume) {
+void RunLoop::restore(const Checkpoint& resume) {
   at_ = resume.position;
-  import_optimizer_state(optimizer_, resume, lm_.model,
+  import_optimizer_state(optimizer_, resume, model_,
                          options_.out_dir.empty()
                              ? "optimizer state"
                              : checkpoint_directory(options_.out_dir) + "/optimizer.npz");
-  if (!at_.rng.empty()) lm_.rng.load(at_.rng);  // an epoch that starts now draws from here
-  const std::vector<Rng*> generators = lm_.model.random_generators();
+  if (!at_.rng.empty()) task_.rng().load(at_.rng);  // an epoch that starts now draws from here
+  const std::vector<Rng*> generators = model_.random_generators();
   if (at_.layer_rngs.size() != generators.size())
     throw Error("the checkpoint holds " + std::to_string(at_.layer_rngs.size()) +
                 " layer random states, the model has " + std::to_string(generators.size()) +
@@ -272,12 +237,11 @@ void LanguageModelRun::restore(const Checkpoint& resume) {
 }
 
 // A position that does not fit the run is refused rather than misbehave.
-void LanguageModelRun::check_position() const {
+void RunLoop::check_position() const {
   const bool fits =
       at_.phase < config_.phases.size()
           ? at_.epoch < config_.phases[at_.phase].epochs &&
-                std::int64_t(at_.next_batch) <=
-                    steps_of_phase(at_.phase) / config_.phases[at_.phase].epochs
+                at_.next_batch <= task_.batches_per_epoch(at_.phase)
           : at_.phase == config_.phases.size() && at_.epoch == 0 && at_.next_batch == 0;
   if (!fits || at_.step < 0)
     throw Error("the checkpoint's training position (0-based: phase " + std::to_string(at_.phase) +
@@ -285,14 +249,12 @@ void LanguageModelRun::check_position() const {
                 std::to_string(at_.next_batch) + ") does not fit its config");
 }
 
-std::int64_t LanguageModelRun::steps_of_phase(std::size_t p) const {
-  const std::size_t batch = config_.phases[p].batch;
-  return config_.phases[p].epochs *
-         std::int64_t((count_trainable(sequences_[p]) + batch - 1) / batch);
+std::int64_t RunLoop::steps_of_phase(std::size_t p) const {
+  return config_.phases[p].epochs * std::int64_t(task_.batches_per_epoch(p));
 }
 
 // The phase's epochs, then its checkpoint. false: the run stopped.
-bool LanguageModelRun::run_phase() {
+bool RunLoop::run_phase() {
   const PhaseConfig& phase = config_.phases[at_.phase];
   const std::int64_t phase_steps = steps_of_phase(at_.phase);
   for (; at_.epoch < phase.epochs; ++at_.epoch)
@@ -302,71 +264,76 @@ bool LanguageModelRun::run_phase() {
   end_of_phase.epoch = 0;
   snapshot_random_state(end_of_phase);
   checkpoint(end_of_phase, phase);
-  if (options_.log && options_.progress_bar) *options_.log << "\n";
+  if (log_ && options_.progress_bar) *log_ << "\n";
   return true;
 }
 
 // One epoch's batches from at_.next_batch on. false: the run stopped.
-bool LanguageModelRun::run_epoch(const PhaseConfig& phase, std::int64_t phase_steps) {
+bool RunLoop::run_epoch(const PhaseConfig& phase, std::int64_t phase_steps) {
   // The epoch's shuffle is drawn from the run's Rng; its state at the epoch start
   // is saved so that a resumed run replays the same order.
+  Rng& rng = task_.rng();
   if (at_.next_batch == 0)
-    at_.epoch_rng = lm_.rng.save();
+    at_.epoch_rng = rng.save();
   else
-    lm_.rng.load(at_.epoch_rng);
-  const std::vector<Batch> batches =
-      make_batches(sequences_[at_.phase], phase.batch, std::size_t(lm_.model.max_seq_len),
-                   lm_.tokenizer->pad_id(), phase.shuffle ? &lm_.rng : nullptr);
-  if (at_.next_batch != 0) lm_.rng.load(at_.rng);
+    rng.load(at_.epoch_rng);
+  task_.begin_epoch(at_.phase, phase.shuffle ? &rng : nullptr);
+  const std::size_t batches = task_.batches_per_epoch(at_.phase);
+  if (at_.next_batch != 0) rng.load(at_.rng);
   const auto epoch_start = Clock::now();
-  const std::int64_t epoch_first_step = at_.epoch * std::int64_t(batches.size());  // in the phase
+  const std::int64_t epoch_first_step = at_.epoch * std::int64_t(batches);  // in the phase
   double lr = 0;
-  for (; at_.next_batch < batches.size(); ++at_.next_batch) {
+  for (; at_.next_batch < batches; ++at_.next_batch) {
     lr = phase.schedule.at(epoch_first_step + std::int64_t(at_.next_batch), phase_steps);
-    step(batches[at_.next_batch], lr, phase);
+    step(at_.next_batch, lr, phase);
     if (stop_here(phase)) return false;
   }
   // The epoch's last learning rate (also when a resume starts after its last batch).
-  if (!batches.empty())
-    lr = phase.schedule.at(epoch_first_step + std::int64_t(batches.size()) - 1, phase_steps);
+  if (batches > 0)
+    lr = phase.schedule.at(epoch_first_step + std::int64_t(batches) - 1, phase_steps);
   end_epoch(phase, lr, epoch_start);
   return true;
 }
 
 // One optimizer step: forward, loss, backward (summing the clipping norm), update.
-void LanguageModelRun::step(const Batch& batch, double lr, const PhaseConfig& phase) {
-  ensure_shape(input_, std::vector<std::size_t>{batch.batch, batch.length});
-  std::copy(batch.inputs.begin(), batch.inputs.end(), input_.begin());
-  const Tensor<float>& logits = update_.forward(input_);
-  const LossValue loss = softmax_cross_entropy(logits, batch.targets, dlogits_);
+void RunLoop::step(std::size_t batch, double lr, const PhaseConfig& phase) {
+  const BatchLoss loss = task_.forward_loss(batch, forward_);
   if (!std::isfinite(loss.mean))
     stop_diverged("the loss is not finite (" + std::to_string(loss.mean) + ")", phase);
-  lm_.model.release_output();  // the logits are dead once dlogits holds their gradient
   // The clipping norm is summed layer by layer as backward completes each one's
   // gradients, while they are still in cache (a pass of its own, after backward,
   // read them back from memory: 7% of the batch-1 recipe). Then one pass scales,
   // steps and zeroes them.
-  double squared_norm = 0;
+  squared_norm_ = 0;
+  Model<float>::GradientsDone sum_norm;
   if (optimizer_.clip_norm() > 0)
-    lm_.model.backward(dlogits_, [&](const std::vector<Parameter<float>*>& completed) {
-      squared_norm += squared_grad_sum(completed);
-    });
-  else
-    lm_.model.backward(dlogits_);
-  const float grad_scale = clip_scale<float>(std::sqrt(squared_norm), optimizer_.clip_norm());
+    sum_norm = [this](const std::vector<Parameter<float>*>& completed) {
+      squared_norm_ += squared_grad_sum(completed);
+    };
+  task_.backward(1.0f, sum_norm);
+  gradients_complete();
+  const float grad_scale = clip_scale<float>(gradient_norm(), optimizer_.clip_norm());
   if (overlap_update_)
     update_.defer(lr, grad_scale);
   else
-    optimizer_.step_scaled_and_zero(lm_.model.parameters(), lr, grad_scale);
+    optimizer_.step_scaled_and_zero(model_.parameters(), lr, grad_scale);
   ++at_.step;
-  at_.epoch_loss_sum += loss.sum_of_sequence_means;
-  at_.epoch_sequences += batch.batch;
-  at_.epoch_tokens += loss.tokens;
+  at_.epoch_loss_sum += loss.sum;
+  at_.epoch_sequences += loss.examples;
+  at_.epoch_tokens += loss.items;
 }
+
+// Every parameter's gradient of the step is final here, before the norm and the update
+// read it (processes training together would combine their gradients here).
+void RunLoop::gradients_complete() {}
+
+// The step's global gradient L2 norm (0 when clipping is off: not summed then). Summed
+// during backward; gradients changed after it (gradients_complete) need grad_norm().
+double RunLoop::gradient_norm() const { return std::sqrt(squared_norm_); }
 
 // After a step: a periodic checkpoint, or a stop (stop_after_steps, a stop request)
 // with the checkpoint of where it stopped. true: the run stops here.
-bool LanguageModelRun::stop_here(const PhaseConfig& phase) {
+bool RunLoop::stop_here(const PhaseConfig& phase) {
   const bool stop = options_.stop_after_steps >= 0 && at_.step >= options_.stop_after_steps;
   const bool interrupt = options_.stop_requested && options_.stop_requested();
   const bool periodic = config_.checkpoint_every > 0 && at_.step % config_.checkpoint_every == 0;
@@ -380,35 +347,39 @@ bool LanguageModelRun::stop_here(const PhaseConfig& phase) {
   result_.steps = at_.step;
   result_.seconds = seconds_since(start_);
   result_.interrupted = interrupt;
-  if (options_.log && options_.progress_bar) *options_.log << "\n";
+  if (log_ && options_.progress_bar) *log_ << "\n";
   return true;
 }
 
 // The run's and the layers' generator states, saved with a checkpoint.
-void LanguageModelRun::snapshot_random_state(TrainingPosition& position) const {
-  position.rng = lm_.rng.save();
+void RunLoop::snapshot_random_state(TrainingPosition& position) const {
+  position.rng = task_.rng().save();
   position.layer_rngs.clear();
-  for (const Rng* generator : lm_.model.random_generators())
+  for (const Rng* generator : model_.random_generators())
     position.layer_rngs.push_back(generator->save());
 }
 
 // The checkpoint on disk is never replaced by a non-finite state.
-void LanguageModelRun::checkpoint(const TrainingPosition& position, const PhaseConfig& phase) {
+void RunLoop::checkpoint(const TrainingPosition& position, const PhaseConfig& phase) {
   update_.finish();
   if (options_.out_dir.empty()) return;
-  for (const Parameter<float>* p : lm_.model.parameters())
+  for (const Parameter<float>* p : model_.parameters())
     if (!std::all_of(p->value.begin(), p->value.end(), [](float v) { return std::isfinite(v); })) {
       --at_.step;  // the step that made them so
       stop_diverged("parameter " + p->name + " is not finite after the update", phase);
     }
-  Checkpoint c = make_checkpoint(lm_, optimizer_, position);
+  if (!writes_) return;
+  Checkpoint c = task_.checkpoint_base();
+  c.optimizer_state = export_optimizer_state(optimizer_);
+  c.optimizer_steps = optimizer_.steps();
+  c.position = position;
   c.data = data_prints_;
   save_checkpoint(options_.out_dir, c);
   saved_step_ = position.step;
 }
 
 // Divergence stops the run with the step and what is kept.
-void LanguageModelRun::stop_diverged(const std::string& what, const PhaseConfig& phase) {
+void RunLoop::stop_diverged(const std::string& what, const PhaseConfig& phase) {
   std::string kept = "no checkpoint was saved";
   if (options_.out_dir.empty())
     kept = "nothing is saved (no run directory)";
@@ -421,8 +392,7 @@ void LanguageModelRun::stop_diverged(const std::string& what, const PhaseConfig&
 }
 
 // The epoch's record: result, metrics.csv, the log; the position moves to the next epoch.
-void LanguageModelRun::end_epoch(const PhaseConfig& phase, double lr,
-                                 Clock::time_point epoch_start) {
+void RunLoop::end_epoch(const PhaseConfig& phase, double lr, Clock::time_point epoch_start) {
   EpochRecord record{phase.name,
                      at_.epoch + 1,
                      at_.step,
@@ -431,7 +401,7 @@ void LanguageModelRun::end_epoch(const PhaseConfig& phase, double lr,
                      at_.epoch_tokens,
                      seconds_since(epoch_start)};
   result_.epochs.push_back(record);
-  if (!options_.out_dir.empty()) append_metrics(options_.out_dir, record);
+  if (writes_) append_metrics(options_.out_dir, task_.metrics_header(), task_.metrics_row(record));
   ++at_.metrics_rows;
   log_epoch(phase, record);
   at_.next_batch = 0;
@@ -440,28 +410,28 @@ void LanguageModelRun::end_epoch(const PhaseConfig& phase, double lr,
   at_.epoch_tokens = 0;
 }
 
-void LanguageModelRun::log_epoch(const PhaseConfig& phase, const EpochRecord& record) const {
-  if (!options_.log) return;
+void RunLoop::log_epoch(const PhaseConfig& phase, const EpochRecord& record) const {
+  if (!log_) return;
   const double elapsed = seconds_since(start_);
   const double done = double(at_.step - steps_done_before_);
   const double eta = done > 0 ? elapsed / done * double(total_steps_ - at_.step) : 0;
   std::ostringstream line;
   line << "[" << phase.name << "] epoch " << record.epoch << "/" << phase.epochs << "  loss "
        << std::fixed << std::setprecision(4) << record.loss << "  " << std::setprecision(0)
-       << (record.seconds > 0 ? double(record.tokens) / record.seconds : 0.0) << " tok/s  ETA "
-       << format_duration(eta);
+       << (record.seconds > 0 ? double(record.tokens) / record.seconds : 0.0) << " "
+       << task_.rate_unit() << "  ETA " << format_duration(eta);
   if (options_.progress_bar)
-    *options_.log << "\r\033[K" << line.str() << std::flush;
+    *log_ << "\r\033[K" << line.str() << std::flush;
   else
-    *options_.log << line.str() << "\n" << std::flush;
+    *log_ << line.str() << "\n" << std::flush;
 }
 
 }  // namespace
 
-TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOptions& options,
-                  const Checkpoint* resume) {
-  LanguageModelRun run(lm, optimizer, options);
-  return run.run(resume);
+TrainResult run_training(TrainingTask& task, Optimizer<float>& optimizer,
+                         const TrainOptions& options, const Checkpoint* resume) {
+  RunLoop loop(task, optimizer, options);
+  return loop.run(resume);
 }
 
 }  // namespace strata

@@ -83,15 +83,13 @@ void trim_metrics(const std::string& out_dir, std::size_t rows) {
                 std::strerror(errno) + ")");
 }
 
-void append_metrics(const std::string& out_dir, const EpochRecord& r) {
+void append_metrics(const std::string& out_dir, const std::string& header, const std::string& row) {
   make_directories(out_dir);  // the first epochs may end before the first checkpoint
   const std::string path = (std::filesystem::path(out_dir) / "metrics.csv").string();
   const bool fresh = !std::filesystem::exists(path);
   std::ofstream out(path, std::ios::app);
-  if (fresh) out << "phase,epoch,step,loss,lr,tokens,seconds,tokens_per_s\n";
-  out << r.phase << ',' << r.epoch << ',' << r.step << ',' << std::setprecision(9) << r.loss << ','
-      << r.lr << ',' << r.tokens << ',' << r.seconds << ','
-      << (r.seconds > 0 ? double(r.tokens) / r.seconds : 0.0) << '\n';
+  if (fresh) out << header << '\n';
+  out << row << '\n';
   out.close();
   if (!out) throw Error(path + ": cannot write metrics");
 }
