@@ -27,6 +27,7 @@
 #include <sstream>
 
 #include "framework/conformance.hpp"
+#include "framework/files.hpp"
 #include "framework/grad_check.hpp"
 #include "framework/parallel.hpp"
 #include "framework/plugin.hpp"
@@ -198,6 +199,33 @@ int command_check(const std::string& config_path, const std::vector<std::string>
   return 0;
 }
 
+struct TokenizerArgs {
+  std::string config, out;
+  std::vector<std::string> data;
+};
+
+// Builds the config's tokenizer from its phases' data, as `train` would, and writes its
+// file for a config to name (tokenizer: {type: ..., model: FILE}).
+int command_tokenizer(const TokenizerArgs& args) {
+  RunConfig config = load_run_config(args.config, parse_data_overrides(args.data));
+  if (is_classification(config))
+    throw Error(args.config + ": a classification run has no tokenizer");
+  load_config_plugins(config);
+  if (config.phases.empty())
+    throw Error(args.config + ": training.phases is empty: no data to build the tokenizer from");
+  const std::unique_ptr<Tokenizer> tokenizer = build_tokenizer(config);
+  const TokenizerFiles files = tokenizer->files();
+  if (files.size() != 1)
+    throw Error("the " + tokenizer->type() + " tokenizer is " + std::to_string(files.size()) +
+                " files, not one: --out FILE takes one");
+  write_file_atomic(args.out, files.begin()->second);
+  std::cout << args.out << ": " << tokenizer->type() << " tokenizer, " << tokenizer->size()
+            << " tokens (from the phases' data)\n";
+  if (tokenizer->type() == "sentencepiece")
+    std::cout << "use it with: tokenizer: {type: sentencepiece, model: " << args.out << "}\n";
+  return 0;
+}
+
 // A registry's types with their config keys, the key names in one column as wide as
 // the longest (at least 12).
 template <class Info>
@@ -234,6 +262,7 @@ struct TrainArgs {
   std::int64_t seed = -1;
   int threads = 0;
   std::vector<std::string> data;
+  std::string trace_batches;
 };
 
 // `path` quoted for a shell when it needs to be.
@@ -302,6 +331,7 @@ int command_train(const TrainArgs& args) {
   else
     run = resume_run(args, out, run_dir);
   if (args.threads > 0) run->config().threads = args.threads;
+  if (LanguageModel* lm = run->language_model()) lm->batch_trace = args.trace_batches;
   std::cout << "model: " << run->describe() << ", seed " << run->config().seed << ", threads "
             << run->config().threads << "\n";
   TrainOptions options;
@@ -623,6 +653,14 @@ void declare_check(CLI::App* cmd, CheckArgs& c, std::vector<std::string>& plugin
 
 struct NoArgs {};
 
+void declare_tokenizer(CLI::App* cmd, TokenizerArgs& t, std::vector<std::string>& plugins) {
+  cmd->add_option("CONFIG", t.config, "YAML config")->required();
+  cmd->add_option("--out", t.out, "the tokenizer's file to write (e.g. fortunes.model)")
+      ->required();
+  cmd->add_option("--data", t.data, "replace a phase's data: PHASE=PATH");
+  add_plugin_option(cmd, plugins);
+}
+
 void declare_layers(CLI::App* cmd, NoArgs&, std::vector<std::string>& plugins) {
   add_plugin_option(cmd, plugins);
 }
@@ -636,6 +674,8 @@ void declare_train(CLI::App* cmd, TrainArgs& t, std::vector<std::string>& plugin
       ->check(accepts(run_config_key("seed")));
   add_threads_option(cmd, t.threads);
   cmd->add_option("--data", t.data, "replace a phase's data: PHASE=PATH");
+  cmd->add_option("--trace-batches", t.trace_batches,
+                  "append each corpus batch's window starts to FILE (docs/data.md)");
   add_plugin_option(cmd, plugins);
 }
 
@@ -729,6 +769,9 @@ std::vector<Command> commands() {
       command<NoArgs>("layers", "list layer and optimizer types and their config keys",
                       declare_layers, [](const NoArgs&) { return command_layers(); }),
       command<TrainArgs>("train", "train a model from a config", declare_train, command_train),
+      command<TokenizerArgs>("tokenizer",
+                             "build a config's tokenizer from its data and write its file",
+                             declare_tokenizer, command_tokenizer),
       command<GenerateArgs>("generate", "continue a prompt", declare_generate, command_generate),
       command<GenerateArgs>("chat", "answer questions typed on standard input", declare_sampling,
                             command_chat),
