@@ -769,9 +769,6 @@ std::vector<Command> commands() {
       command<NoArgs>("layers", "list layer and optimizer types and their config keys",
                       declare_layers, [](const NoArgs&) { return command_layers(); }),
       command<TrainArgs>("train", "train a model from a config", declare_train, command_train),
-      command<TokenizerArgs>("tokenizer",
-                             "build a config's tokenizer from its data and write its file",
-                             declare_tokenizer, command_tokenizer),
       command<GenerateArgs>("generate", "continue a prompt", declare_generate, command_generate),
       command<GenerateArgs>("chat", "answer questions typed on standard input", declare_sampling,
                             command_chat),
@@ -787,6 +784,9 @@ std::vector<Command> commands() {
           "the layer contract checks (gradients, accumulation, shapes, buffers) on a type",
           declare_check_layer,
           [](const CheckLayerArgs& c) { return command_check_layer(c.type, c.tolerance); }),
+      command<TokenizerArgs>("tokenizer",
+                             "build a config's tokenizer from its data and write its file",
+                             declare_tokenizer, command_tokenizer),
   };
 }
 

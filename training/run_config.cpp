@@ -135,7 +135,7 @@ void parse_phase_data(const ConfigSection& phase, PhaseConfig& p) {
                           "expected a path");
       p.sources.push_back(data[i].scalar());
     }
-    p.data = "[" + join(p.sources, ", ") + "]";
+    p.data = std::string(1, '[').append(join(p.sources, ", ")).append("]");
   } else {
     phase.fail("data", corpus ? "expected a path or a non-empty list of paths"
                               : "expected a path (a list of paths needs format: corpus)");
