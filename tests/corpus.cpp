@@ -235,10 +235,14 @@ BOOST_AUTO_TEST_CASE(a_long_document_trains_in_windows_and_the_cache_is_reused) 
   const RunConfig config = parse_run_config(corpus_yaml(data), "test.yaml");
   const auto tokenizer = build_tokenizer(config);
   BOOST_TEST(prepare_corpus_phase(config.phases[0], *tokenizer, dir.file("run/cache"), 16).reused);
+  // A rebuild removes what a killed tokenisation left (pid 2^22 + 1 is above any
+  // kernel's pid_max, so that process is surely gone).
+  const std::string stale = dir.write("run/cache/pre.tokens.tmp-4194305", "half");
   dir.write("c.txt", corpus_text() + "more words\n");
   const CorpusPhase changed =
       prepare_corpus_phase(config.phases[0], *tokenizer, dir.file("run/cache"), 16);
   BOOST_TEST(!changed.reused);
+  BOOST_TEST(!fs::exists(stale));
   BOOST_TEST(changed.tokens.size() > tokens.size());
   BOOST_TEST(changed.fingerprint.examples == 7u);  // the words added are a paragraph
 }
