@@ -1,6 +1,7 @@
 #include "tasks/corpus_phase.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -103,6 +104,23 @@ struct TemporaryCache {
   }
 };
 
+// Token files left half-written by a process that no longer runs (killed while
+// tokenising): "<name>.tmp-<pid>".
+void remove_stale_token_files(const std::string& cache_dir, const std::string& name) {
+  std::error_code ec;
+  const std::string prefix = name + ".tmp-";
+  for (const auto& entry : fs::directory_iterator(cache_dir, ec)) {
+    const std::string file = entry.path().filename().string();
+    if (!file.starts_with(prefix)) continue;
+    const std::string digits = file.substr(prefix.size());
+    if (digits.empty() || digits.size() > 9 ||
+        digits.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    const pid_t pid = pid_t(std::stol(digits));
+    if (pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH) fs::remove(entry.path(), ec);
+  }
+}
+
 void tokenize(const std::vector<std::string>& files, const CorpusOptions& options,
               const Tokenizer& tokenizer, TokenFileWriter& writer, CorpusStats& stats) {
   stats = read_corpus(files, options,
@@ -153,6 +171,7 @@ CorpusPhase prepare_corpus_phase(const PhaseConfig& phase, const Tokenizer& toke
     TokenFileHeader header;
     corpus.reused = read_token_header(path, header) && header.key == key;
     if (!corpus.reused) {
+      remove_stale_token_files(cache_dir, phase.name + ".tokens");
       TokenFileWriter writer(path, tokenizer.size(), key);
       CorpusStats stats;
       tokenize(files, options, tokenizer, writer, stats);
