@@ -32,6 +32,7 @@
 #include "app/plot.hpp"
 #include "framework/conformance.hpp"
 #include "framework/distributed.hpp"
+#include "framework/files.hpp"
 #include "framework/grad_check.hpp"
 #include "framework/parallel.hpp"
 #include "framework/plugin.hpp"
@@ -176,6 +177,33 @@ int command_check(const std::string& config_path, const std::vector<std::string>
   return 0;
 }
 
+struct TokenizerArgs {
+  std::string config, out;
+  std::vector<std::string> data;
+};
+
+// Builds the config's tokenizer from its phases' data, as `train` would, and writes its
+// file for a config to name (tokenizer: {type: ..., model: FILE}).
+int command_tokenizer(const TokenizerArgs& args) {
+  RunConfig config = load_run_config(args.config, parse_data_overrides(args.data));
+  if (is_classification(config))
+    throw Error(args.config + ": a classification run has no tokenizer");
+  load_config_plugins(config);
+  if (config.phases.empty())
+    throw Error(args.config + ": training.phases is empty: no data to build the tokenizer from");
+  const std::unique_ptr<Tokenizer> tokenizer = build_tokenizer(config);
+  const TokenizerFiles files = tokenizer->files();
+  if (files.size() != 1)
+    throw Error("the " + tokenizer->type() + " tokenizer is " + std::to_string(files.size()) +
+                " files, not one: --out FILE takes one");
+  write_file_atomic(args.out, files.begin()->second);
+  std::cout << args.out << ": " << tokenizer->type() << " tokenizer, " << tokenizer->size()
+            << " tokens (from the phases' data)\n";
+  if (tokenizer->type() == "sentencepiece")
+    std::cout << "use it with: tokenizer: {type: sentencepiece, model: " << args.out << "}\n";
+  return 0;
+}
+
 // A registry's types with their config keys, the key names in one column as wide as
 // the longest (at least 12).
 template <class Info>
@@ -214,6 +242,7 @@ struct TrainArgs {
   std::vector<std::string> data;
   std::vector<std::string> sets;  // --set PATH=VALUE
   std::string init_from;          // --init-from DIR
+  std::string trace_batches;      // --trace-batches FILE
 };
 
 // `path` quoted for a shell when it needs to be.
@@ -298,6 +327,7 @@ int command_train(const TrainArgs& args) {
     throw Error("train over MPI (" + std::to_string(world.size()) +
                 " ranks): only language-model tasks are data parallel; run this one in a "
                 "single process");
+  if (LanguageModel* lm = run->language_model()) lm->batch_trace = args.trace_batches;
   std::cout << "model: " << run->describe() << ", seed " << run->config().seed << ", threads "
             << run->config().threads
             << (world.parallel() ? ", ranks " + std::to_string(world.size()) : std::string())
@@ -522,6 +552,14 @@ void declare_check(CLI::App* cmd, CheckArgs& c, std::vector<std::string>& plugin
 
 struct NoArgs {};
 
+void declare_tokenizer(CLI::App* cmd, TokenizerArgs& t, std::vector<std::string>& plugins) {
+  cmd->add_option("CONFIG", t.config, "YAML config")->required();
+  cmd->add_option("--out", t.out, "the tokenizer's file to write (e.g. fortunes.model)")
+      ->required();
+  cmd->add_option("--data", t.data, "replace a phase's data: PHASE=PATH");
+  add_plugin_option(cmd, plugins);
+}
+
 void declare_layers(CLI::App* cmd, NoArgs&, std::vector<std::string>& plugins) {
   add_plugin_option(cmd, plugins);
 }
@@ -540,6 +578,8 @@ void declare_train(CLI::App* cmd, TrainArgs& t, std::vector<std::string>& plugin
                   "(repeatable)");
   cmd->add_option("--init-from", t.init_from,
                   "start from the parameters of the run in DIR (new config, fresh optimizer)");
+  cmd->add_option("--trace-batches", t.trace_batches,
+                  "append each corpus batch's window starts to FILE (docs/data.md)");
   add_plugin_option(cmd, plugins);
 }
 
@@ -678,6 +718,9 @@ std::vector<Command> commands() {
           "the layer contract checks (gradients, accumulation, shapes, buffers) on a type",
           declare_check_layer,
           [](const CheckLayerArgs& c) { return command_check_layer(c.type, c.tolerance); }),
+      command<TokenizerArgs>("tokenizer",
+                             "build a config's tokenizer from its data and write its file",
+                             declare_tokenizer, command_tokenizer),
   };
 }
 

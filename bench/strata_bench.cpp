@@ -352,6 +352,7 @@ Json run_scale(const Args& a, int threads) {
       strata::parse_run_config(yaml.str(), "<scale>"),
       std::make_unique<strata::WordTokenizer>(strata::WordTokenizer::from_tokens(tokens)),
       strata::Rng(seed),
+      {},
       {}};
   try {
     lm.model = strata::build_model<float>(lm.config.model, std::int64_t(a.vocab), lm.rng);

@@ -5,7 +5,8 @@
 //                                  and CRC-32 of every other file (checked on load)
 //   DIR/checkpoint/config.yaml     the config the run was started with
 //   DIR/checkpoint/vocab.txt       the tokenizer's files (the word tokenizer's vocabulary,
-//                                  one token per line; the manifest names the type and files)
+//                                  one token per line; SentencePiece's sentencepiece.model;
+//                                  the manifest names the type and files)
 //   DIR/checkpoint/model.npz       parameters by name, float32 (np.load reads it)
 //   DIR/checkpoint/optimizer.npz   optimizer state by "<parameter>/<slot>"
 //   DIR/metrics.csv                one row per epoch
@@ -53,7 +54,9 @@ struct TrainingPosition {
 // What a phase was trained on, recorded so that a resumed run can refuse data that
 // changed (it would no longer replay the same batches). It is taken of the examples as
 // read, not of the file's bytes: a pipe cannot be read a second time, and the examples
-// are what training depends on.
+// are what training depends on. A corpus phase (tasks/corpus_phase.hpp) records its
+// documents as `examples`, and its files' bytes: FNV-1a over each file's bytes then its
+// size (text/corpus.hpp); its tokenizer and corpus keys are in the checkpoint already.
 struct DataFingerprint {
   std::string phase;
   std::string path;

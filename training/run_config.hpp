@@ -39,8 +39,16 @@ namespace strata {
 
 struct PhaseConfig {
   std::string name;
-  std::string data;
-  std::string format;  // auto | json | text
+  std::string data;                  // as given, for messages: a path, or "[a, b]" for a list
+  std::vector<std::string> sources;  // the paths (one unless a corpus lists several)
+  std::string format;                // auto | json | text | corpus
+  // format: corpus (text/corpus.hpp, docs/data.md): what a document is, the record
+  // separator line, the file names taken from directories, tokens between window starts
+  // (0: max_seq_len).
+  std::string document = "file";
+  std::string separator = "%";
+  std::string include = "*";
+  std::int64_t stride = 0;
   std::int64_t epochs = 1;
   std::size_t batch = 1;
   LrSchedule schedule;
