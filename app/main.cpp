@@ -1,5 +1,6 @@
-// The `strata` command line: check, layers, train, generate, chat, evaluate, gradcheck,
-// check-layer.
+// The `strata` command line: check, layers, train, generate, chat, evaluate, plot,
+// gradcheck, check-layer (generate and chat in chat.cpp, evaluate in evaluate.cpp, plot
+// in plot.cpp).
 // Every failure prints one clear message to stderr and exits non-zero: 2 for a usage
 // error (an unknown command or option, an option value out of range), 1 for the rest,
 // including output that standard output could not take (a full disk, a closed pipe).
@@ -26,7 +27,12 @@
 #include <optional>
 #include <sstream>
 
+#include "app/chat.hpp"
+#include "app/evaluate.hpp"
+#include "app/plot.hpp"
 #include "framework/conformance.hpp"
+#include "framework/distributed.hpp"
+#include "framework/files.hpp"
 #include "framework/grad_check.hpp"
 #include "framework/parallel.hpp"
 #include "framework/plugin.hpp"
@@ -40,6 +46,7 @@
 #include "tasks/language_model.hpp"
 #include "tasks/run.hpp"
 #include "text/dataset.hpp"
+#include "training/config_overrides.hpp"
 #include "training/run_config.hpp"
 #include "training/run_directory.hpp"
 #include "training/trainer.hpp"
@@ -108,34 +115,6 @@ void load_cli_plugins(const std::vector<std::string>& paths) {
   }
 }
 
-std::vector<std::int32_t> encode_prompt(const LanguageModel& lm, const std::string& prompt) {
-  std::vector<std::string> unknown;
-  std::vector<std::int32_t> ids = lm.encode(prompt, &unknown);
-  if (ids.empty()) throw Error("the prompt is empty: give at least one word");
-  if (unknown.size() == ids.size())
-    throw Error("none of the prompt's words are in the model's vocabulary: " + join(unknown, ", "));
-  if (!unknown.empty())
-    std::cerr << "note: not in the vocabulary, read as <unk>: " << join(unknown, ", ") << "\n";
-  return ids;
-}
-
-SamplingOptions sampling_from(const GenerationConfig& g) {
-  SamplingOptions s;
-  s.max_tokens = std::size_t(g.max_tokens);
-  s.temperature = g.temperature;
-  s.top_k = std::size_t(g.top_k);
-  s.top_p = g.top_p;
-  return s;
-}
-
-std::string answer(LanguageModel& lm, const std::string& prompt, const SamplingOptions& options,
-                   Rng& rng) {
-  const auto ids = encode_prompt(lm, prompt);
-  auto out = generate(lm.model, ids, lm.tokenizer->eos_id(), options, rng);
-  if (!out.empty() && out.back() == lm.tokenizer->eos_id()) out.pop_back();  // shown as the end
-  return lm.tokenizer->decode(out);
-}
-
 // The config's sample prompts, answered after training. The run is saved by then: a
 // prompt that cannot be answered (no known word, too long) is a warning, not a failure.
 void answer_sample_prompts(LanguageModel& lm) {
@@ -198,6 +177,33 @@ int command_check(const std::string& config_path, const std::vector<std::string>
   return 0;
 }
 
+struct TokenizerArgs {
+  std::string config, out;
+  std::vector<std::string> data;
+};
+
+// Builds the config's tokenizer from its phases' data, as `train` would, and writes its
+// file for a config to name (tokenizer: {type: ..., model: FILE}).
+int command_tokenizer(const TokenizerArgs& args) {
+  RunConfig config = load_run_config(args.config, parse_data_overrides(args.data));
+  if (is_classification(config))
+    throw Error(args.config + ": a classification run has no tokenizer");
+  load_config_plugins(config);
+  if (config.phases.empty())
+    throw Error(args.config + ": training.phases is empty: no data to build the tokenizer from");
+  const std::unique_ptr<Tokenizer> tokenizer = build_tokenizer(config);
+  const TokenizerFiles files = tokenizer->files();
+  if (files.size() != 1)
+    throw Error("the " + tokenizer->type() + " tokenizer is " + std::to_string(files.size()) +
+                " files, not one: --out FILE takes one");
+  write_file_atomic(args.out, files.begin()->second);
+  std::cout << args.out << ": " << tokenizer->type() << " tokenizer, " << tokenizer->size()
+            << " tokens (from the phases' data)\n";
+  if (tokenizer->type() == "sentencepiece")
+    std::cout << "use it with: tokenizer: {type: sentencepiece, model: " << args.out << "}\n";
+  return 0;
+}
+
 // A registry's types with their config keys, the key names in one column as wide as
 // the longest (at least 12).
 template <class Info>
@@ -234,6 +240,9 @@ struct TrainArgs {
   std::int64_t seed = -1;
   int threads = 0;
   std::vector<std::string> data;
+  std::vector<std::string> sets;  // --set PATH=VALUE
+  std::string init_from;          // --init-from DIR
+  std::string trace_batches;      // --trace-batches FILE
 };
 
 // `path` quoted for a shell when it needs to be.
@@ -255,22 +264,26 @@ bool same_directory(const std::string& a, const std::string& b) {
 // --resume DIR continues DIR's run; --resume SRC --out DST forks: DST continues from a
 // copy of SRC's checkpoint. `out` becomes the directory trained into, held by `run_dir`.
 Run resume_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_dir) {
-  if (!args.config.empty() || args.seed >= 0 || !args.data.empty())
+  if (!args.config.empty() || args.seed >= 0 || !args.data.empty() || !args.sets.empty() ||
+      !args.init_from.empty())
     throw Error(
         "--resume continues a run with its own config, seed and data: drop the CONFIG, "
-        "--seed and --data arguments");
+        "--seed, --data, --set and --init-from arguments");
   const bool fork = !out.empty() && !same_directory(out, args.resume);
+  const bool writer = Distributed::world().rank() == 0;  // over MPI, rank 0 alone writes
   if (!fork) {
     out = args.resume;
-    if (fs::is_directory(out)) run_dir = lock_run_directory(out);  // before reading it
+    if (fs::is_directory(out) && writer) run_dir = lock_run_directory(out);  // before reading it
   }
   Run run = Run::resume(args.resume);
   const Checkpoint& resume = *run.checkpoint();
-  if (fork) {
+  if (fork && writer) {
     run_dir = claim_new_run_directory(out);
     save_checkpoint(out, resume);
-    const fs::path metrics = fs::path(args.resume) / "metrics.csv";
-    if (fs::exists(metrics)) fs::copy_file(metrics, fs::path(out) / "metrics.csv");
+    for (const char* log : {"metrics.csv", "steps.csv", "validation.csv"}) {
+      const fs::path from = fs::path(args.resume) / log;
+      if (fs::exists(from)) fs::copy_file(from, fs::path(out) / log);
+    }
     std::cout << "forking " << args.resume << " at step " << resume.position.step << " into " << out
               << "\n";
   } else {
@@ -282,15 +295,22 @@ Run resume_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_di
 // A new run of CONFIG into `out` (default runs/<config's name>), held by `run_dir`.
 Run start_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_dir) {
   if (args.config.empty()) throw Error("train needs a CONFIG file (or --resume DIR)");
-  RunConfig config = load_run_config(args.config, parse_data_overrides(args.data));
+  RunConfig config = load_run_config(args.config, parse_data_overrides(args.data), args.sets);
   if (args.seed >= 0) config.seed = std::uint64_t(args.seed);
   if (config.phases.empty())
     throw Error(args.config + ": training.phases is empty: nothing to train");
   if (out.empty()) out = "runs/" + fs::path(args.config).stem().string();
   // Refuses a checkpoint or anything else there at once; a directory it creates is
-  // removed again if the run fails before writing to it.
-  run_dir = claim_new_run_directory(out);
-  return Run::start(std::move(config));
+  // removed again if the run fails before writing to it. Over MPI rank 0 alone writes.
+  if (Distributed::world().rank() == 0) run_dir = claim_new_run_directory(out);
+  const RunConfig overridden = config;  // names a --set in errors about the model
+  try {
+    return args.init_from.empty() ? Run::start(std::move(config))
+                                  : Run::start_from(std::move(config), args.init_from);
+  } catch (const ConfigError& e) {
+    if (args.sets.empty()) throw;
+    throw Error(name_override(e, overridden, args.sets));
+  }
 }
 
 int command_train(const TrainArgs& args) {
@@ -302,12 +322,22 @@ int command_train(const TrainArgs& args) {
   else
     run = resume_run(args, out, run_dir);
   if (args.threads > 0) run->config().threads = args.threads;
+  const Distributed& world = Distributed::world();
+  if (world.parallel() && !run->language_model())
+    throw Error("train over MPI (" + std::to_string(world.size()) +
+                " ranks): only language-model tasks are data parallel; run this one in a "
+                "single process");
+  if (LanguageModel* lm = run->language_model()) lm->batch_trace = args.trace_batches;
   std::cout << "model: " << run->describe() << ", seed " << run->config().seed << ", threads "
-            << run->config().threads << "\n";
+            << run->config().threads
+            << (world.parallel() ? ", ranks " + std::to_string(world.size()) : std::string())
+            << "\n";
   TrainOptions options;
   options.out_dir = out;
   options.log = &std::cout;
-  options.progress_bar = ::isatty(STDOUT_FILENO);
+  options.writes_files = world.rank() == 0;  // over MPI, rank 0 alone writes
+  // mpirun hands its ranks a terminal even when its own output is a file: lines there.
+  options.progress_bar = ::isatty(STDOUT_FILENO) && !world.parallel();
   options.stop_requested = &StopSignals::requested;
   TrainResult result;
   int signal = 0;
@@ -318,6 +348,7 @@ int command_train(const TrainArgs& args) {
   }
   if (signal) {  // the shell's convention for a process ended by a signal
     std::cout << std::flush;
+    if (world.rank() != 0) return 128 + signal;  // rank 0 says it for all
     if (result.finished)
       std::cerr << "strata: " << StopSignals::name(signal) << ": training had finished (step "
                 << result.steps << "); checkpoint in " << out
@@ -330,150 +361,8 @@ int command_train(const TrainArgs& args) {
   }
   std::cout << "trained " << result.steps << " steps in " << std::fixed << std::setprecision(2)
             << result.seconds << " s; checkpoint in " << out << "/checkpoint\n";
-  if (LanguageModel* lm = run->language_model()) answer_sample_prompts(*lm);
-  return 0;
-}
-
-struct GenerateArgs {
-  std::string dir, prompt;
-  std::int64_t max_tokens = -1, top_k = -1, seed = -1;
-  double temperature = -1, top_p = -1;
-  int threads = 0;  // 0: the run's
-  bool no_cache = false;
-};
-
-LanguageModel load_model(const std::string& dir, int threads) {
-  const Checkpoint checkpoint = load_checkpoint(dir);
-  if (is_classification(parse_run_config(checkpoint.config_text, dir + "/checkpoint/config.yaml")))
-    throw Error(dir +
-                ": a classification run: generate and chat need a language model "
-                "(strata evaluate " +
-                dir + " reports the classifier's accuracy)");
-  LanguageModel lm = LanguageModel::restore(checkpoint, dir);
-  if (threads > 0) lm.config.threads = threads;
-  return lm;
-}
-
-SamplingOptions sampling_from(const LanguageModel& lm, const GenerateArgs& args, Rng& rng) {
-  SamplingOptions s = sampling_from(lm.config.generation);
-  if (args.max_tokens >= 0) s.max_tokens = std::size_t(args.max_tokens);
-  if (args.temperature >= 0) s.temperature = args.temperature;
-  if (args.top_k >= 0) s.top_k = std::size_t(args.top_k);
-  if (args.top_p >= 0) s.top_p = args.top_p;
-  s.use_cache = !args.no_cache;
-  rng = Rng(args.seed >= 0 ? std::uint64_t(args.seed) : lm.config.generation.seed);
-  return s;
-}
-
-int command_generate(const GenerateArgs& args) {
-  LanguageModel lm = load_model(args.dir, args.threads);
-  const ThreadingScope threading(lm.config.threads);
-  Rng rng;
-  const SamplingOptions options = sampling_from(lm, args, rng);
-  std::cout << answer(lm, args.prompt, options, rng) << "\n";
-  return 0;
-}
-
-int command_chat(const GenerateArgs& args) {
-  LanguageModel lm = load_model(args.dir, args.threads);
-  const ThreadingScope threading(lm.config.threads);
-  Rng rng;
-  const SamplingOptions options = sampling_from(lm, args, rng);
-  const bool interactive = ::isatty(STDIN_FILENO);
-  if (interactive) std::cout << "Strata chat. Type a question; `exit` quits.\n";
-  std::string line;
-  std::size_t lines = 0, failed = 0;
-  // Every line gets an answer or, in parentheses, why not; stops when stdout fails.
-  while (std::cout) {
-    if (interactive) std::cout << "> " << std::flush;
-    if (!std::getline(std::cin, line)) break;
-    if (line == "exit") break;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    ++lines;
-    try {
-      const std::string reply = answer(lm, "User: " + line, options, rng);
-      std::cout << reply << "\n" << std::flush;
-    } catch (const Error& e) {
-      ++failed;
-      std::cout << "(" << e.what() << ")\n" << std::flush;
-    }
-  }
-  if (failed)
-    throw Error("chat: " + std::to_string(failed) + " of " + std::to_string(lines) +
-                " lines could not be answered");
-  return 0;
-}
-
-struct EvaluateArgs {
-  std::string dir, dataset;
-  int threads = 0;  // 0: the run's
-  bool verbose = false;
-};
-
-// Greedy answers to every `User: ... Assistant: ...` example of a dataset, compared
-// token for token with the training answer.
-// A classifier's accuracy on its held-out rows (or on all rows of --dataset FILE.csv).
-int evaluate_classifier(const EvaluateArgs& args, const Checkpoint& checkpoint) {
-  Classifier c = Classifier::restore(checkpoint, args.dir);
-  if (args.threads > 0) c.config.threads = args.threads;
-  const ThreadingScope threading(c.config.threads);
-  LabeledRows rows;
-  std::string what = "held-out";
-  if (!args.dataset.empty()) {
-    rows = load_csv_rows(args.dataset, c.task.features, c.task.classes);
-    for (float& v : rows.x) v = float(double(v) * c.task.feature_scale);
-    what = args.dataset;
-  } else {
-    rows = load_classification_data(c.task, c.config.seed).held_out;
-    if (rows.rows() == 0)
-      throw Error(args.dir +
-                  ": task.validation_fraction is 0: no held-out rows to evaluate "
-                  "(give --dataset FILE.csv)");
-  }
-  const ClassificationScore score = evaluate(c, rows);
-  std::cout << std::fixed << std::setprecision(4) << what << " accuracy: " << score.accuracy()
-            << " (" << score.correct << "/" << score.total << "), mean loss " << score.mean_loss
-            << "\n";
-  return 0;
-}
-
-int command_evaluate(const EvaluateArgs& args) {
-  {
-    const Checkpoint checkpoint = load_checkpoint(args.dir);
-    if (is_classification(
-            parse_run_config(checkpoint.config_text, args.dir + "/checkpoint/config.yaml")))
-      return evaluate_classifier(args, checkpoint);
-  }
-  LanguageModel lm = load_model(args.dir, args.threads);
-  const ThreadingScope threading(lm.config.threads);
-  std::string path = args.dataset;
-  if (path.empty()) {
-    if (lm.config.phases.empty()) throw Error("no --dataset given and the run has no phases");
-    path = lm.config.phases.back().data;
-  }
-  const auto texts = load_texts(path, DataFormat::kAuto);
-  SamplingOptions options;
-  options.max_tokens = std::size_t(lm.model.max_seq_len);
-  std::size_t exact = 0, total = 0;
-  Rng rng(0);
-  for (const std::string& text : texts) {
-    const auto split = text.find("Assistant:");
-    if (split == std::string::npos) continue;
-    const auto prompt = lm.encode(text.substr(0, split), nullptr);
-    const auto expected = lm.encode(text.substr(split), nullptr);
-    const auto got = generate(lm.model, prompt, lm.tokenizer->eos_id(), options, rng);
-    ++total;
-    const bool ok = got == expected;
-    exact += ok;
-    if (args.verbose || !ok)
-      std::cout << (ok ? "ok    " : "WRONG ") << text.substr(0, split) << "-> "
-                << lm.tokenizer->decode(got) << "\n";
-  }
-  if (total == 0)
-    throw Error(path +
-                ": nothing to evaluate: no example has \"Assistant:\" (evaluate compares the "
-                "answers to `User: ... Assistant: ...` examples)");
-  std::cout << "exact answers: " << exact << "/" << total << "\n";
+  if (LanguageModel* lm = run->language_model(); lm && world.rank() == 0)
+    answer_sample_prompts(*lm);
   return 0;
 }
 
@@ -522,15 +411,55 @@ int gradcheck_verdict(const LossGradCheckResult& result, const GradcheckArgs& ar
   return 0;
 }
 
+// gradcheck of a classifier: random feature rows (standard normal) and random labels,
+// loss = the mean softmax cross-entropy over the classes; --seq does not apply.
+int gradcheck_classifier(const GradcheckArgs& args, const RunConfig& config) {
+  const ClassificationTask task = parse_classification_task(config.task);
+  const std::uint64_t seed = args.seed >= 0 ? std::uint64_t(args.seed) : config.seed;
+  Rng rng(seed);
+  Model<double> model =
+      build_model<double>(config.model, 0, rng, {kAnyDim, std::int64_t(task.features)});
+  Tensor<double> x = Tensor<double>::from_shape({args.batch, task.features});
+  for (auto& v : x) v = rng.normal(0, 1);
+  std::vector<std::int32_t> labels(args.batch);
+  for (auto& y : labels) y = std::int32_t(rng.below(task.classes));
+  LossGradCheckOptions options;
+  options.max_entries = args.entries;
+  options.step = args.step;
+  options.seed = seed;
+  Tensor<double> logits3, dlogits;
+  // The loss takes (batch, seq, classes): the rows as sequences of one position.
+  auto loss_of = [&](bool backward) {
+    const Tensor<double>& logits = model.forward(x, options.mode);
+    ensure_shape(logits3, std::vector<std::size_t>{args.batch, 1, task.classes});
+    if (logits.size() != logits3.size())
+      throw Error(config.file + ": the model's output " +
+                  to_string(Shape(logits.shape().begin(), logits.shape().end())) +
+                  " is not one score per class (batch, " + std::to_string(task.classes) + ")");
+    std::copy(logits.begin(), logits.end(), logits3.begin());
+    const double mean = softmax_cross_entropy(logits3, labels, dlogits).mean;
+    if (backward) {
+      dlogits.reshape({args.batch, task.classes});
+      model.backward(dlogits);
+    }
+    return mean;
+  };
+  const LossGradCheckResult result = check_loss_gradients(
+      model.parameters(), [&] { return loss_of(false); }, [&] { loss_of(true); }, options);
+  std::cout << args.config << ": " << model.parameter_count() << " parameters in "
+            << result.parameters.size() << " tensors, " << task.classes
+            << " classes; double precision, batch " << args.batch
+            << ", random feature rows and labels, loss " << result.loss << "\n"
+            << result.report(args.tolerance);
+  return gradcheck_verdict(result, args);
+}
+
 // Finite differences through the whole configured model, built in double precision:
 // random ids and random targets, loss = the model's softmax cross-entropy.
 int command_gradcheck(const GradcheckArgs& args) {
   RunConfig config = load_run_config(args.config);
-  if (is_classification(config))
-    throw Error(args.config +
-                ": gradcheck checks a language model (token ids, next-token loss); "
-                "this is a classification config (its layers are checked by the layers' tests)");
   load_config_plugins(config);
+  if (is_classification(config)) return gradcheck_classifier(args, config);
   // The vocabulary as `strata train` would build it, unless the model gives its own size.
   std::int64_t vocab_size = 0;
   if (!config.model.get("vocab_size").valid() && !config.phases.empty())
@@ -623,6 +552,14 @@ void declare_check(CLI::App* cmd, CheckArgs& c, std::vector<std::string>& plugin
 
 struct NoArgs {};
 
+void declare_tokenizer(CLI::App* cmd, TokenizerArgs& t, std::vector<std::string>& plugins) {
+  cmd->add_option("CONFIG", t.config, "YAML config")->required();
+  cmd->add_option("--out", t.out, "the tokenizer's file to write (e.g. fortunes.model)")
+      ->required();
+  cmd->add_option("--data", t.data, "replace a phase's data: PHASE=PATH");
+  add_plugin_option(cmd, plugins);
+}
+
 void declare_layers(CLI::App* cmd, NoArgs&, std::vector<std::string>& plugins) {
   add_plugin_option(cmd, plugins);
 }
@@ -636,6 +573,13 @@ void declare_train(CLI::App* cmd, TrainArgs& t, std::vector<std::string>& plugin
       ->check(accepts(run_config_key("seed")));
   add_threads_option(cmd, t.threads);
   cmd->add_option("--data", t.data, "replace a phase's data: PHASE=PATH");
+  cmd->add_option("--set", t.sets,
+                  "override a config value: PATH=VALUE, e.g. training.phases.0.epochs=3 "
+                  "(repeatable)");
+  cmd->add_option("--init-from", t.init_from,
+                  "start from the parameters of the run in DIR (new config, fresh optimizer)");
+  cmd->add_option("--trace-batches", t.trace_batches,
+                  "append each corpus batch's window starts to FILE (docs/data.md)");
   add_plugin_option(cmd, plugins);
 }
 
@@ -651,6 +595,12 @@ void declare_sampling(CLI::App* cmd, GenerateArgs& g, std::vector<std::string>& 
       ->check(accepts(run_config_key("generation.top_k")));
   cmd->add_option("--top-p", g.top_p, "nucleus mass; 1 = off")
       ->check(accepts(run_config_key("generation.top_p")));
+  // Below 1 it would reward repeating; at 10 a repeated token's positive logit is
+  // already a tenth of itself.
+  cmd->add_option("--repetition-penalty", g.repetition_penalty,
+                  "divide the positive logits (multiply the negative) of tokens already in the "
+                  "context by this; 1 = off")
+      ->check(accepts(number_key("repetition-penalty", "1", "", 1, 10)));
   cmd->add_option("--seed", g.seed, "sampling seed")
       ->check(accepts(run_config_key("generation.seed")));
   add_threads_option(cmd, g.threads);
@@ -659,26 +609,46 @@ void declare_sampling(CLI::App* cmd, GenerateArgs& g, std::vector<std::string>& 
 
 void declare_generate(CLI::App* cmd, GenerateArgs& g, std::vector<std::string>& plugins) {
   declare_sampling(cmd, g, plugins);
-  cmd->add_option("--prompt", g.prompt, "the text to continue")->required();
+  cmd->add_option("--prompt", g.prompt,
+                  "the text to continue, as given; to ask a model tuned on RustGPT's "
+                  "instruction data, write \"User: <question>\" (what chat sends for a line)")
+      ->required();
+  cmd->footer(
+      "The answer is printed as it is generated; </s> ends it and is not shown. generate "
+      "continues --prompt exactly as given, while chat sends each line as \"User: <line>\": "
+      "`generate --prompt \"User: Q\"` prints what chat's first answer to Q is.");
+}
+
+void declare_chat(CLI::App* cmd, GenerateArgs& g, std::vector<std::string>& plugins) {
+  declare_sampling(cmd, g, plugins);
+  cmd->footer(
+      "Each line is sent as \"User: <line>\" (a line starting with \"User:\" as it is), the "
+      "convention of RustGPT's instruction data (User: ... Assistant: ... </s>), after the "
+      "conversation so far; the answer is printed as it is generated. The oldest turns are "
+      "dropped when the conversation no longer fits the model's context with --max-tokens "
+      "left for the answer (said once). `/reset` starts a new conversation; `exit` or the "
+      "end of input quits.");
+}
+
+void declare_plot(CLI::App* cmd, PlotArgs& p, std::vector<std::string>& plugins) {
+  cmd->add_option("DIR", p.dir, "run directory (steps.csv or metrics.csv, validation.csv)")
+      ->required();
+  cmd->add_option("--out", p.out, "the PNG to write (default DIR/loss.png)");
+  cmd->add_option("--timeout", p.timeout_seconds, "seconds gnuplot may take")
+      ->capture_default_str()
+      ->check(accepts(number_key("timeout", "60", "", 0.1, 3600)));
+  add_plugin_option(cmd, plugins);
 }
 
 struct EvaluateCli {
   EvaluateArgs args;
-  std::string data;  // --data, refused: evaluate's dataset is --dataset
 };
 
 void declare_evaluate(CLI::App* cmd, EvaluateCli& cli, std::vector<std::string>& plugins) {
   EvaluateArgs& e = cli.args;
   cmd->add_option("DIR", e.dir, "run directory with a checkpoint")->required();
-  cmd->add_option("--dataset", e.dataset, "dataset FILE (default: the run's last phase's data)");
-  // --data means PHASE=PATH in check and train: here it is a mistake, and says so.
-  const CLI::Validator refuse(
-      [](std::string&) -> std::string {
-        return "evaluate reads its dataset from --dataset FILE (--data PHASE=PATH replaces a "
-               "phase's data in check and train)";
-      },
-      "");
-  cmd->add_option("--data", cli.data, "not here: see --dataset")->check(refuse);
+  cmd->add_option("--data,--dataset", e.dataset,
+                  "text or JSON FILE to evaluate (default: the run's last phase's data)");
   add_threads_option(cmd, e.threads);
   cmd->add_flag("-v,--verbose", e.verbose, "print every answer");
   add_plugin_option(cmd, plugins);
@@ -730,11 +700,15 @@ std::vector<Command> commands() {
                       declare_layers, [](const NoArgs&) { return command_layers(); }),
       command<TrainArgs>("train", "train a model from a config", declare_train, command_train),
       command<GenerateArgs>("generate", "continue a prompt", declare_generate, command_generate),
-      command<GenerateArgs>("chat", "answer questions typed on standard input", declare_sampling,
+      command<GenerateArgs>("chat", "answer questions typed on standard input", declare_chat,
                             command_chat),
-      command<EvaluateCli>("evaluate", "greedy answers to a chat dataset's questions",
+      command<EvaluateCli>("evaluate",
+                           "loss and perplexity on a dataset (and greedy answers to its "
+                           "User:/Assistant: questions); a classifier's accuracy",
                            declare_evaluate,
                            [](const EvaluateCli& e) { return command_evaluate(e.args); }),
+      command<PlotArgs>("plot", "a PNG of a run's training and validation loss against step",
+                        declare_plot, command_plot),
       command<GradcheckArgs>(
           "gradcheck",
           "finite-difference check of a configured model's gradients (double precision)",
@@ -744,6 +718,9 @@ std::vector<Command> commands() {
           "the layer contract checks (gradients, accumulation, shapes, buffers) on a type",
           declare_check_layer,
           [](const CheckLayerArgs& c) { return command_check_layer(c.type, c.tolerance); }),
+      command<TokenizerArgs>("tokenizer",
+                             "build a config's tokenizer from its data and write its file",
+                             declare_tokenizer, command_tokenizer),
   };
 }
 
@@ -820,10 +797,22 @@ int run(CommandLine& cl, int argc, char** argv) {
     for (std::size_t i = 0; i < cl.table.size(); ++i)
       if (*cl.subcommands[i]) return cl.table[i].run();
   } catch (const std::exception& e) {
-    std::cerr << "strata: error: " << e.what() << "\n";
+    // One write per line: the ranks of an MPI job share one stderr.
+    const int rank = Distributed::world().rank();
+    std::cerr << "strata: error: " + (rank ? "rank " + std::to_string(rank) + ": " : "") +
+                     e.what() + "\n";
     return 1;
   }
   return 0;
+}
+
+// Under mpirun: MPI starts here, and ranks other than 0 print nothing on standard
+// output (their errors still go to stderr, naming the rank). Throws Error when started
+// by mpirun without MPI built in.
+void start_distributed() {
+  if (Distributed::world().rank() == 0) return;
+  const int null = ::open("/dev/null", O_WRONLY);
+  if (null >= 0) ::dup2(null, STDOUT_FILENO), ::close(null);
 }
 
 // A closed standard stream's descriptor would go to the next file Strata opens (a config,
@@ -862,6 +851,16 @@ int main(int argc, char** argv) {
   // Strata mid-run (a training would lose its steps since the last checkpoint).
   std::signal(SIGPIPE, SIG_IGN);
   const bool stdout_closed = hold_closed_standard_streams();
+  try {
+    start_distributed();
+  } catch (const std::exception& e) {
+    std::cerr << "strata: error: " << e.what() << "\n";
+    return 1;
+  }
   CommandLine cl;
-  return check_stdout(run(cl, argc, argv), stdout_closed);
+  const int status = check_stdout(run(cl, argc, argv), stdout_closed);
+  // A failed rank leaves without MPI_Finalize (which would wait for the others): mpirun
+  // then ends the job.
+  if (status == 0) Distributed::finalize();
+  return status;
 }

@@ -21,6 +21,11 @@
 #   WAIT_QUIET=0      before each run wait up to this many seconds until other processes
 #                     use < QUIET_THRESHOLD (0.3) cores; 0 = don't wait. On a shared host
 #                     WAIT_QUIET=60 gives cleaner numbers at the cost of a longer run
+#   ISA=avx2|avx512   measure that instruction set (bench/build_isa.sh builds it): the
+#                     build in build-ISA (unless BUILD_DIR says otherwise; it must
+#                     target that ISA) and, unless OPENBLAS_CORETYPE is set, OpenBLAS's
+#                     kernels for it (Haswell / SkylakeX) on both sides; the floor is
+#                     compiled for it too. Empty (default): build/ and OpenBLAS's own pick
 #   BUILD_DIR=build   where strata and strata_bench are
 #   SHARED_DIR=../shared   the reference scripts (bench/) and data (reference/rustgpt/)
 #   OUT=dir           results folder (default ${TMPDIR:-/tmp}/strata-bench/<timestamp>):
@@ -29,7 +34,15 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
-BUILD=$(cd "${BUILD_DIR:-$ROOT/build}" 2>/dev/null && pwd) || { echo "no build folder ${BUILD_DIR:-$ROOT/build}: run scripts/build.sh first" >&2; exit 2; }
+ISA=${ISA:-}
+FLOOR_MARCH=native
+case "$ISA" in
+  "") ;;
+  avx2) export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}; FLOOR_MARCH=x86-64-v3 ;;
+  avx512) export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}; FLOOR_MARCH=x86-64-v4 ;;
+  *) echo "ISA=$ISA: expected avx2 or avx512" >&2; exit 2 ;;
+esac
+BUILD=$(cd "${BUILD_DIR:-$ROOT/build${ISA:+-$ISA}}" 2>/dev/null && pwd) || { echo "no build folder ${BUILD_DIR:-$ROOT/build${ISA:+-$ISA}}: run scripts/build.sh${ISA:+ (bench/build_isa.sh $ISA)} first" >&2; exit 2; }
 SHARED=${SHARED_DIR:-$ROOT/../shared}
 REF=$SHARED/reference/rustgpt
 TORCH_REF=$SHARED/bench/torch_reference.py
@@ -54,6 +67,13 @@ skip() { [ "${!1:-0}" = 1 ]; }
 for f in "$BUILD/strata" "$BUILD/strata_bench"; do
   [ -x "$f" ] || { echo "missing $f: build first (scripts/build.sh, or BUILD_DIR=...)" >&2; exit 2; }
 done
+INFO=$("$BUILD/strata_bench" --mode info) || { echo "$BUILD/strata_bench --mode info failed" >&2; exit 2; }
+field() { "$PY" -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$INFO" "$1"; }
+BUILD_ISA=$(field isa) BLAS_CORE=$(field blas_core) CPU_MODEL=$(field cpu_model)
+if [ -n "$ISA" ] && [ "$BUILD_ISA" != "$ISA" ]; then
+  echo "ISA=$ISA but $BUILD targets $BUILD_ISA: build it with bench/build_isa.sh $ISA" >&2
+  exit 2
+fi
 for f in "$REF/pretraining_data.json" "$REF/chat_training_data.json" "$TORCH_REF" "$FLOOR_SRC"; do
   [ -f "$f" ] || { echo "missing $f (SHARED_DIR=$SHARED)" >&2; exit 2; }
 done
@@ -63,14 +83,16 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/strata-bench-work.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 RESULTS=$OUT/results.jsonl
 echo "results -> $OUT   (REPS=$REPS THREADS=${THREADS:-1,2} QUICK=$QUICK)"
-echo "# host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# host: $(nproc) cores, $CPU_MODEL; loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# ISA: Strata built for $BUILD_ISA${ISA:+ (ISA=$ISA)}; OpenBLAS core $BLAS_CORE"
 echo "# env: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-} GLIBC_TUNABLES=${GLIBC_TUNABLES:-}"
 echo "# strata: $BUILD  commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
 {
   echo "{\"kind\": \"settings\", \"reps\": $REPS, \"quick\": $QUICK, \"threads\": \"${THREADS:-1,2}\","
   echo " \"recipe_epochs\": $RECIPE_EPOCHS, \"batched_epochs\": $BATCHED_EPOCHS, \"scale_steps\": $SCALE_STEPS,"
   echo " \"scale_warmup\": $SCALE_WARMUP, \"gen_reps\": $GEN_REPS, \"torch_malloc\": \"$TORCH_MALLOC\","
-  echo " \"wait_quiet\": ${WAIT_QUIET:-0},"
+  echo " \"wait_quiet\": ${WAIT_QUIET:-0}, \"isa\": \"$BUILD_ISA\", \"blas_core\": \"$BLAS_CORE\","
+  echo " \"cpu_model\": \"$CPU_MODEL\", \"openblas_coretype\": \"${OPENBLAS_CORETYPE:-}\","
   echo " \"commit\": \"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)\", \"cores\": $(nproc),"
   echo " \"date\": \"$(date -Iseconds)\"}"
 } | tr -d '\n' >> "$RESULTS"
@@ -105,7 +127,7 @@ FLOOR=""
 FLOOR_ARGS=()
 if ! skip SKIP_RECIPE && ! skip SKIP_FLOOR; then
   cp "$FLOOR_SRC" "$WORK/"
-  build_line=$(sed -n 's/^ \* Build: //p' "$FLOOR_SRC" | head -1)
+  build_line=$(sed -n 's/^ \* Build: //p' "$FLOOR_SRC" | head -1 | sed "s/-march=native/-march=$FLOOR_MARCH/")
   echo "# recipe_floor: $build_line"
   if (cd "$WORK" && eval "$build_line") > "$OUT/logs/floor-build.log" 2>&1; then
     FLOOR=$WORK/recipe_floor

@@ -8,9 +8,12 @@
 //   scale     any d/hidden/layers/T/B/V on random tokens (the trainer): model GFLOP/s,
 //             peak resident memory vs what parameters, grads, Adam moments and
 //             activations need
-//   generate  greedy generation from the RustGPT model, with the KV cache and without
+//   generate  greedy generation from the RustGPT model, with the KV cache and without,
+//             and the memory-bandwidth floor of a decoding step (generation_floor)
 //   gemm      the SGEMM ceiling: strata::gemm (cblas_sgemm) on large shapes
 //   smoke     every mode above at a tiny size, checked for sanity (the CTest; < 3 s)
+//   info      the labels every record carries: CPU model, the ISA this build targets
+//             (from the compiler's predefined macros), OpenBLAS's core
 //
 // Counting is torch_reference.py's: training tokens = sum over sequences of (length - 1),
 // sec/epoch = median over the timed epochs after the warm-up ones; model FLOP per token
@@ -44,6 +47,7 @@
 #include <vector>
 
 #include "framework/blas.hpp"
+#include "framework/distributed.hpp"
 #include "framework/errors.hpp"
 #include "framework/parallel.hpp"
 #include "optimizers/optimizer.hpp"
@@ -78,6 +82,7 @@ struct Args {
   std::size_t d = 512, hidden = 2048, layers = 6, seq_len = 256, vocab = 4096;
   std::int64_t steps = 8, warmup_steps = 2;
   std::size_t gen_tokens = 40, gen_reps = 7;
+  bool gen_floor = true;  // generate: also measure the memory-bandwidth floor
   std::string prompt = "User: How do mountains form?";  // torch_reference.py's first prompt
   std::string shapes = "2048x2048x2048";
   double min_time = 0.3;
@@ -95,6 +100,33 @@ std::string blas_core() {
   using Fn = char* (*)();
   auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
   return fn ? std::string(fn()) : std::string("unknown");
+}
+
+// The instruction set this program (and the library, built with the same -march) was
+// compiled for, from the compiler's predefined macros.
+std::string build_isa() {
+#if defined(__AVX512F__)
+  return "avx512";
+#elif defined(__AVX2__)
+  return "avx2";
+#elif defined(__AVX__)
+  return "avx";
+#elif defined(__SSE4_2__)
+  return "sse4.2";
+#else
+  return "sse2";
+#endif
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) {
+      const std::size_t colon = line.find(':');
+      return colon == std::string::npos ? line
+                                        : line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown";
 }
 
 // The SGEMM ceiling is OpenBLAS's own: its threads, not Strata's pool.
@@ -287,9 +319,13 @@ Json run_scale(const Args& a, int threads) {
   const std::uint64_t seed = a.seed.value_or(0);
   std::mt19937_64 gen(seed);
   std::uniform_int_distribution<std::size_t> word(3, a.vocab - 1);
+  // Under mpirun the ranks share one file (their configs must be the same, path
+  // included), named after mpirun's pid and written by rank 0 before the others read it.
+  strata::Distributed& world = strata::Distributed::world();
+  const long id = world.parallel() ? long(::getppid()) : long(::getpid());
   const std::filesystem::path data = std::filesystem::temp_directory_path() /
-                                     ("strata_bench_scale_" + std::to_string(::getpid()) + ".json");
-  {
+                                     ("strata_bench_scale_" + std::to_string(id) + ".json");
+  if (world.rank() == 0) {
     std::ofstream out(data);
     out << "[";
     for (std::size_t s = 0; s < a.batch; ++s) {
@@ -299,6 +335,8 @@ Json run_scale(const Args& a, int threads) {
     }
     out << "]\n";
   }
+  double written = 0;
+  world.sum(&written, 1);  // a barrier: the file is complete
   std::ostringstream yaml;
   yaml << "seed: " << seed << "\nthreads: " << threads << "\nmodel:\n  max_seq_len: " << a.seq_len
        << "\n  layers:\n    - {type: Embedding, dim: " << a.d
@@ -314,15 +352,16 @@ Json run_scale(const Args& a, int threads) {
       strata::parse_run_config(yaml.str(), "<scale>"),
       std::make_unique<strata::WordTokenizer>(strata::WordTokenizer::from_tokens(tokens)),
       strata::Rng(seed),
+      {},
       {}};
   try {
     lm.model = strata::build_model<float>(lm.config.model, std::int64_t(a.vocab), lm.rng);
     r = train_phase(lm);
   } catch (...) {
-    std::filesystem::remove(data);
+    if (world.rank() == 0) std::filesystem::remove(data);
     throw;
   }
-  std::filesystem::remove(data);
+  if (world.rank() == 0) std::filesystem::remove(data);  // every rank read it before step 1
   std::vector<double> timed, losses;
   for (std::size_t e = std::size_t(a.warmup_steps); e < r.epochs.size(); ++e)
     timed.push_back(r.epochs[e].seconds);
@@ -353,9 +392,62 @@ Json run_scale(const Args& a, int threads) {
             {"loss_first_step", r.epochs.front().loss},
             {"loss_last_step", r.epochs.back().loss},
             {"peak_rss_mb", double(peak_rss_bytes()) / 1e6}};
+  // Under mpirun (bench/mpi.sh) every rank reports its own line: its memory, and what it
+  // summed with the others and waited for (per step, warm-up steps included).
+  const double all_steps = double(r.epochs.size());
+  j.update(Json{{"ranks", world.size()},
+                {"rank", world.rank()},
+                {"allreduce_mb_per_step", world.bytes_summed() / all_steps / 1e6},
+                {"allreduce_wait_s_per_step", world.seconds_waited() / all_steps}});
   j.update(memory_need(params, a.batch, a.seq_len, a.d, a.hidden, a.layers, a.vocab, 1));
   j["rss_over_need"] = j["peak_rss_mb"].get<double>() / j["need_total_mb"].get<double>();
   return j;
+}
+
+// Read bandwidth in GB/s over a buffer of `bytes`, summed repeatedly for >= min_time s
+// (best of 5): the rate at which one core streams a working set of that size from
+// wherever it lives (cache for a small model's weights, DRAM for a large buffer).
+double read_bandwidth(std::size_t bytes, double min_time) {
+  // 64 lanes: at least four independent vector adds per step, so the loop waits on
+  // loads, not on the latency of one chain of adds.
+  constexpr std::size_t kLanes = 64;
+  std::vector<float> buffer(std::max<std::size_t>(kLanes, bytes / sizeof(float) / kLanes * kLanes),
+                            1.0f);
+  float lane[kLanes] = {};
+  auto pass = [&] {
+    const float* x = buffer.data();
+    for (std::size_t i = 0; i < buffer.size(); i += kLanes)
+      for (std::size_t j = 0; j < kLanes; ++j) lane[j] += x[i + j];
+  };
+  pass();
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    std::size_t passes = 0;
+    const auto t0 = Clock::now();
+    while (passes < 2 || seconds_since(t0) < min_time / 5) pass(), ++passes;
+    best = std::max(best, double(passes * buffer.size() * sizeof(float)) / seconds_since(t0) / 1e9);
+  }
+  float sum = 0;
+  for (float v : lane) sum += v;
+  if (!(sum > 0)) throw strata::Error("bandwidth: bad sum");  // keeps the loop alive
+  return best;
+}
+
+// The memory-bandwidth floor of one decoding step: every weight outside the embedding
+// tables (of which a step reads one row each) read once, at the read bandwidth of a
+// working set that size. The KV cache read per step (2 L d floats per position) is left
+// out: at most a few percent at RustGPT's sizes.
+Json generation_floor(const strata::Model<float>& model, double ms_per_token) {
+  const std::size_t bytes = nonembedding_parameters(model) * sizeof(float);
+  const double gbps = read_bandwidth(bytes, 0.5);
+  const double dram_gbps = read_bandwidth(std::size_t(256) << 20, 1.0);
+  const double floor_ms = double(bytes) / (gbps * 1e9) * 1e3;
+  return {{"weight_bytes", bytes},
+          {"read_gbps_weights_size", gbps},
+          {"read_gbps_256mb", dram_gbps},
+          {"floor_ms_per_token", floor_ms},
+          {"floor_dram_ms_per_token", double(bytes) / (dram_gbps * 1e9) * 1e3},
+          {"over_floor", ms_per_token / floor_ms}};
 }
 
 // generate: greedy, batch 1, `gen_tokens` new tokens (never stopping at </s>), untrained
@@ -392,7 +484,8 @@ Json run_generate(const Args& a, int threads) {
     j[key + "ms_per_token"] = 1e3 * median(times) / double(n);
     j[key + "tokens_per_s"] = double(n) / median(times);
   }
-  j["peak_rss_mb"] = double(peak_rss_bytes()) / 1e6;
+  j["peak_rss_mb"] = double(peak_rss_bytes()) / 1e6;  // before the bandwidth buffers
+  if (a.gen_floor) j.update(generation_floor(lm.model, j["ms_per_token"].get<double>()));
   return j;
 }
 
@@ -454,6 +547,8 @@ void emit(const Args& a, Json j, const LoadMonitor& monitor, const std::string& 
   j["loadavg_after"] = loadavg();
   j["tool"] = "strata_bench";
   j["blas_core"] = blas_core();
+  j["isa"] = build_isa();
+  j["cpu_model"] = cpu_model();
   for (const char* v : {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS"}) {
     const char* value = std::getenv(v);
     j["env"][v] = value ? Json(value) : Json(nullptr);
@@ -478,11 +573,14 @@ void emit(const Args& a, Json j, const LoadMonitor& monitor, const std::string& 
                 << j["need_total_mb"] << " MB)";
     else if (m == "generate")
       std::cerr << "ms/token " << j["ms_per_token"] << " (KV cache), " << j["nocache_ms_per_token"]
-                << " (no cache)";
+                << " (no cache), floor " << j.value("floor_ms_per_token", Json()) << " ("
+                << j.value("weight_bytes", Json()) << " B of weights at "
+                << j.value("read_gbps_weights_size", Json()) << " GB/s)";
     else if (m == "gemm")
       std::cerr << j["M"] << "x" << j["N"] << "x" << j["K"] << " GFLOP/s " << j["gflops_median"];
-    std::cerr << "  [other cores during " << j["other_cores_during"] << ", loadavg " << load_before
-              << "]\n";
+    std::cerr << "  [" << j["isa"].get<std::string>() << ", OpenBLAS "
+              << j["blas_core"].get<std::string>() << "; other cores during "
+              << j["other_cores_during"] << ", loadavg " << load_before << "]\n";
   }
 }
 
@@ -519,6 +617,7 @@ void run_smoke(Args a) {
   {
     a.gen_tokens = 4;
     a.gen_reps = 1;
+    a.gen_floor = false;
     const Json j = run_generate(a, 1);
     check(finite_positive(j, "ms_per_token") && finite_positive(j, "nocache_ms_per_token"),
           "generate");
@@ -546,8 +645,8 @@ void run_smoke(Args a) {
 int main(int argc, char** argv) {
   Args a;
   CLI::App app{"Strata's side of the benchmark (bench/README.md); JSON lines on stdout"};
-  app.add_option("--mode", a.mode, "single | batched | scale | generate | gemm | smoke")
-      ->check(CLI::IsMember({"single", "batched", "scale", "generate", "gemm", "smoke"}));
+  app.add_option("--mode", a.mode, "single | batched | scale | generate | gemm | smoke | info")
+      ->check(CLI::IsMember({"single", "batched", "scale", "generate", "gemm", "smoke", "info"}));
   app.add_option("--threads", a.threads, "comma list; one run per entry");
   app.add_option("--config", a.config, "the RustGPT run config (single/batched/generate)");
   app.add_option("--pretrain", a.pretrain, "RustGPT's pretraining_data.json");
@@ -568,6 +667,7 @@ int main(int argc, char** argv) {
   app.add_option("--gen-tokens", a.gen_tokens, "generate: new tokens");
   app.add_option("--gen-reps", a.gen_reps, "generate: timed repetitions");
   app.add_option("--prompt", a.prompt, "generate: the prompt");
+  app.add_flag("!--no-floor", a.gen_floor, "generate: skip the memory-bandwidth floor");
   app.add_option("--shapes", a.shapes, "gemm: MxNxK list");
   app.add_option("--min-time", a.min_time, "gemm: seconds per repetition at least");
   app.add_option("--reps", a.reps, "gemm: repetitions");
@@ -583,6 +683,10 @@ int main(int argc, char** argv) {
       throw strata::Error("epochs, steps, reps and batch must be >= 1 (warm-ups >= 0)");
     if (a.mode == "smoke") {
       run_smoke(a);
+      return 0;
+    }
+    if (a.mode == "info") {  // what a run would be labelled with: CPU, ISA, OpenBLAS core
+      emit(a, Json{{"mode", "info"}, {"threads", 1}}, LoadMonitor(), loadavg());
       return 0;
     }
     for (const int n : parse_threads(a.threads)) {
@@ -605,5 +709,6 @@ int main(int argc, char** argv) {
     std::cerr << "strata_bench: " << e.what() << "\n";
     return 1;
   }
+  strata::Distributed::finalize();
   return 0;
 }

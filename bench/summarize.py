@@ -100,6 +100,9 @@ class Table:
             elif w == "generate":
                 put("ms_tok", tool.get("ms_per_token"))
                 put("ms_tok_nocache", tool.get("nocache_ms_per_token"))
+                put("floor_ms_tok", tool.get("floor_ms_per_token"))
+                put("floor_gbps", tool.get("read_gbps_weights_size"))
+                put("weight_mb", (tool.get("weight_bytes") or 0) / 1e6 or None)
 
     def med(self, w, s, t, m):
         vals = self.v.get((w, s, t, m))
@@ -150,6 +153,10 @@ def main():
     print(f"# Strata vs PyTorch (bench/run.sh), {reps} repetition(s)"
           f"{' — QUICK' if st.get('quick') else ''}; commit {st.get('commit', '?')}, "
           f"{st.get('date', '')}\n")
+    print(f"CPU: {st.get('cpu_model', '?')}; Strata built for **{st.get('isa', '?')}**; "
+          f"OpenBLAS core **{st.get('blas_core', '?')}**"
+          f"{' (OPENBLAS_CORETYPE=' + st['openblas_coretype'] + ')' if st.get('openblas_coretype') else ''}."
+          "\n")
     print("Medians over repetitions, [min..max]. 1T / 2T = 1 / 2 threads. "
           "\"x faster\" > 1 means Strata is faster.\n")
 
@@ -199,6 +206,11 @@ def main():
         "ms_tok", True, "{:.4f}")
     row("", "ms/token, Strata without cache", "generate", "ms_tok_nocache", True, "{:.4f}",
         torch_key="ms_tok")
+    fl = m("generate", "strata", 1, "floor_ms_tok")
+    if fl:
+        print(f"| | memory-bandwidth floor, ms/token: {c('generate', 'strata', 1, 'weight_mb')} MB "
+              f"of weights / {c('generate', 'strata', 1, 'floor_gbps', '{:.1f}')} GB/s read "
+              f"| {c('generate', 'strata', 1, 'floor_ms_tok', '{:.4f}')} | | | | | |")
     row("memory: recipe", "peak RSS MB", "recipe", "rss", True, "{:.1f}")
     row("memory: d=512 scale", "peak RSS MB", "scale", "rss", True, "{:.0f}")
     need = m("scale", "strata", 1, "need") or m("scale", "strata", 2, "need")
@@ -208,7 +220,7 @@ def main():
               f"{ratio(r1, need)} | {ratio(r2, need)} | | | | |")
 
     # ---- targets
-    print("\n## Issue 5 targets\n")
+    print("\n## Targets (issue 5, issue 14)\n")
     loads = [r["other_cores_during"] for r in rows if r.get("exit_code", 0) == 0]
     busy = statistics.median(loads) if loads else 0
     if busy > 0.5:
@@ -273,6 +285,34 @@ def main():
                 x = r / need
                 print(f"| 5 | d=512 {t}T peak RSS <= 1.3x need ({need:.0f} MB) | {x:.2f}x ({r:.0f} MB) | "
                       f"{status(x <= 1.3, f'{r - 1.3 * need:.0f} MB over')} |")
+    # ---- issue 14's targets (the same on every ISA: run once per ISA, bench/README.md)
+    s1r, flr = m("recipe", "strata", 1, "time"), m("recipe", "floor", 1, "time")
+    if s1r and flr:
+        x = s1r / flr
+        print(f"| 14 | recipe 1T <= 1.1x recipe_floor | {x:.2f}x | "
+              f"{status(x <= 1.1, f'{x / 1.1:.2f}x too slow')} |")
+    s2r = m("recipe", "strata", 2, "time")
+    if s2r and flr:
+        x = s2r / flr
+        print(f"| 14 | recipe 2T <= 0.6x the 1T floor | {x:.2f}x | "
+              f"{status(x <= 0.6, f'{x / 0.6:.2f}x too slow')} |")
+    sb, tb = m("batched", "strata", 1, "tok_s"), m("batched", "torch", 1, "tok_s")
+    if sb and tb:
+        print(f"| 14 | batched 1T >= 2x PyTorch 1T | {sb / tb:.2f}x | "
+              f"{status(sb / tb >= 2, f'{2 / (sb / tb):.2f}x too slow')} |")
+    if g and gt:
+        x = gt / g
+        print(f"| 14 | KV-cache generation >= 25x PyTorch (no cache), 1T | {x:.1f}x | "
+              f"{status(x >= 25, f'{25 / x:.2f}x too slow')} |")
+    gf = m("generate", "strata", 1, "floor_ms_tok")
+    if g and gf:
+        x = g / gf
+        print(f"| 14 | generation within 2x of the memory-bandwidth floor, 1T | {x:.2f}x "
+              f"({g:.4f} vs {gf:.4f} ms) | {status(x <= 2, f'{x / 2:.2f}x too slow')} |")
+    l1, l2 = m("recipe", "strata", 1, "loss_instruct"), m("recipe", "strata", 2, "loss_instruct")
+    if l1 is not None and l2 is not None:
+        print(f"| 14 | recipe losses identical at 1T and 2T | {l1:.6f} vs {l2:.6f} | "
+              f"{status(l1 == l2, 'they differ')} |")
     checks = [("recipe wall", "recipe", "time", True), ("batched tokens/s", "batched", "tok_s", False),
               ("scale GFLOP/s", "scale", "gflops", False), ("generation ms/token", "generate", "ms_tok", True)]
     for name, w, k, lower in checks:

@@ -10,11 +10,13 @@ namespace strata {
 
 // C[m x n] = alpha * op(A)[m x k] * op(B)[k x n] + beta * C, all row-major.
 // lda/ldb/ldc are the row strides of A, B, C as stored.
-// With the thread pool (parallel.hpp) at N > 1 threads, a product of at least 2^19
-// multiply-adds called outside a pool task is split into N blocks of whole rows or
-// columns of C, each a single-threaded BLAS call on a pool thread. Every entry of C
-// is still one k-long sum, but OpenBLAS may pick another kernel for a block than for
-// the whole, so results can differ from the 1-thread ones in the last bits.
+// A product with one row of C (or one column) goes through cblas_?gemv, which reads the
+// matrix in place: gemm would pack all of op(B) first, per call (a decoding step's
+// products are all of this kind). A product of at least 2^19 multiply-adds is cut into
+// 2 or 4 blocks of whole rows or columns of C, each a single-threaded BLAS call, run on
+// the thread pool (parallel.hpp) when it has more than one thread and the call is not
+// already inside a pool task, else one after the other. The cut depends on the shape
+// alone, so the BLAS calls, and the bits of C, are the same at any thread count.
 template <class T>
 void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, T alpha,
           const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);

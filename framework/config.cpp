@@ -3,6 +3,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "framework/text.hpp"
 
@@ -203,16 +205,77 @@ ConfigNode ConfigNode::parse(const std::string& text, const std::string& file) {
   return ConfigNode(impl);
 }
 
+namespace {
+
+// The child of `node` (a mapping or a sequence) at `step` of `path`; `create`: a missing
+// key of a mapping is added (null).
+YAML::Node config_child(YAML::Node node, const std::string& step, const std::string& where,
+                        bool create) {
+  if (node.IsSequence()) {
+    const bool digits = !step.empty() && step.size() < 10 &&
+                        step.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits || std::stoul(step) >= node.size())
+      throw Error(where + " is a list of " + std::to_string(node.size()) +
+                  " entries: expected an index from 0 to " +
+                  std::to_string(node.size() == 0 ? 0 : node.size() - 1) + ", got '" + step + "'");
+    return node[std::stoul(step)];
+  }
+  if (!node.IsMap()) throw Error(where + " is a single value: it has no '" + step + "'");
+  std::vector<std::string> keys;
+  for (const auto& item : node) keys.push_back(item.first.as<std::string>());
+  if (!create && std::find(keys.begin(), keys.end(), step) == keys.end())
+    throw Error((where.empty() ? std::string("the config") : where) + " has no key \"" + step +
+                "\"" + did_you_mean(step, keys));
+  return node[step];
+}
+
+}  // namespace
+
+std::string set_config_value(const std::string& text, const std::string& path,
+                             const std::string& value) {
+  std::vector<std::string> steps;
+  for (std::size_t start = 0;;) {
+    const std::size_t dot = path.find('.', start);
+    steps.push_back(path.substr(start, dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  YAML::Node root = YAML::Load(text);
+  YAML::Node node = root;
+  std::string where;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].empty()) throw Error("'" + path + "' has an empty step");
+    YAML::Node child = config_child(node, steps[i], where, i + 1 == steps.size());
+    where += (where.empty() ? "" : ".") + steps[i];
+    if (i + 1 == steps.size()) {
+      child = YAML::Load(value);  // assigns into the tree
+    } else {
+      node.reset(child);  // walks on without assigning
+    }
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
 std::string read_config_file(const std::string& path) {
   if (std::filesystem::is_directory(path))
     throw Error(path + ": is a directory, not a config file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot read config file");
-  // Read up to one byte past the limit: /dev/zero or an endless pipe stops there.
-  std::string text(kMaxConfigBytes + 1, '\0');
-  in.read(text.data(), std::streamsize(text.size()));
+  // Read up to one byte past the limit: /dev/zero or an endless pipe stops there. In
+  // chunks, so that memory follows the file's size (one buffer of the whole limit was
+  // 16 MiB of touched pages for a config of a few hundred bytes: the peak RSS of every
+  // command).
+  std::string text;
+  std::vector<char> chunk(std::size_t(1) << 16);
+  while (text.size() <= kMaxConfigBytes) {
+    const std::size_t want = std::min(chunk.size(), kMaxConfigBytes + 1 - text.size());
+    in.read(chunk.data(), std::streamsize(want));
+    text.append(chunk.data(), std::size_t(in.gcount()));
+    if (std::size_t(in.gcount()) < want) break;  // end of file, or an error (below)
+  }
   if (in.bad()) throw Error(path + ": cannot read config file (I/O error)");
-  text.resize(std::size_t(in.gcount()));
   if (text.size() > kMaxConfigBytes)
     throw ConfigError(
         mark_at(text, kMaxConfigBytes, path), "",

@@ -64,6 +64,14 @@ class ConfigNode {
   explicit ConfigNode(std::shared_ptr<const Impl> impl);
 };
 
+// `text` (a config already parsed without error) re-emitted with the node at `path` set
+// to the YAML `value`: keys and 0-based sequence indices separated by '.', e.g.
+// "training.phases.0.epochs". The last key is added to its mapping when missing (the
+// schema then judges it); every other step must exist. A path that leads nowhere ->
+// Error naming the step (did-you-mean for a key). Comments are not kept.
+std::string set_config_value(const std::string& text, const std::string& path,
+                             const std::string& value);
+
 enum class KeyType { integer, number, boolean, string, numbers, strings, map, sequence };
 std::string_view to_string(KeyType type);
 

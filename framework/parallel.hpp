@@ -7,9 +7,9 @@
 // runs inline on the caller, exactly as plain code would.
 //
 // Determinism: the pool only decides WHO runs a task, never how work is split; the
-// callers split work at boundaries that do not depend on the number of threads, so a
-// computation gives the same bits with 1 or N threads unless documented otherwise
-// (split matrix products, see blas.hpp).
+// callers split work at boundaries that do not depend on the number of threads (nor on
+// whether the work runs inside a task), so a computation gives the same bits with 1 or
+// N threads (matrix products too: blas.hpp).
 //
 // Workers run each job with the caller's floating-point control word (flush-to-zero,
 // see denormals.hpp). OpenBLAS keeps its own pool; the trainer sets it to one thread

@@ -53,8 +53,8 @@ int load_plugin(const std::string& path) {
   const int registered = log.registered - before;
   if (registered == 0)
     throw Error(path +
-                ": the library registered no layers or optimizers (use STRATA_REGISTER_LAYER or "
-                "STRATA_REGISTER_OPTIMIZER)");
+                ": the library registered no layers, optimizers or tokenizers (use "
+                "STRATA_REGISTER_LAYER, STRATA_REGISTER_OPTIMIZER or STRATA_REGISTER_TOKENIZER)");
   return registered;
 }
 

@@ -186,79 +186,105 @@ const Tensor<T>& SelfAttention<T>::forward(const Tensor<T>& x, Mode) {
   return this->output_;
 }
 
+namespace {
+
+// b.grad[c] += sum over rows of dz[r][c], in row order.
+template <class T>
+void add_column_sums(const T* dz, std::size_t rows, std::size_t cols, T* db) {
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) db[c] += dz[r * cols + c];
+}
+
+}  // namespace
+
 template <class T>
 const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
   const Tensor<T>& input = input_.get(this->name());
   if (dy.size() != input.size() || input.dimension() != 3)
     throw ShapeError(this->name() + ": gradient shape mismatch");
-  const std::size_t batch = input.shape()[0], seq = input.shape()[1], rows = batch * seq;
-  const std::size_t D = dim_, hd = head_dim_;
-  const T* x = input.data();
-
+  const std::size_t batch = input.shape()[0], seq = input.shape()[1];
   ensure_shape(this->input_grad_, input.shape());
   if (residual_)
     std::copy(dy.begin(), dy.end(), this->input_grad_.begin());
   else
     std::fill(this->input_grad_.begin(), this->input_grad_.end(), T(0));
-
-  const T* d_ctx = dy.data();
-  if (w_o_) {
-    gemm<T>(true, false, D, D, rows, T(1), context_.data(), dy.data(), T(1), w_o_->grad.data());
-    if (b_o_) {
-      T* db = b_o_->grad.data();
-      for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t c = 0; c < D; ++c) db[c] += dy.data()[r * D + c];
-    }
-    ensure_shape(d_context_, input.shape());
-    gemm<T>(false, true, rows, D, D, T(1), dy.data(), w_o_->value.data(), T(0), d_context_.data());
-    d_ctx = d_context_.data();
-  }
-
+  const T* d_ctx = backward_output_projection(dy, input.shape());
   ensure_shape(d_q_, input.shape());
   ensure_shape(d_k_, input.shape());
   ensure_shape(d_v_, input.shape());
   ensure_shape(d_scores_, std::vector<std::size_t>{batch * heads_, seq, seq});
-  // Each (sequence, head) pair has its own dS and writes its own columns of dQ, dK, dV;
-  // within one, dP || dV and then dQ || dK are independent products.
-  parallel_for(batch * heads_, [&](std::size_t task) {
-    const std::size_t b = task / heads_, h = task % heads_;
-    const std::size_t off = b * seq * D + h * hd;
-    const T* p = probs_.data() + task * seq * seq;
-    T* ds = d_scores_.data() + task * seq * seq;
-    // dP = dC V^T and dV = P^T dC.
-    parallel_invoke(
-        [&] {
-          gemm<T>(false, true, seq, seq, hd, T(1), d_ctx + off, D, v_.data() + off, D, T(0), ds,
-                  seq);
-        },
-        [&] {
-          gemm<T>(true, false, seq, hd, seq, T(1), p, seq, d_ctx + off, D, T(0), d_v_.data() + off,
-                  D);
-        });
-    // Softmax backward per row: dS = P * (dP - sum(P * dP)); masked entries have P = 0.
-    for (std::size_t i = 0; i < seq; ++i) {
-      const T* pr = p + i * seq;
-      T* dr = ds + i * seq;
-      T dot = 0;
-      for (std::size_t j = 0; j <= i; ++j) dot += pr[j] * dr[j];
-      for (std::size_t j = 0; j <= i; ++j) dr[j] = pr[j] * (dr[j] - dot);
-      std::fill(dr + i + 1, dr + seq, T(0));
-    }
-    // S = scale Q K^T, so dQ = scale dS K and dK = scale dS^T Q.
-    parallel_invoke(
-        [&] {
-          gemm<T>(false, false, seq, hd, seq, scale_, ds, seq, k_.data() + off, D, T(0),
-                  d_q_.data() + off, D);
-        },
-        [&] {
-          gemm<T>(true, false, seq, hd, seq, scale_, ds, seq, q_.data() + off, D, T(0),
-                  d_k_.data() + off, D);
-        });
-  });
+  // Each (sequence, head) pair has its own dS and writes its own columns of dQ, dK, dV.
+  parallel_for(batch * heads_, [&](std::size_t task) { backward_head(task, seq, d_ctx); });
+  backward_projections(input.data(), batch * seq);
+  for (Tensor<T>* scratch : {&d_context_, &d_scores_, &d_q_, &d_k_, &d_v_})
+    release_if_large(*scratch);
+  return this->input_grad_;
+}
 
-  // Back through the three projections: W.grad += x^T dZ, b.grad += sum dZ, dx += dZ W^T.
-  // The three dW are independent; the three dx products add into one buffer in a fixed
-  // order, so they stay one task (task 0, which the calling thread takes first).
+// With out_proj: W_o.grad += C^T dy, b_o.grad += sum dy, and dC = dy W_o^T (returned);
+// without, dC is dy itself.
+template <class T>
+const T* SelfAttention<T>::backward_output_projection(const Tensor<T>& dy,
+                                                      const typename Tensor<T>::shape_type& shape) {
+  if (!w_o_) return dy.data();
+  const std::size_t D = dim_, rows = dy.size() / D;
+  gemm<T>(true, false, D, D, rows, T(1), context_.data(), dy.data(), T(1), w_o_->grad.data());
+  if (b_o_) add_column_sums(dy.data(), rows, D, b_o_->grad.data());
+  ensure_shape(d_context_, shape);
+  gemm<T>(false, true, rows, D, D, T(1), dy.data(), w_o_->value.data(), T(0), d_context_.data());
+  return d_context_.data();
+}
+
+// One (sequence, head) pair: dP || dV, the softmax backward, then dQ || dK.
+template <class T>
+void SelfAttention<T>::backward_head(std::size_t task, std::size_t seq, const T* d_ctx) {
+  const std::size_t D = dim_, hd = head_dim_;
+  const std::size_t b = task / heads_, h = task % heads_;
+  const std::size_t off = b * seq * D + h * hd;
+  const T* p = probs_.data() + task * seq * seq;
+  T* ds = d_scores_.data() + task * seq * seq;
+  // dP = dC V^T and dV = P^T dC.
+  parallel_invoke(
+      [&] {
+        gemm<T>(false, true, seq, seq, hd, T(1), d_ctx + off, D, v_.data() + off, D, T(0), ds, seq);
+      },
+      [&] {
+        gemm<T>(true, false, seq, hd, seq, T(1), p, seq, d_ctx + off, D, T(0), d_v_.data() + off,
+                D);
+      });
+  causal_softmax_backward(p, ds, seq);
+  // S = scale Q K^T, so dQ = scale dS K and dK = scale dS^T Q.
+  parallel_invoke(
+      [&] {
+        gemm<T>(false, false, seq, hd, seq, scale_, ds, seq, k_.data() + off, D, T(0),
+                d_q_.data() + off, D);
+      },
+      [&] {
+        gemm<T>(true, false, seq, hd, seq, scale_, ds, seq, q_.data() + off, D, T(0),
+                d_k_.data() + off, D);
+      });
+}
+
+// Softmax backward per row, in place on dP: dS = P * (dP - sum(P * dP)); masked
+// entries have P = 0.
+template <class T>
+void SelfAttention<T>::causal_softmax_backward(const T* p, T* ds, std::size_t seq) {
+  for (std::size_t i = 0; i < seq; ++i) {
+    const T* pr = p + i * seq;
+    T* dr = ds + i * seq;
+    T dot = 0;
+    for (std::size_t j = 0; j <= i; ++j) dot += pr[j] * dr[j];
+    for (std::size_t j = 0; j <= i; ++j) dr[j] = pr[j] * (dr[j] - dot);
+    std::fill(dr + i + 1, dr + seq, T(0));
+  }
+}
+
+// Back through the three projections: W.grad += x^T dZ, b.grad += sum dZ, dx += dZ W^T.
+// The three dW are independent; the three dx products add into one buffer in a fixed
+// order, so they stay one task (task 0, which the calling thread takes first).
+template <class T>
+void SelfAttention<T>::backward_projections(const T* x, std::size_t rows) {
+  const std::size_t D = dim_;
   const struct {
     Parameter<T>* w;
     Parameter<T>* b;
@@ -275,15 +301,8 @@ const Tensor<T>& SelfAttention<T>::backward(const Tensor<T>& dy) {
     }
     const auto& pr = projections[task - 1];
     gemm<T>(true, false, D, D, rows, T(1), x, pr.dz, T(1), pr.w->grad.data());
-    if (pr.b) {
-      T* db = pr.b->grad.data();
-      for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t c = 0; c < D; ++c) db[c] += pr.dz[r * D + c];
-    }
+    if (pr.b) add_column_sums(pr.dz, rows, D, pr.b->grad.data());
   });
-  for (Tensor<T>* scratch : {&d_context_, &d_scores_, &d_q_, &d_k_, &d_v_})
-    release_if_large(*scratch);
-  return this->input_grad_;
 }
 
 template <class T>

@@ -75,6 +75,12 @@ class SelfAttention : public Layer<T> {
                              std::size_t first);
   // y = (ctx W_o + b_o or ctx) + (x if residual), given y pre-filled by the caller.
   void finish_output(const T* x, const T* ctx, std::size_t rows, T* y) const;
+  // backward's steps, in the order it runs them (self_attention.cpp).
+  const T* backward_output_projection(const Tensor<T>& dy,
+                                      const typename Tensor<T>::shape_type& shape);
+  void backward_head(std::size_t task, std::size_t seq, const T* d_ctx);
+  static void causal_softmax_backward(const T* p, T* ds, std::size_t seq);
+  void backward_projections(const T* x, std::size_t rows);
 
   std::size_t dim_, heads_, head_dim_, max_seq_len_;
   bool residual_;

@@ -55,14 +55,19 @@ Classifier build(RunConfig config) {
 }  // namespace
 
 // Runs the model on rows [first, first + n) of `rows` into `input`; returns the logits.
-const Tensor<float>& forward_rows(Model<float>& model, const LabeledRows& rows,
-                                  const std::vector<std::size_t>& order, std::size_t first,
-                                  std::size_t n, Mode mode, Tensor<float>& input) {
+void gather_rows(const LabeledRows& rows, const std::vector<std::size_t>& order, std::size_t first,
+                 std::size_t n, Tensor<float>& input) {
   ensure_shape(input, std::vector<std::size_t>{n, rows.features});
   for (std::size_t i = 0; i < n; ++i) {
     const float* row = rows.x.data() + order[first + i] * rows.features;
     std::copy(row, row + rows.features, input.data() + i * rows.features);
   }
+}
+
+const Tensor<float>& forward_rows(Model<float>& model, const LabeledRows& rows,
+                                  const std::vector<std::size_t>& order, std::size_t first,
+                                  std::size_t n, Mode mode, Tensor<float>& input) {
+  gather_rows(rows, order, first, n, input);
   return model.forward(input, mode);
 }
 

@@ -12,7 +12,8 @@
 //   training: {phases: [{name: train, epochs: 30, batch: 32, shuffle: true}]}
 //
 // The same optimizers, schedules, clipping, checkpoints (DIR/checkpoint/, vocab.txt
-// empty), metrics.csv (its `tokens` column counts rows) and resume as a language model.
+// empty) and resume as a language model; DIR/metrics.csv has the columns
+// phase,epoch,step,loss,lr,rows,seconds,rows_per_s.
 // A run also writes DIR/split.json: the seed and the row indices trained on and held
 // out, so that another tool (bench/digits_torch.py) can use the same split.
 #pragma once
@@ -61,11 +62,14 @@ struct Classifier {
 
 bool is_classification(const RunConfig& config);
 
-// Trains as train(LanguageModel&, ...) does: phases, epochs, shuffled batches of rows,
-// checkpoints, stop and resume at any step.
+// Trains with the run loop (training/trainer.hpp): phases, epochs, shuffled batches of
+// rows, checkpoints, stop and resume at any step.
 TrainResult train(Classifier& classifier, Optimizer<float>& optimizer, const TrainOptions& options,
                   const Checkpoint* resume = nullptr);
 
+// Rows order[first .. first + n) of `rows`, copied into `input` (n, features).
+void gather_rows(const LabeledRows& rows, const std::vector<std::size_t>& order, std::size_t first,
+                 std::size_t n, Tensor<float>& input);
 // Shared by evaluate() and the trainer. The model on rows order[first .. first + n) of
 // `rows`, copied into `input`; returns the logits (n, classes).
 const Tensor<float>& forward_rows(Model<float>& model, const LabeledRows& rows,

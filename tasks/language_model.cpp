@@ -5,6 +5,7 @@
 
 #include "framework/plugin.hpp"
 #include "framework/text.hpp"
+#include "tasks/corpus_phase.hpp"
 #include "text/dataset.hpp"
 #include "training/training_state.hpp"
 
@@ -13,6 +14,10 @@ namespace strata {
 std::vector<std::vector<std::string>> load_phase_texts(const RunConfig& config) {
   std::vector<std::vector<std::string>> texts;
   for (const PhaseConfig& phase : config.phases) {
+    if (phase.format == "corpus") {  // streamed, never held whole (tasks/corpus_phase.hpp)
+      texts.emplace_back();
+      continue;
+    }
     try {
       auto file = config.data_files->find(phase.data);
       if (file == config.data_files->end())
@@ -46,10 +51,48 @@ void load_config_plugins(const RunConfig& config) {
   }
 }
 
+namespace {
+
+// Every phase's texts in order: the examples of JSON and line files, a corpus's
+// documents as they are read.
+class PhaseTexts final : public TextSource {
+ public:
+  explicit PhaseTexts(const RunConfig& config) : examples_(load_phase_texts(config)) {
+    for (std::size_t p = 0; p < config.phases.size(); ++p) {
+      const PhaseConfig& phase = config.phases[p];
+      if (phase.format != "corpus") continue;
+      try {
+        const CorpusOptions options = corpus_options(phase);
+        corpora_.emplace(p, CorpusSource(corpus_files(options), options));
+      } catch (const Error& e) {
+        throw Error(phase.data_mark.to_string() + ": training.phases \"" + phase.name +
+                    "\": " + e.what());
+      }
+    }
+  }
+  void for_each(const std::function<void(std::string_view)>& visit) const override {
+    for (std::size_t p = 0; p < examples_.size(); ++p)
+      if (auto it = corpora_.find(p); it != corpora_.end())
+        it->second.for_each(visit);
+      else
+        TextList(examples_[p]).for_each(visit);
+  }
+  std::uint64_t bytes() const override {
+    std::uint64_t n = 0;
+    for (std::size_t p = 0; p < examples_.size(); ++p)
+      n += corpora_.count(p) ? corpora_.at(p).bytes() : TextList(examples_[p]).bytes();
+    return n;
+  }
+
+ private:
+  std::vector<std::vector<std::string>> examples_;
+  std::map<std::size_t, CorpusSource> corpora_;
+};
+
+}  // namespace
+
 std::unique_ptr<Tokenizer> build_tokenizer(const RunConfig& config) {
-  std::vector<std::string> all;
-  for (auto& texts : load_phase_texts(config)) all.insert(all.end(), texts.begin(), texts.end());
-  return make_tokenizer(config.tokenizer, all);
+  return make_tokenizer(config.tokenizer, PhaseTexts(config));
 }
 
 std::vector<std::string> unknown_prompt_words(const Tokenizer& tokenizer,
@@ -74,10 +117,10 @@ std::vector<std::string> unanswerable_prompts(const RunConfig& config, const Tok
   return out;
 }
 
-LanguageModel LanguageModel::create(RunConfig config) {
+LanguageModel LanguageModel::create(RunConfig config, std::unique_ptr<Tokenizer> tokenizer) {
   load_config_plugins(config);
-  std::unique_ptr<Tokenizer> tokenizer = build_tokenizer(config);
-  LanguageModel lm{std::move(config), std::move(tokenizer), Rng(0), {}};
+  if (!tokenizer) tokenizer = build_tokenizer(config);
+  LanguageModel lm{std::move(config), std::move(tokenizer), Rng(0), {}, {}};
   lm.rng = Rng(lm.config.seed);
   lm.model = build_model<float>(lm.config.model, std::int64_t(lm.tokenizer->size()), lm.rng);
   require_vocabulary_output(lm.model, lm.config.model);
@@ -94,6 +137,7 @@ LanguageModel LanguageModel::restore(const Checkpoint& checkpoint, const std::st
                    load_tokenizer(checkpoint.tokenizer_type, checkpoint.tokenizer_files,
                                   checkpoint_directory(run_dir)),
                    Rng(0),
+                   {},
                    {}};
   lm.rng = Rng(lm.config.seed);
   lm.model = build_model<float>(lm.config.model, std::int64_t(lm.tokenizer->size()), lm.rng);

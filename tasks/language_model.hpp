@@ -21,8 +21,12 @@ struct LanguageModel {
   std::unique_ptr<Tokenizer> tokenizer;
   Rng rng;
   Model<float> model;
+  // A file to which training appends, per batch of a corpus phase, the window starts of
+  // its rows (`strata train --trace-batches FILE`, docs/data.md); empty: none.
+  std::string batch_trace;
 
-  static LanguageModel create(RunConfig config);
+  // `tokenizer`: instead of the one build_tokenizer makes (--init-from keeps its source's).
+  static LanguageModel create(RunConfig config, std::unique_ptr<Tokenizer> tokenizer = nullptr);
   // Restores config, tokenizer and parameters from `checkpoint` (read from `run_dir`).
   static LanguageModel restore(const Checkpoint& checkpoint, const std::string& run_dir);
 
@@ -44,11 +48,12 @@ struct LanguageModel {
 void load_config_plugins(const RunConfig& config);
 
 // The training texts of every phase, loaded with the phase's format. Each file is read
-// once per RunConfig (see RunConfig::data_files): calls after the first reuse it.
+// once per RunConfig (see RunConfig::data_files): calls after the first reuse it. A
+// corpus phase's entry is empty: its documents are streamed (tasks/corpus_phase.hpp).
 std::vector<std::vector<std::string>> load_phase_texts(const RunConfig& config);
 
 // The tokenizer `strata train` builds (the config's `tokenizer:`) from every phase's
-// data together.
+// data together (a corpus streamed, never held whole).
 std::unique_ptr<Tokenizer> build_tokenizer(const RunConfig& config);
 
 // The distinct words of `prompt` missing from `tokenizer`'s vocabulary, in order.

@@ -1,5 +1,7 @@
 #include "tasks/run.hpp"
 
+#include "training/training_state.hpp"
+
 namespace strata {
 
 Run Run::start(RunConfig config) {
@@ -8,6 +10,23 @@ Run Run::start(RunConfig config) {
     run.classifier_ = std::make_unique<Classifier>(Classifier::create(std::move(config)));
   else
     run.lm_ = std::make_unique<LanguageModel>(LanguageModel::create(std::move(config)));
+  run.make_optimizer_from_config();
+  return run;
+}
+
+Run Run::start_from(RunConfig config, const std::string& init_dir) {
+  const Checkpoint source = load_checkpoint(init_dir);
+  const std::string what = "--init-from " + init_dir;
+  Run run;
+  if (is_classification(config)) {
+    run.classifier_ = std::make_unique<Classifier>(Classifier::create(std::move(config)));
+    import_parameters(run.classifier_->model, source.parameters, what);
+  } else {
+    run.lm_ = std::make_unique<LanguageModel>(LanguageModel::create(
+        std::move(config), load_tokenizer(source.tokenizer_type, source.tokenizer_files,
+                                          checkpoint_directory(init_dir))));
+    run.lm_->import_parameters(source.parameters, what);
+  }
   run.make_optimizer_from_config();
   return run;
 }

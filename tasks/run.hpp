@@ -16,6 +16,7 @@
 #include "optimizers/optimizer.hpp"
 #include "tasks/classification.hpp"
 #include "tasks/language_model.hpp"
+#include "tasks/language_model_training.hpp"
 #include "training/checkpoint.hpp"
 #include "training/trainer.hpp"
 
@@ -24,6 +25,10 @@ namespace strata {
 class Run {
  public:
   static Run start(RunConfig config);
+  // A new run of `config` (fresh optimizer, position 0) whose parameters are those of
+  // the run in `init_dir`, matched by name and shape (an Error names the first that
+  // differs); a language model keeps that run's tokenizer, so its ids mean the same.
+  static Run start_from(RunConfig config, const std::string& init_dir);
   // `run_dir`'s checkpoint (load_checkpoint), the model restored from it.
   static Run resume(const std::string& run_dir);
   // A language model built by hand (the benchmark's own vocabulary and phases).

@@ -9,6 +9,7 @@
 #include "framework/model.hpp"
 #include "tasks/generator.hpp"
 #include "test_support.hpp"
+#include "text/word_tokenizer.hpp"
 
 using namespace strata;
 
@@ -49,12 +50,13 @@ std::vector<long double> sampling_distribution(const std::vector<float>& logits,
 // over its support, and requires no draw outside it.
 double chi_square_of_draws(const std::vector<float>& logits, const SamplingOptions& options,
                            const std::vector<long double>& want, std::size_t n,
-                           std::size_t* support) {
+                           std::size_t* support, const std::vector<std::int32_t>& context = {}) {
   Rng rng(2024);
   std::vector<std::pair<float, std::int32_t>> scratch;
   std::vector<std::size_t> count(logits.size(), 0);
   for (std::size_t i = 0; i < n; ++i)
-    ++count[std::size_t(sample_token(logits.data(), logits.size(), options, rng, scratch))];
+    ++count[std::size_t(
+        sample_token(logits.data(), logits.size(), options, rng, scratch, context))];
   double chi2 = 0;
   *support = 0;
   for (std::size_t v = 0; v < logits.size(); ++v) {
@@ -67,6 +69,50 @@ double chi_square_of_draws(const std::vector<float>& logits, const SamplingOptio
     chi2 += (double(count[v]) - expected) * (double(count[v]) - expected) / expected;
   }
   return chi2;
+}
+
+// A byte-level tokenizer as SentencePiece's byte fallback decodes: each id is one byte
+// (ids 3..258 = bytes 0..255); an incomplete UTF-8 character at the end decodes to
+// U+FFFD until its last byte arrives. Ids 0..2 are pad, unk and eos.
+class ByteTokenizer final : public Tokenizer {
+ public:
+  std::string type() const override { return "bytes"; }
+  Encoded encode(std::string_view text) const override {
+    Encoded e;
+    for (const char c : text) e.ids.push_back(3 + static_cast<unsigned char>(c));
+    return e;
+  }
+  std::string decode(const std::vector<std::int32_t>& ids) const override {
+    std::string bytes;
+    for (const std::int32_t id : ids) bytes += char(id - 3);
+    // The last lead byte whose character is not complete becomes U+FFFD.
+    for (std::size_t back = 1; back <= 3 && back <= bytes.size(); ++back) {
+      const auto b = static_cast<unsigned char>(bytes[bytes.size() - back]);
+      if ((b & 0xC0) == 0x80) continue;
+      const std::size_t length = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+      if (length > back) bytes.replace(bytes.size() - back, back, "\xEF\xBF\xBD");
+      break;
+    }
+    return bytes;
+  }
+  std::size_t size() const override { return 259; }
+  std::int32_t pad_id() const override { return 0; }
+  std::int32_t unk_id() const override { return 1; }
+  std::int32_t eos_id() const override { return 2; }
+  TokenizerFiles files() const override { return {}; }
+};
+
+// Records what was written and how often it was flushed.
+struct CountingBuffer : std::stringbuf {
+  int flushes = 0;
+  int sync() override {
+    ++flushes;
+    return std::stringbuf::sync();
+  }
+};
+
+std::vector<std::int32_t> ids(std::initializer_list<int> list) {
+  return std::vector<std::int32_t>(list.begin(), list.end());
 }
 
 }  // namespace
@@ -223,6 +269,189 @@ BOOST_AUTO_TEST_CASE(empty_and_overlong_prompts_are_errors) {
   BOOST_CHECK_THROW(generate(model, {}, -1, SamplingOptions{}, rng), Error);
   BOOST_CHECK_THROW(generate(model, std::vector<std::int32_t>(16, 1), -1, SamplingOptions{}, rng),
                     Error);
+}
+
+// CTRL's rule: a positive logit of a token in the context is divided by the penalty, a
+// negative one multiplied (both move it down); tokens not in the context, repeats in the
+// context and ids outside the vocabulary change nothing. Penalties 2 and 4 are powers of
+// two: the results are exact in float.
+BOOST_AUTO_TEST_CASE(repetition_penalty_divides_positive_and_multiplies_negative_logits) {
+  std::vector<float> logits = {2.0f, -1.0f, 0.5f, -3.0f, 0.0f, 6.0f};
+  const std::vector<std::int32_t> context = {0, 1, 1, 1, 4, 5, -1, 99};
+  apply_repetition_penalty(logits.data(), logits.size(), context, 2.0);
+  const std::vector<float> want = {1.0f, -2.0f, 0.5f, -3.0f, 0.0f, 3.0f};
+  BOOST_TEST(logits == want, boost::test_tools::per_element());
+  apply_repetition_penalty(logits.data(), logits.size(), context, 1.0);
+  BOOST_TEST(logits == want, boost::test_tools::per_element());
+  apply_repetition_penalty(logits.data(), logits.size(), std::vector<std::int32_t>{5}, 4.0);
+  BOOST_TEST(logits[5] == 0.75f);
+}
+
+// Greedy picks after the penalty: a positive leader halved falls behind the runner-up;
+// a negative leader doubled falls behind (dividing it would have kept it first).
+BOOST_AUTO_TEST_CASE(greedy_choice_follows_the_penalised_logits) {
+  SamplingOptions options;
+  options.repetition_penalty = 2.0;
+  Rng rng(0);
+  std::vector<std::pair<float, std::int32_t>> scratch;
+  const std::vector<float> positive = {3.0f, 2.0f, -1.0f};
+  const std::vector<float> negative = {-1.0f, -1.5f, -4.0f};
+  const std::vector<std::int32_t> first = {0};
+  BOOST_TEST(sample_token(positive.data(), 3, options, rng, scratch) == 0);
+  BOOST_TEST(sample_token(positive.data(), 3, options, rng, scratch, first) == 1);
+  BOOST_TEST(sample_token(negative.data(), 3, options, rng, scratch, first) == 1);
+  options.repetition_penalty = 1.0;
+  BOOST_TEST(sample_token(positive.data(), 3, options, rng, scratch, first) == 0);
+  BOOST_TEST(positive[0] == 3.0f);  // the caller's logits are left as they were
+}
+
+// With temperature, top-k and top-p the draws follow the definition applied to the
+// penalised logits (the same chi-square test as above).
+BOOST_AUTO_TEST_CASE(sampling_draws_from_the_penalised_distribution) {
+  const std::vector<float> logits = {2.0f, 1.0f, 0.5f, 0.0f, -1.0f, 0.3f, -0.5f, 1.5f};
+  const std::vector<std::int32_t> context = {0, 7, 4, 0};
+  std::vector<float> penalised = logits;
+  apply_repetition_penalty(penalised.data(), penalised.size(), context, 1.8);
+  SamplingOptions options;
+  options.temperature = 0.9;
+  options.top_k = 6;
+  options.top_p = 0.9;
+  options.repetition_penalty = 1.8;
+  const auto want = sampling_distribution(penalised, 0.9, 6, 0.9);
+  BOOST_TEST(want != sampling_distribution(logits, 0.9, 6, 0.9));  // the penalty matters here
+  std::size_t support = 0;
+  const double chi2 = chi_square_of_draws(logits, options, want, 200000, &support, context);
+  const boost::math::chi_squared_distribution<double> dist(double(support - 1));
+  BOOST_TEST(chi2 < boost::math::quantile(boost::math::complement(dist, 1e-6)));
+}
+
+// generate() penalises every token of the sequence so far, prompt included: the same as
+// a reference loop that runs the whole sequence, penalises a copy of the last row's
+// logits and takes the argmax. Every token reaches the callback, in order.
+BOOST_AUTO_TEST_CASE(generate_penalises_the_whole_context_and_streams_each_token) {
+  Model<float> model = random_model("pre", 2, 8);
+  SamplingOptions options;
+  options.max_tokens = 12;
+  options.use_cache = false;  // the reference below recomputes too: identical arithmetic
+  options.repetition_penalty = 10.0;
+  const std::vector<std::int32_t> prompt = {3, 7, 3};
+  std::vector<std::int32_t> streamed;
+  Rng rng(0);
+  const auto got =
+      generate(model, prompt, -1, options, rng, [&](std::int32_t id) { streamed.push_back(id); });
+  BOOST_TEST(streamed == got);
+
+  std::vector<std::int32_t> sequence = prompt, want;
+  while (want.size() < options.max_tokens) {
+    Tensor<float> input = Tensor<float>::from_shape({1, sequence.size()});
+    std::copy(sequence.begin(), sequence.end(), input.begin());
+    const Tensor<float>& logits = model.forward(input, Mode::eval);
+    const std::size_t vocab = logits.shape().back();
+    std::vector<float> last(logits.data() + (logits.size() - vocab), logits.data() + logits.size());
+    apply_repetition_penalty(last.data(), vocab, sequence, 10.0);
+    const auto next = std::int32_t(std::max_element(last.begin(), last.end()) - last.begin());
+    sequence.push_back(next);
+    want.push_back(next);
+  }
+  BOOST_TEST(got == want);
+  options.repetition_penalty = 1.0;
+  BOOST_TEST(generate(model, prompt, -1, options, rng) != got);  // the penalty changed the text
+}
+
+// The latest turns that fit beside the question and the answer's room, in order; the
+// oldest dropped for good; the question never; `dropped` says when it happened.
+BOOST_AUTO_TEST_CASE(conversation_keeps_the_latest_turns_within_the_context) {
+  Conversation c;
+  bool dropped = true;
+  BOOST_TEST(c.context(ids({7, 8}), 12, 3, dropped) == ids({7, 8}));
+  BOOST_TEST(!dropped);
+  c.add(ids({7, 8}), ids({9, 2}), 2);  // an answer ending with </s> (id 2): kept as it is
+  c.add(ids({7, 5}), ids({6}), 2);     // one cut short gets its </s>
+  BOOST_TEST(c.turns() == 2u);
+  // 4 + 4 + 2 + 2 room = 12: everything fits.
+  BOOST_TEST(c.context(ids({7, 4}), 12, 2, dropped) == ids({7, 8, 9, 2, 7, 5, 6, 2, 7, 4}));
+  BOOST_TEST(!dropped);
+  // 3 positions of room: 13 > 12, the oldest turn goes, and stays gone.
+  BOOST_TEST(c.context(ids({7, 4}), 12, 3, dropped) == ids({7, 5, 6, 2, 7, 4}));
+  BOOST_TEST(dropped);
+  BOOST_TEST(c.turns() == 1u);
+  BOOST_TEST(c.context(ids({7, 4}), 12, 2, dropped) == ids({7, 5, 6, 2, 7, 4}));
+  BOOST_TEST(!dropped);
+  // A question that leaves less room than asked for keeps what room it leaves.
+  BOOST_TEST(c.context(ids({1, 1, 1, 1, 1, 1, 1, 1, 1, 1}), 12, 5, dropped) ==
+             ids({1, 1, 1, 1, 1, 1, 1, 1, 1, 1}));
+  BOOST_TEST(dropped);
+  BOOST_TEST(c.turns() == 0u);
+  // One too long for the model is passed on alone (generate() refuses it), and costs
+  // the conversation nothing.
+  c.add(ids({7}), ids({2}), 2);
+  BOOST_TEST(c.context(std::vector<std::int32_t>(12, 1), 12, 5, dropped).size() == 12u);
+  BOOST_TEST(!dropped);
+  BOOST_TEST(c.turns() == 1u);
+  BOOST_TEST(c.context(ids({3}), 12, 2, dropped) == ids({7, 2, 3}));
+  c.reset();
+  BOOST_TEST(c.turns() == 0u);
+  BOOST_TEST(c.context(ids({3}), 12, 2, dropped) == ids({3}));
+  BOOST_TEST(!dropped);
+}
+
+// Word tokens: each token's text is printed, and flushed, as soon as it is pushed
+// (joined punctuation included); </s> is not printed; the whole is decode()'s text.
+BOOST_AUTO_TEST_CASE(text_stream_prints_and_flushes_every_token) {
+  const WordTokenizer words = WordTokenizer::build({"it is 8,849 meters , isn't it ? </s>"});
+  const std::vector<std::int32_t> sequence = words.encode("it is 8,849 meters, isn't it?").ids;
+  CountingBuffer buffer;
+  std::ostream out(&buffer);
+  TextStream stream(words, out);
+  std::vector<std::int32_t> so_far;
+  for (const std::int32_t id : sequence) {
+    stream.push(id);
+    so_far.push_back(id);
+    BOOST_TEST(buffer.str() == words.decode(so_far));
+    BOOST_TEST(buffer.flushes == int(so_far.size()));
+  }
+  stream.push(words.eos_id());
+  BOOST_TEST(stream.finish() == words.decode(sequence));
+  BOOST_TEST(buffer.str() == "it is 8,849 meters, isn't it?");
+}
+
+// Bytes of a character split across tokens: nothing of it is printed (no U+FFFD, no
+// partial character) until its last byte arrives; ASCII goes out at once.
+BOOST_AUTO_TEST_CASE(text_stream_holds_back_incomplete_characters) {
+  const ByteTokenizer bytes;
+  const std::string text =
+      "a\xC3\xA9"
+      "b\xF0\x9F\x98\x80!";  // a, e-acute, b, an emoji, !
+  const std::vector<std::int32_t> sequence = bytes.encode(text).ids;
+  const std::vector<std::string> after_each = {"a",
+                                               "a",
+                                               "a\xC3\xA9",
+                                               "a\xC3\xA9"
+                                               "b",
+                                               "a\xC3\xA9"
+                                               "b",
+                                               "a\xC3\xA9"
+                                               "b",
+                                               "a\xC3\xA9"
+                                               "b",
+                                               text.substr(0, 8),
+                                               text};
+  BOOST_REQUIRE(sequence.size() == after_each.size());
+  std::ostringstream out;
+  TextStream stream(bytes, out);
+  for (std::size_t i = 0; i < sequence.size(); ++i) {
+    stream.push(sequence[i]);
+    BOOST_TEST(out.str() == after_each[i], "after token " << i);
+  }
+  BOOST_TEST(stream.finish() == text);
+  BOOST_TEST(out.str() == text);
+  // A character never completed is printed as the decoder shows it, at the end.
+  std::ostringstream cut;
+  TextStream unfinished(bytes, cut);
+  for (const std::int32_t id : bytes.encode("ok\xE2\x82").ids) unfinished.push(id);
+  BOOST_TEST(cut.str() == "ok");
+  unfinished.finish();
+  BOOST_TEST(cut.str() == "ok\xEF\xBF\xBD");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -11,11 +11,24 @@
 #include "optimizers/optimizer_registry.hpp"
 #include "tasks/language_model.hpp"
 #include "test_support.hpp"
+#include "text/tokenizer.hpp"
 
 using namespace strata;
 using strata::testing::TempDir;
 
 namespace {
+
+// Only what a registration reads; never built.
+struct Clash {
+  static constexpr const char* kSummary = "a second \"word\"";
+  static Schema schema() { return {}; }
+  static std::unique_ptr<Tokenizer> from_data(const TextSource&, const ConfigSection&) {
+    return nullptr;
+  }
+  static std::unique_ptr<Tokenizer> load_files(const TokenizerFiles&, const std::string&) {
+    return nullptr;
+  }
+};
 
 std::string load_error(const std::string& path) {
   try {
@@ -75,8 +88,9 @@ BOOST_AUTO_TEST_CASE(a_library_that_registers_nothing) {
   const std::string error = load_error(STRATA_EMPTY_PLUGIN);
   BOOST_TEST_MESSAGE(error);
   BOOST_TEST(error == std::string(STRATA_EMPTY_PLUGIN) +
-                          ": the library registered no layers or optimizers (use "
-                          "STRATA_REGISTER_LAYER or STRATA_REGISTER_OPTIMIZER)");
+                          ": the library registered no layers, optimizers or tokenizers (use "
+                          "STRATA_REGISTER_LAYER, STRATA_REGISTER_OPTIMIZER or "
+                          "STRATA_REGISTER_TOKENIZER)");
 }
 
 BOOST_AUTO_TEST_CASE(a_clashing_type_name_is_reported_and_the_rest_still_registers) {
@@ -197,6 +211,47 @@ BOOST_AUTO_TEST_CASE(a_run_config_loads_its_plugins_before_building_the_model) {
     BOOST_TEST(std::string(e.what()) ==
                "run.yaml: plugins: " + dir.file("libabsent.so") + ": plugin library not found");
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_plugin_tokenizer_is_chosen_in_yaml_and_saved_with_the_run) {
+  TempDir dir("plugin-tokenizer");
+  // `plugins:` loads it before the tokenizer is chosen (STRATA_REGISTER_TOKENIZER).
+  const std::string data = dir.write("data.json", R"(["ab ba <end>", "ba ab <end>"])");
+  const std::string yaml = std::string("plugins: [") + STRATA_TOKENIZER_PLUGIN + "]\n" +
+                           "seed: 3\n"
+                           "tokenizer: {type: TestBytes, eos_text: <end>}\n"
+                           "model:\n"
+                           "  max_seq_len: 8\n"
+                           "  layers: [{type: Embedding, dim: 4}, {type: OutputProjection}]\n"
+                           "optimizer: {type: Adam}\n"
+                           "training:\n"
+                           "  phases: [{name: p, data: " +
+                           data + ", epochs: 2}]\n";
+  Run run = Run::start(parse_run_config(yaml, "run.yaml"));
+  const TokenizerInfo& info = tokenizer_registry().find("TestBytes");
+  BOOST_TEST(info.origin == canonical(STRATA_TOKENIZER_PLUGIN));
+  BOOST_TEST(info.schema.at(0).name == "eos_text");
+  const Tokenizer& tokenizer = *run.language_model()->tokenizer;
+  BOOST_TEST(tokenizer.type() == "TestBytes");
+  BOOST_TEST(tokenizer.size() == 259u);
+  BOOST_TEST(tokenizer.encode("a<end>").ids == (std::vector<std::int32_t>{3 + 'a', 2}));
+  TrainOptions options;
+  options.out_dir = dir.file("run");
+  BOOST_TEST(run.train(options).finished);
+  // The checkpoint holds the plugin's type and file; a resumed run rebuilds it.
+  Run again = Run::resume(dir.file("run"));
+  BOOST_TEST(again.language_model()->tokenizer->type() == "TestBytes");
+  BOOST_TEST(again.language_model()->tokenizer->decode({3 + 'x', 2}) == "x<end>");
+}
+
+BOOST_AUTO_TEST_CASE(a_clashing_tokenizer_name_goes_to_the_registration_log) {
+  const std::size_t before = registration_log().errors.size();
+  BOOST_TEST(!register_tokenizer_at_load<Clash>("word"));
+  BOOST_REQUIRE(registration_log().errors.size() == before + 1);
+  BOOST_TEST(registration_log().errors.back() ==
+             "tokenizer type \"word\" is already registered (a built-in type): give yours "
+             "another name");
+  BOOST_TEST(tokenizer_registry().find("word").origin == "built-in");
 }
 
 BOOST_AUTO_TEST_CASE(a_loaded_library_stands_in_for_a_relative_config_path_of_its_name) {

@@ -219,7 +219,7 @@ BOOST_AUTO_TEST_CASE(a_bad_tokenizer_section_names_its_place) {
   };
   const std::string typo = error("tokenizer: {type: wrod}\n");
   BOOST_TEST(typo.starts_with("run.yaml:3:19: tokenizer: unknown tokenizer type \"wrod\""), typo);
-  BOOST_TEST(contains(typo, "(did you mean \"word\"?); known types: word"), typo);
+  BOOST_TEST(contains(typo, "(did you mean \"word\"?); known types: sentencepiece, word"), typo);
   const std::string key = error("tokenizer: {type: word, vocab_size: 10}\n");
   BOOST_TEST(key.starts_with("run.yaml:3:"), key);
   BOOST_TEST(contains(key, "unknown key \"vocab_size\""), key);

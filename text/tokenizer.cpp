@@ -2,6 +2,7 @@
 
 #include "framework/errors.hpp"
 #include "framework/text.hpp"
+#include "text/sentencepiece_tokenizer.hpp"
 #include "text/word_tokenizer.hpp"
 
 namespace strata {
@@ -9,6 +10,7 @@ namespace strata {
 // The one list of built-in tokenizers.
 void register_builtin_tokenizers(TokenizerRegistry& registry) {
   registry.add(make_tokenizer_info<WordTokenizer>(WordTokenizer::kType));
+  registry.add(make_tokenizer_info<SentencePieceTokenizer>(SentencePieceTokenizer::kType));
 }
 
 TokenizerRegistry& tokenizer_registry() {
@@ -44,6 +46,10 @@ TokenizerChoice choose_tokenizer(const ConfigNode& given) {
 
 std::unique_ptr<Tokenizer> make_tokenizer(const ConfigNode& node,
                                           const std::vector<std::string>& texts) {
+  return make_tokenizer(node, TextList(texts));
+}
+
+std::unique_ptr<Tokenizer> make_tokenizer(const ConfigNode& node, const TextSource& texts) {
   const TokenizerChoice choice = choose_tokenizer(node);
   std::unique_ptr<Tokenizer> tokenizer = choice.info->from_data(texts, choice.section);
   if (!tokenizer)

@@ -11,12 +11,13 @@
 // with
 //   static constexpr const char* kSummary;
 //   static Schema schema();      // its own keys (`type` is every tokenizer's)
-//   static std::unique_ptr<Tokenizer> from_data(const std::vector<std::string>& texts,
+//   static std::unique_ptr<Tokenizer> from_data(const TextSource& texts,
 //                                               const ConfigSection& config);
 //   static std::unique_ptr<Tokenizer> load_files(const TokenizerFiles& files,
 //                                                const std::string& dir);
-// and one line in register_builtin_tokenizers() (tokenizer.cpp):
-//   registry.add(make_tokenizer_info<BpeTokenizer>("bpe"));
+// and one line, in the tree or in a plugin library (`--plugin`, `plugins:`):
+//   STRATA_REGISTER_TOKENIZER("bpe", BpeTokenizer);
+// (the built-ins are listed in register_builtin_tokenizers(), tokenizer.cpp).
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,34 @@ struct Encoded {
 
 // A tokenizer's files in the checkpoint directory: plain file name -> contents.
 using TokenizerFiles = std::map<std::string, std::string>;
+
+// The texts a tokenizer is built from, visited in order. A corpus is read as it is
+// visited (it may not fit in memory), so a long document can arrive as consecutive
+// pieces, cut where a line ends when one does (text/corpus.hpp).
+class TextSource {
+ public:
+  virtual ~TextSource() = default;
+  virtual void for_each(const std::function<void(std::string_view)>& visit) const = 0;
+  // The bytes for_each will visit (a tokenizer that samples a budget of them uses it).
+  virtual std::uint64_t bytes() const = 0;
+};
+
+// A TextSource over texts in memory (the examples of JSON and line files).
+class TextList final : public TextSource {
+ public:
+  explicit TextList(const std::vector<std::string>& texts) : texts_(texts) {}
+  void for_each(const std::function<void(std::string_view)>& visit) const override {
+    for (const std::string& text : texts_) visit(text);
+  }
+  std::uint64_t bytes() const override {
+    std::uint64_t n = 0;
+    for (const std::string& text : texts_) n += text.size();
+    return n;
+  }
+
+ private:
+  const std::vector<std::string>& texts_;
+};
 
 class Tokenizer {
  public:
@@ -65,8 +94,7 @@ struct TokenizerInfo {
   std::string type;
   std::string summary;
   Schema schema;  // its own keys
-  std::function<std::unique_ptr<Tokenizer>(const std::vector<std::string>&, const ConfigSection&)>
-      from_data;
+  std::function<std::unique_ptr<Tokenizer>(const TextSource&, const ConfigSection&)> from_data;
   // `dir` names the checkpoint directory in errors.
   std::function<std::unique_ptr<Tokenizer>(const TokenizerFiles&, const std::string&)> load;
   std::string origin = "built-in";
@@ -86,7 +114,7 @@ TokenizerInfo make_tokenizer_info(std::string type) {
   info.type = std::move(type);
   info.summary = K::kSummary;
   info.schema = K::schema();
-  info.from_data = [](const std::vector<std::string>& texts, const ConfigSection& config) {
+  info.from_data = [](const TextSource& texts, const ConfigSection& config) {
     return K::from_data(texts, config);
   };
   info.load = [](const TokenizerFiles& files, const std::string& dir) {
@@ -103,7 +131,10 @@ struct TokenizerChoice {
 };
 TokenizerChoice choose_tokenizer(const ConfigNode& node);
 
-// The chosen tokenizer built from `texts`.
+// The chosen tokenizer built from `texts`. An error of the tokenizer's own (a
+// SentencePiece model file that cannot be read, training that fails) names the
+// `tokenizer:` section's position.
+std::unique_ptr<Tokenizer> make_tokenizer(const ConfigNode& node, const TextSource& texts);
 std::unique_ptr<Tokenizer> make_tokenizer(const ConfigNode& node,
                                           const std::vector<std::string>& texts);
 
@@ -112,4 +143,18 @@ std::unique_ptr<Tokenizer> make_tokenizer(const ConfigNode& node,
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& type, const TokenizerFiles& files,
                                           const std::string& dir);
 
+// What STRATA_REGISTER_TOKENIZER calls: adds to tokenizer_registry() with the loading
+// library as origin; a failure (a clash, a schema() that throws) goes to
+// registration_log() instead of ending the process.
+template <class K>
+bool register_tokenizer_at_load(const char* type) noexcept {
+  return register_at_load("tokenizer", type, [&] {
+    return add_at_load(tokenizer_registry(), make_tokenizer_info<K>(type));
+  });
+}
+
 }  // namespace strata
+
+#define STRATA_REGISTER_TOKENIZER(TYPE_NAME, CLASS)                                          \
+  static const bool STRATA_CONCAT(strata_tokenizer_registered_, __LINE__) [[maybe_unused]] = \
+      ::strata::register_tokenizer_at_load<CLASS>(TYPE_NAME)

@@ -100,9 +100,14 @@ std::vector<std::string> WordTokenizer::split_text(std::string_view text) {
 }
 
 WordTokenizer WordTokenizer::build(const std::vector<std::string>& texts) {
+  return build(TextList(texts));
+}
+
+WordTokenizer WordTokenizer::build(const TextSource& texts) {
   std::set<std::string> seen;
-  for (const auto& text : texts)
+  texts.for_each([&](std::string_view text) {
     for (auto& token : split_text(text)) seen.insert(std::move(token));
+  });
   std::vector<std::string> tokens{std::string(kPad), std::string(kUnk), std::string(kEos)};
   for (const auto& token : seen)  // std::set iterates in byte order
     if (token != kEos) tokens.push_back(token);
@@ -163,8 +168,7 @@ std::string WordTokenizer::decode(const std::vector<std::int32_t>& ids) const {
   return out;
 }
 
-std::unique_ptr<Tokenizer> WordTokenizer::from_data(const std::vector<std::string>& texts,
-                                                    const ConfigSection&) {
+std::unique_ptr<Tokenizer> WordTokenizer::from_data(const TextSource& texts, const ConfigSection&) {
   return std::make_unique<WordTokenizer>(build(texts));
 }
 

@@ -56,12 +56,12 @@ class WordTokenizer final : public Tokenizer {
   // The registry's hooks (text/tokenizer.hpp): no keys of its own; build(texts);
   // the checkpoint's vocab.txt.
   static Schema schema() { return {}; }
-  static std::unique_ptr<Tokenizer> from_data(const std::vector<std::string>& texts,
-                                              const ConfigSection& config);
+  static std::unique_ptr<Tokenizer> from_data(const TextSource& texts, const ConfigSection& config);
   static std::unique_ptr<Tokenizer> load_files(const TokenizerFiles& files, const std::string& dir);
 
   // The vocabulary of `texts` (specials first, then sorted tokens; see above).
   static WordTokenizer build(const std::vector<std::string>& texts);
+  static WordTokenizer build(const TextSource& texts);
 
   // Takes `tokens` as the id order. Throws strata::Error "<source>:<line>: ..." for an
   // empty token, a token with whitespace or invalid UTF-8, or a duplicate, and

@@ -176,7 +176,11 @@ json position_to_json(const TrainingPosition& p) {
           {"epoch_loss_sum", p.epoch_loss_sum},
           {"epoch_sequences", p.epoch_sequences},
           {"epoch_tokens", p.epoch_tokens},
-          {"metrics_rows", p.metrics_rows}};
+          {"metrics_rows", p.metrics_rows},
+          {"validation_rows", p.validation_rows},
+          {"best_loss", p.best_loss},
+          {"best_step", p.best_step},
+          {"evaluations_since_best", p.evaluations_since_best}};
 }
 
 json data_to_json(const std::vector<DataFingerprint>& data) {
@@ -267,6 +271,16 @@ TrainingPosition position_from_json(const json& p, const std::string& manifest_p
   position.epoch_sequences = count("epoch_sequences");
   position.epoch_tokens = count("epoch_tokens");
   position.metrics_rows = p.contains("metrics_rows") ? count("metrics_rows") : 0;
+  // Older checkpoints have no validation state: none yet.
+  if (p.contains("validation_rows")) {
+    position.validation_rows = count("validation_rows");
+    position.best_loss = p.at("best_loss").get<double>();
+    position.best_step =
+        p.at("best_step").is_number_integer() && p.at("best_step").get<std::int64_t>() == -1
+            ? -1
+            : std::int64_t(count("best_step"));
+    position.evaluations_since_best = std::int64_t(count("evaluations_since_best"));
+  }
   return position;
 }
 

@@ -5,10 +5,15 @@
 //                                  and CRC-32 of every other file (checked on load)
 //   DIR/checkpoint/config.yaml     the config the run was started with
 //   DIR/checkpoint/vocab.txt       the tokenizer's files (the word tokenizer's vocabulary,
-//                                  one token per line; the manifest names the type and files)
+//                                  one token per line; SentencePiece's sentencepiece.model;
+//                                  the manifest names the type and files)
 //   DIR/checkpoint/model.npz       parameters by name, float32 (np.load reads it)
 //   DIR/checkpoint/optimizer.npz   optimizer state by "<parameter>/<slot>"
 //   DIR/metrics.csv                one row per epoch
+//   DIR/steps.csv                  one row per optimizer step
+//   DIR/validation.csv             one row per validation evaluation
+//   DIR/best/checkpoint/           the checkpoint of the best validation loss (a run
+//                                  directory of its own: `strata generate DIR/best`)
 //   DIR/checkpoint/.strata-checkpoint  marks a directory as Strata's (see below)
 // A checkpoint is written to a fresh directory and swapped in atomically, so a crash
 // at any moment leaves the previous checkpoint or the new one, never a torn one.
@@ -37,12 +42,21 @@ struct TrainingPosition {
   std::size_t epoch_sequences = 0;
   std::size_t epoch_tokens = 0;
   std::size_t metrics_rows = 0;  // rows of DIR/metrics.csv that belong to this position
+  // DIR/steps.csv has `step` rows; DIR/validation.csv this many.
+  std::size_t validation_rows = 0;
+  // The phase's best validation loss so far (early stopping, DIR/best), at best_step;
+  // best_step -1: none yet in this phase. evaluations_since_best counts those not better.
+  double best_loss = 0;
+  std::int64_t best_step = -1;
+  std::int64_t evaluations_since_best = 0;
 };
 
 // What a phase was trained on, recorded so that a resumed run can refuse data that
 // changed (it would no longer replay the same batches). It is taken of the examples as
 // read, not of the file's bytes: a pipe cannot be read a second time, and the examples
-// are what training depends on.
+// are what training depends on. A corpus phase (tasks/corpus_phase.hpp) records its
+// documents as `examples`, and its files' bytes: FNV-1a over each file's bytes then its
+// size (text/corpus.hpp); its tokenizer and corpus keys are in the checkpoint already.
 struct DataFingerprint {
   std::string phase;
   std::string path;

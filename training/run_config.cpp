@@ -35,6 +35,13 @@ const Schema& training_schema() {
       sequence_key("phases", "[]", "training phases, run in order"),
       integer_key("checkpoint_every", "0",
                   "optimizer steps between checkpoints; 0 = at the end of each phase", 0, 1e12),
+      integer_key("eval_every", "0",
+                  "optimizer steps between validation evaluations (also at each epoch's end); "
+                  "0 = at each epoch's end only",
+                  0, 1e12),
+      integer_key("patience", "0",
+                  "evaluations without a better validation loss that end a phase; 0 = never", 0,
+                  1e12),
   };
   return schema;
 }
@@ -42,13 +49,29 @@ const Schema& training_schema() {
 const Schema& phase_schema() {
   static const Schema schema = {
       string_key("name", kRequired, "phase name, e.g. pretrain"),
-      string_key("data", kRequired, "dataset file: JSON array of strings, or text lines"),
-      string_key("format", "auto", "dataset format", {"auto", "json", "text"}),
+      string_key("format", "auto",
+                 "json: an array of strings; text: one example per line; corpus: documents "
+                 "cut into windows (docs/data.md); auto: json for *.json, else text",
+                 {"auto", "json", "text", "corpus"}),
+      string_key("document", "file", "format: corpus: what a document is",
+                 {"file", "paragraph", "record"}),
+      string_key("separator", "%", "format: corpus, document: record: the separator line"),
+      string_key("include", "*", "format: corpus: file names taken from directories (a glob)"),
+      integer_key("stride", "0", "format: corpus: tokens between window starts; 0 = max_seq_len", 0,
+                  1e12),
       integer_key("epochs", kRequired, "passes over the data", 1, 1e7),
       integer_key("batch", "1", "sequences per optimizer step", 1, 65536),
       number_key("lr", "0", "learning rate; 0 = the optimizer's lr", 0),
       map_key("schedule", "{type: constant}", "learning-rate schedule"),
       boolean_key("shuffle", "false", "shuffle the sequences every epoch (with the run's seed)"),
+      integer_key("accumulate", "1",
+                  "batches whose gradients add up to one optimizer step (as one batch that "
+                  "many times larger)",
+                  1, 65536),
+      string_key("validation", "", "validation dataset file (same format as data)"),
+      number_key("validation_fraction", "0",
+                 "fraction of the data's examples held out for validation (chosen by the seed)", 0,
+                 0.9),
   };
   return schema;
 }
@@ -58,7 +81,10 @@ const Schema& classification_phase_schema() {
   static const Schema schema = [] {
     Schema s;
     for (const KeySpec& key : phase_schema())
-      if (key.name != "data" && key.name != "format") s.push_back(key);
+      if (key.name != "data" && key.name != "format" && key.name != "validation" &&
+          key.name != "validation_fraction" && key.name != "document" && key.name != "separator" &&
+          key.name != "include" && key.name != "stride")
+        s.push_back(key);
     return s;
   }();
   return schema;
@@ -85,6 +111,10 @@ const Schema& generation_schema() {
       number_key("top_p", "1", "nucleus sampling mass; 1 = off", 0, 1),
       integer_key("seed", "0", "sampling seed", 0, 9.0e15),
       strings_key("prompts", "[]", "prompts answered after `strata train`"),
+      integer_key("every", "0",
+                  "optimizer steps between greedy samples of the first prompt printed while "
+                  "training; 0 = none",
+                  0, 1e12),
   };
   return schema;
 }
@@ -105,9 +135,45 @@ void check_phase_name(const ConfigSection& phase, const std::string& name) {
 
 // One entry of training.phases; `names`: the names of the phases before it (a name
 // may not repeat), to which this one's is added.
+// `data:` is a path, or (format: corpus) a list of them; the corpus keys need that format.
+void parse_phase_data(const ConfigSection& phase, PhaseConfig& p) {
+  const ConfigNode data = phase.node("data");
+  if (!data.valid())
+    phase.fail("data",
+               "missing required key \"data\" (a data file, or for format: corpus a "
+               "file, a directory or a list of them)");
+  p.data_mark = phase.mark("data");
+  p.format = phase.string("format");
+  const bool corpus = p.format == "corpus";
+  if (data.is_scalar()) {
+    p.sources = {data.scalar()};
+    p.data = data.scalar();
+  } else if (data.is_sequence() && corpus && data.size() > 0) {
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      if (!data[i].is_scalar())
+        throw ConfigError(data[i].mark(), phase.context() + ".data[" + std::to_string(i) + "]",
+                          "expected a path");
+      p.sources.push_back(data[i].scalar());
+    }
+    p.data = std::string(1, '[').append(join(p.sources, ", ")).append("]");
+  } else {
+    phase.fail("data", corpus ? "expected a path or a non-empty list of paths"
+                              : "expected a path (a list of paths needs format: corpus)");
+  }
+  for (const char* key : {"document", "separator", "include", "stride"})
+    if (phase.has(key) && !corpus)
+      phase.fail(key, std::string("\"") + key + "\" is for format: corpus (the format is " +
+                          p.format + ")");
+  p.document = phase.string("document");
+  p.separator = phase.string("separator");
+  p.include = phase.string("include");
+  p.stride = phase.integer("stride");
+}
+
 PhaseConfig parse_phase(const ConfigNode& node, const std::string& where, bool lm,
                         double default_lr, std::vector<std::string>& names) {
-  const ConfigSection phase(node, where, lm ? phase_schema() : classification_phase_schema());
+  const ConfigSection phase(node, where, lm ? phase_schema() : classification_phase_schema(),
+                            lm ? std::vector<std::string>{"data"} : std::vector<std::string>{});
   PhaseConfig p;
   p.name = phase.string("name");
   check_phase_name(phase, p.name);
@@ -115,10 +181,15 @@ PhaseConfig parse_phase(const ConfigNode& node, const std::string& where, bool l
     phase.fail("name", "phase name \"" + p.name + "\" is used twice");
   names.push_back(p.name);
   if (lm) {
-    p.data = phase.string("data");
-    p.data_mark = phase.mark("data");
-    p.format = phase.string("format");
+    parse_phase_data(phase, p);
+    p.validation = phase.string("validation");
+    p.validation_mark = phase.mark("validation");
+    p.validation_fraction = phase.number("validation_fraction");
+    if (!p.validation.empty() && p.validation_fraction > 0)
+      phase.fail("validation_fraction",
+                 "give either validation (a file) or validation_fraction, not both");
   }
+  p.accumulate = static_cast<std::size_t>(phase.integer("accumulate"));
   p.epochs = phase.integer("epochs");
   p.batch = static_cast<std::size_t>(phase.integer("batch"));
   p.shuffle = phase.boolean("shuffle");
@@ -143,6 +214,7 @@ void apply_data_overrides(std::vector<PhaseConfig>& phases,
       throw Error("--data " + name + "=" + path + ": no phase named \"" + name + "\"" +
                   did_you_mean(name, names) + "; phases: " + join(names, ", "));
     it->data = path;
+    it->sources = {path};
     it->data_mark = SourceMark{"--data " + name, 0, 0};
   }
 }
@@ -156,6 +228,7 @@ GenerationConfig parse_generation(const ConfigNode& node) {
   generation.top_p = gen.number("top_p");
   generation.seed = static_cast<std::uint64_t>(gen.integer("seed"));
   generation.prompts = gen.strings("prompts");
+  generation.every = gen.integer("every");
   return generation;
 }
 
@@ -189,6 +262,8 @@ RunConfig parse_run_config(const std::string& text, const std::string& file,
   if (top.has("training")) {
     const ConfigSection training(top.node("training"), "training", training_schema());
     config.checkpoint_every = training.integer("checkpoint_every");
+    config.eval_every = training.integer("eval_every");
+    config.patience = training.integer("patience");
     const ConfigNode phases = training.node("phases");
     std::vector<std::string> names;
     for (std::size_t i = 0; i < phases.size(); ++i) {

@@ -65,7 +65,10 @@ void import_optimizer_state(Optimizer<float>& optimizer, const Checkpoint& check
 // place creates no temporary and a crash leaves the rows before or after it, both of
 // which the next resume trims the same way.
 void trim_metrics(const std::string& out_dir, std::size_t rows) {
-  const std::string path = (std::filesystem::path(out_dir) / "metrics.csv").string();
+  trim_csv((std::filesystem::path(out_dir) / "metrics.csv").string(), rows);
+}
+
+void trim_csv(const std::string& path, std::size_t rows) {
   if (!std::filesystem::exists(path)) return;
   if (rows == 0) {
     std::filesystem::remove(path);  // the first row written creates it with its header
@@ -83,17 +86,19 @@ void trim_metrics(const std::string& out_dir, std::size_t rows) {
                 std::strerror(errno) + ")");
 }
 
-void append_metrics(const std::string& out_dir, const EpochRecord& r) {
+void append_metrics(const std::string& out_dir, const std::string& header, const std::string& row) {
   make_directories(out_dir);  // the first epochs may end before the first checkpoint
-  const std::string path = (std::filesystem::path(out_dir) / "metrics.csv").string();
+  append_csv((std::filesystem::path(out_dir) / "metrics.csv").string(), header, row);
+}
+
+void append_csv(const std::string& path, const std::string& header, const std::string& row) {
+  make_directories(std::filesystem::path(path).parent_path().string());  // before any checkpoint
   const bool fresh = !std::filesystem::exists(path);
   std::ofstream out(path, std::ios::app);
-  if (fresh) out << "phase,epoch,step,loss,lr,tokens,seconds,tokens_per_s\n";
-  out << r.phase << ',' << r.epoch << ',' << r.step << ',' << std::setprecision(9) << r.loss << ','
-      << r.lr << ',' << r.tokens << ',' << r.seconds << ','
-      << (r.seconds > 0 ? double(r.tokens) / r.seconds : 0.0) << '\n';
+  if (fresh) out << header << '\n';
+  out << row << '\n';
   out.close();
-  if (!out) throw Error(path + ": cannot write metrics");
+  if (!out) throw Error(path + ": cannot write");
 }
 
 std::vector<NamedArray> export_parameters(const Model<float>& model) {

@@ -9,7 +9,6 @@
 #include "framework/npz.hpp"
 #include "optimizers/optimizer.hpp"
 #include "training/checkpoint.hpp"
-#include "training/trainer.hpp"
 
 namespace strata {
 
@@ -31,8 +30,15 @@ void import_optimizer_state(Optimizer<float>& optimizer, const Checkpoint& check
 // Keeps the header and the first `rows` rows of DIR/metrics.csv (a resume rewrites the
 // rows after its checkpoint).
 void trim_metrics(const std::string& out_dir, std::size_t rows);
+// The same for any CSV file with a header line (steps.csv, validation.csv).
+void trim_csv(const std::string& path, std::size_t rows);
 
-// Appends one row per epoch to DIR/metrics.csv (header on creation).
-void append_metrics(const std::string& out_dir, const EpochRecord& r);
+// Appends `row` (without its newline) to the CSV file `path`, and `header` first when it
+// creates the file.
+void append_csv(const std::string& path, const std::string& header, const std::string& row);
+
+// Appends one row per epoch (`row`, without its newline) to DIR/metrics.csv, and
+// `header` first when it creates the file. The task names the columns.
+void append_metrics(const std::string& out_dir, const std::string& header, const std::string& row);
 
 }  // namespace strata

@@ -29,6 +29,9 @@ expect_ok "check a classifier" -- "$STRATA" check cls.yaml
 grep -qF "45 rows to train on, 15 held out" "$OUT/stdout.txt" || fail "check does not report the split"
 expect_ok "train a classifier" -- "$STRATA" train cls.yaml --out run
 [ -s run/split.json ] || fail "no run/split.json"
+[ "$(head -n 1 run/metrics.csv)" = "phase,epoch,step,loss,lr,rows,seconds,rows_per_s" ] ||
+  fail "a classifier's metrics.csv header: $(head -n 1 run/metrics.csv)"
+[ "$(wc -l <run/metrics.csv)" -eq 41 ] || fail "metrics.csv: expected 40 epochs' rows"
 python3 -c 'import json,sys; s=json.load(open("run/split.json")); sys.exit(not (len(s["train"])==45 and len(s["held_out"])==15 and not set(s["train"])&set(s["held_out"])))' ||
   fail "run/split.json does not hold the 45/15 split"
 "$STRATA" evaluate run >"$OUT/eval.txt" 2>&1 || fail "evaluate failed: $(cat "$OUT/eval.txt")"
@@ -51,8 +54,9 @@ expect_error "label out of range" \
   "$STRATA" check label.yaml
 expect_error "generate on a classifier" 'run: a classification run: generate and chat need a language model' -- \
   "$STRATA" generate run --prompt hi
-expect_error "gradcheck on a classifier" 'cls.yaml: gradcheck checks a language model (token ids, next-token loss); this is a classification config' -- \
-  "$STRATA" gradcheck cls.yaml
+expect_ok "gradcheck on a classifier" -- "$STRATA" gradcheck cls.yaml
+grep -qE '^cls\.yaml: 99 parameters in 4 tensors, 3 classes; double precision' "$OUT/stdout.txt" &&
+  grep -q '^OK: every parameter' "$OUT/stdout.txt" || fail "gradcheck on a classifier: $(cat "$OUT/stdout.txt")"
 expect_error "--data on a classifier" "--data train=...: a classification run's data is task.data, not a phase's" -- \
   "$STRATA" check cls.yaml --data train=x.csv
 

@@ -104,9 +104,11 @@ sed -n 2p "$OUT/stdout.txt" | grep -qF "maximum sequence length" || fail "chat: 
 printf 'where is the cat ?\nthe dog\n' >good_questions.txt
 expect_ok "chat with answerable lines" -- "$STRATA" chat run <good_questions.txt
 
-echo '["the cat sat on the mat </s>", "a dog ran </s>"]' >no_questions.json
-expect_error "evaluate with zero examples" 'no_questions.json: nothing to evaluate: no example has "Assistant:"' -- \
-  "$STRATA" evaluate run --dataset no_questions.json
+# Texts without questions are scored by their loss (tests/cli/evaluate_chat.sh); a file
+# in which no text has a token to predict is an error.
+echo '["the", "cat"]' >one_word_texts.json
+expect_error "evaluate with nothing to predict" 'one_word_texts.json: nothing to evaluate: no text of at least 2 tokens' -- \
+  "$STRATA" evaluate run --dataset one_word_texts.json
 
 # A sample prompt of unknown words after a saved training: a warning, exit 0.
 sed 's/^seed: 3/seed: 3\ngeneration: {prompts: [zebra, the cat]}/' tiny.yaml >prompts.yaml
@@ -129,10 +131,11 @@ cmp -s "$OUT/stdout.txt" "$OUT/threads2.txt" || fail "generate: --threads 2 answ
 expect_ok "chat --threads 2" -- "$STRATA" chat run --threads 2 <good_questions.txt
 expect_ok "evaluate --threads 2 --dataset" -- "$STRATA" evaluate run --threads 2 --dataset data.json
 grep -q "exact answers: [0-9]/1" "$OUT/stdout.txt" || fail "evaluate --dataset: $(cat "$OUT/stdout.txt")"
-usage "evaluate --data FILE" '--data: evaluate reads its dataset from --dataset FILE (--data PHASE=PATH replaces a phase'"'"'s data in check and train)' -- \
-  "$STRATA" evaluate run --data data.json
+cp "$OUT/stdout.txt" "$OUT/evaluate_dataset.txt"
+expect_ok "evaluate --data FILE" -- "$STRATA" evaluate run --threads 2 --data data.json
+cmp -s "$OUT/stdout.txt" "$OUT/evaluate_dataset.txt" || fail "evaluate: --data and --dataset differ"
 usage "mistyped command" 'unknown command "trian" (did you mean "train"?)' -- "$STRATA" trian tiny.yaml
-usage "unknown command" 'unknown command "frobnicate"; commands: check, layers, train, generate, chat, evaluate, gradcheck' -- \
+usage "unknown command" 'unknown command "frobnicate"; commands: check, layers, train, generate, chat, evaluate, plot, gradcheck' -- \
   "$STRATA" frobnicate
 usage "no command" 'a command is required: check, layers, train' -- "$STRATA"
 usage "mistyped option" 'train: unknown option "--thread" (did you mean "--threads"?)' -- "$STRATA" train tiny.yaml --thread 2
