@@ -8,6 +8,7 @@
 // before anything else (a config's own `plugins:` are loaded with the config, a checkpoint's when
 // restored). Numeric options are checked like the config keys they override, with the same ranges
 // (run_config_key).
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -240,9 +241,11 @@ struct TrainArgs {
   std::int64_t seed = -1;
   int threads = 0;
   std::vector<std::string> data;
-  std::vector<std::string> sets;  // --set PATH=VALUE
-  std::string init_from;          // --init-from DIR
-  std::string trace_batches;      // --trace-batches FILE
+  std::vector<std::string> sets;   // --set PATH=VALUE
+  std::string init_from;           // --init-from DIR
+  std::string trace_batches;       // --trace-batches FILE
+  bool save_initial = false;       // --save-initial
+  std::int64_t stop_at_step = -1;  // --stop-at-step
 };
 
 // `path` quoted for a shell when it needs to be.
@@ -336,6 +339,8 @@ int command_train(const TrainArgs& args) {
   options.out_dir = out;
   options.log = &std::cout;
   options.writes_files = world.rank() == 0;  // over MPI, rank 0 alone writes
+  options.save_initial = args.save_initial;
+  options.stop_at_step = args.stop_at_step;
   // mpirun hands its ranks a terminal even when its own output is a file: lines there.
   options.progress_bar = ::isatty(STDOUT_FILENO) && !world.parallel();
   options.stop_requested = &StopSignals::requested;
@@ -358,6 +363,12 @@ int command_train(const TrainArgs& args) {
                 << result.steps << "; checkpoint saved in " << out
                 << "/checkpoint\nresume with: strata train --resume " << shell_word(out) << "\n";
     return 128 + signal;
+  }
+  if (!result.finished) {
+    std::cout << "stopped at step " << result.steps << " (--stop-at-step); checkpoint saved in "
+              << out << "/checkpoint\nresume with: strata train --resume " << shell_word(out)
+              << "\n";
+    return 0;
   }
   std::cout << "trained " << result.steps << " steps in " << std::fixed << std::setprecision(2)
             << result.seconds << " s; checkpoint in " << out << "/checkpoint\n";
@@ -578,6 +589,12 @@ void declare_train(CLI::App* cmd, TrainArgs& t, std::vector<std::string>& plugin
                   "(repeatable)");
   cmd->add_option("--init-from", t.init_from,
                   "start from the parameters of the run in DIR (new config, fresh optimizer)");
+  cmd->add_option("--stop-at-step", t.stop_at_step,
+                  "stop once the run has taken N optimizer steps, saving a checkpoint "
+                  "(--resume continues)")
+      ->check(CLI::Range(std::int64_t(1), std::int64_t(9000000000000000)));
+  cmd->add_flag("--save-initial", t.save_initial,
+                "also save the parameters before the first step in DIR/initial/");
   cmd->add_option("--trace-batches", t.trace_batches,
                   "append each corpus batch's window starts to FILE (docs/data.md)");
   add_plugin_option(cmd, plugins);
@@ -846,7 +863,30 @@ int check_stdout(int status, bool stdout_closed) {
 
 }  // namespace
 
+// OpenBLAS (0.3.21) picks its kernels once, when it loads: from OPENBLAS_CORETYPE, else
+// by CPU model, and on a model newer than it knows (Emerald Rapids, say) it falls back to
+// its SSE3 "Prescott" kernels, at a third of the speed the CPU has. When the user chose no
+// kernels and that fallback was taken on a CPU with AVX-512 or AVX2, Strata runs itself
+// again with the kernels of that instruction set. (Results are bit-exact on one machine
+// with one kernel choice; this choice is the same at every start on the same machine.)
+void use_the_cpus_blas_kernels(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE")) return;
+  using CoreName = char* (*)();
+  const auto core = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (!core || std::string_view(core()) != "Prescott") return;
+  const char* kernels = nullptr;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    kernels = "SkylakeX";
+  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    kernels = "Haswell";
+  if (!kernels) return;
+  ::setenv("OPENBLAS_CORETYPE", kernels, 1);
+  ::execv("/proc/self/exe", argv);  // only returns on failure: keep the fallback kernels
+}
+
 int main(int argc, char** argv) {
+  use_the_cpus_blas_kernels(argv);
   // A closed pipe then fails the write (EPIPE), reported at exit, instead of killing
   // Strata mid-run (a training would lose its steps since the last checkpoint).
   std::signal(SIGPIPE, SIG_IGN);

@@ -233,6 +233,8 @@ TrainResult RunLoop::run(const Checkpoint* resume) {
   if (writes_) open_logs();
   saved_step_ = resume ? resume->position.step : -1;
   overlap_update_ = options_.overlap_update && config_.threads > 1;
+  if (options_.save_initial && !resume && !config_.phases.empty())
+    checkpoint(position_now(), config_.phases.front(), out_file("initial"));
   // The optimizer leaves the gradients zeroed after each step (step_scaled_and_zero).
   model_.zero_grad();
   for (; at_.phase < config_.phases.size(); ++at_.phase, at_.epoch = 0)
@@ -567,8 +569,10 @@ void RunLoop::print_sample() {
 // with the checkpoint of where it stopped. true: the run stops here.
 bool RunLoop::stop_here(const PhaseConfig& phase) {
   const bool stop = options_.stop_after_steps >= 0 && at_.step >= options_.stop_after_steps;
-  const bool interrupt =
+  const bool requested =
       parallel_.active() ? stop_agreed_ : options_.stop_requested && options_.stop_requested();
+  const bool interrupt =
+      requested || (options_.stop_at_step >= 0 && at_.step >= options_.stop_at_step);
   const bool periodic = config_.checkpoint_every > 0 && at_.step % config_.checkpoint_every == 0;
   if (parallel_.active() && !periodic && at_.step % DataParallel::kCheckEvery == 0) {
     update_.finish();
@@ -581,7 +585,7 @@ bool RunLoop::stop_here(const PhaseConfig& phase) {
   write_steps();
   result_.steps = at_.step;
   result_.seconds = seconds_since(start_);
-  result_.interrupted = interrupt;
+  result_.interrupted = requested;
   if (log_ && options_.progress_bar) *log_ << "\n";
   return true;
 }

@@ -54,6 +54,12 @@ struct TrainOptions {
   // Whether this process writes the run directory and the progress lines. Of several
   // processes training one run together, only one does (rank 0).
   bool writes_files = true;
+  // A fresh run also saves its parameters before the first step in DIR/initial/ (a run
+  // directory of its own), for comparisons that start from the same weights.
+  bool save_initial = false;
+  // Stop once the run has taken this many optimizer steps in all, saving a checkpoint of
+  // that position as a stop request does (--resume continues); -1: no limit.
+  std::int64_t stop_at_step = -1;
 };
 
 // One validation evaluation (a row of DIR/validation.csv).

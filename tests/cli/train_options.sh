@@ -102,4 +102,18 @@ cmp -s run/steps.csv forked/steps.csv && cmp -s run/validation.csv forked/valida
 expect_error "--resume with --set" 'drop the CONFIG, --seed, --data, --set and --init-from arguments' -- \
   "$STRATA" train --resume run --set seed=3
 
+# --- --stop-at-step and --save-initial -------------------------------------------------------
+# A run stopped at step 3 and resumed ends where an uninterrupted one does; DIR/initial
+# holds the parameters before the first step (different from the trained ones).
+expect_ok "--stop-at-step 3 --save-initial" -- "$STRATA" train lm.yaml --out sliced --stop-at-step 3 --save-initial
+grep -q '^stopped at step 3 (--stop-at-step)' "$OUT/stdout.txt" || fail "--stop-at-step: $(cat "$OUT/stdout.txt")"
+[ -f sliced/initial/checkpoint/model.npz ] || fail "--save-initial wrote no sliced/initial/checkpoint"
+[ "$(($(wc -l <sliced/steps.csv) - 1))" -eq 3 ] || fail "--stop-at-step 3: steps.csv has not 3 rows"
+expect_ok "resume after --stop-at-step" -- "$STRATA" train --resume sliced
+expect_ok "uninterrupted" -- "$STRATA" train lm.yaml --out whole
+cmp -s sliced/checkpoint/model.npz whole/checkpoint/model.npz || fail "stopped at step 3 and resumed: other weights"
+cmp -s sliced/initial/checkpoint/model.npz whole/checkpoint/model.npz && fail "initial weights equal the trained ones"
+diff <(cut -d, -f1-6 sliced/steps.csv) <(cut -d, -f1-6 whole/steps.csv) >/dev/null || fail "steps.csv differ after the slice"
+EXPECT_RC=2 expect_error "--stop-at-step 0" '--stop-at-step' -- "$STRATA" train lm.yaml --out never --stop-at-step 0
+
 finish
