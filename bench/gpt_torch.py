@@ -134,6 +134,8 @@ def main():
     ap.add_argument("--min-lr", type=float, default=None, help="warmup_cosine's; none: constant")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=0, help="train on the first N batches (0: all)")
+    ap.add_argument("--total-steps", type=int, default=0,
+                    help="the phase's steps, for the schedule (0: --steps)")
     args = ap.parse_args()
 
     set_threads(args.threads)
@@ -148,7 +150,8 @@ def main():
     initial = validation_loss(model, validation, batches.shape[1])
     tokens, start = 0, time.perf_counter()
     for step in range(steps):
-        lr = args.lr if args.min_lr is None else lr_at(step, steps, args.lr, args.warmup, args.min_lr)
+        total = args.total_steps or steps
+        lr = args.lr if args.min_lr is None else lr_at(step, total, args.lr, args.warmup, args.min_lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
