@@ -44,7 +44,7 @@ for threads in "${THREAD_LIST[@]}"; do
     strata_run "$threads" "$dir" --save-initial --trace-batches "$OUT/trace.txt"
     mkdir -p "$OUT/arrays"
     "$PY" "$HERE/fortunes_batches.py" --tokens "$dir/cache/pretrain.tokens" --trace "$OUT/trace.txt" \
-      --window 129 --stride 128 --batch 16 --epochs 2 --out "$OUT/arrays"
+      --window 129 --stride 128 --batch 16 --epochs 1 --out "$OUT/arrays"
     cp "$dir/initial/checkpoint/model.npz" "$OUT/arrays/initial.npz"
     PHASE_STEPS=$(cat "$OUT/arrays/phase_steps.txt")
   else
