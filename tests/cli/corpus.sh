@@ -61,4 +61,52 @@ model_yaml "" fortunes.txt ", stride: 4" | sed "s/format: corpus, document: reco
 expect_error "stride without format: corpus" \
   "\"stride\" is for format: corpus (the format is auto)" -- "$STRATA" check nocorpus.yaml
 
+# Validation on a corpus phase. A held-out fraction: validation.csv gets rows, the
+# trace lists the held-out windows once, and no trained batch uses one of them.
+model_yaml "tokenizer: {type: sentencepiece, model: fortunes.model}" fortunes.txt \
+  ", validation_fraction: 0.25" | sed 's/epochs: 1/epochs: 3/' >held.yaml
+expect_ok "train with validation_fraction" -- "$STRATA" train held.yaml --out held --trace-batches held.trace
+[ "$(tail -n +2 held/validation.csv | wc -l)" -eq 3 ] || fail "validation.csv: $(cat held/validation.csv)"
+[ "$(grep -c '^pre validation ' held.trace)" -eq 1 ] || fail "the trace lists the held-out windows $(grep -c '^pre validation ' held.trace) times"
+held=$(grep '^pre validation ' held.trace | cut -d' ' -f3- | tr ' ' '\n' | sort -u)
+trained=$(grep -v '^pre validation ' held.trace | cut -d' ' -f3- | tr ' ' '\n' | sort -u)
+[ -n "$held" ] && [ -n "$trained" ] || fail "no held-out or trained windows in the trace"
+[ -z "$(comm -12 <(echo "$held") <(echo "$trained"))" ] || fail "held-out windows were trained on"
+all=$(sort -u <(echo "$held") <(echo "$trained") | wc -l)
+[ "$all" -eq "$(( $(echo "$held" | wc -l) + $(echo "$trained" | wc -l) ))" ] || fail "window count"
+
+# The same windows are held out after a resume: killed mid-run and resumed, the run's
+# validation.csv equals the uninterrupted run's.
+model_yaml "tokenizer: {type: sentencepiece, model: fortunes.model}" fortunes.txt \
+  ", validation_fraction: 0.25" | sed 's/epochs: 1/epochs: 60/; s/^training:/training:\n  checkpoint_every: 3/' >longheld.yaml
+expect_ok "uninterrupted run with validation" -- "$STRATA" train longheld.yaml --out whole
+"$STRATA" train longheld.yaml --out cut >"$OUT/cut.txt" 2>&1 &
+pid=$!
+for _ in $(seq 1 3000); do
+  [ -f cut/checkpoint/manifest.json ] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.01
+done
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+expect_ok "resume the run with validation" -- "$STRATA" train --resume cut
+cmp -s whole/validation.csv cut/validation.csv ||
+  fail "resumed validation.csv differs: $(diff whole/validation.csv cut/validation.csv | head -4)"
+
+# A validation file, read like the phase's corpus.
+head -n 20 fortunes.txt >valid.txt
+model_yaml "tokenizer: {type: sentencepiece, model: fortunes.model}" fortunes.txt \
+  ", validation: valid.txt" >vfile.yaml
+expect_ok "train with a validation file" -- "$STRATA" train vfile.yaml --out vfile --trace-batches vfile.trace
+[ "$(tail -n +2 vfile/validation.csv | wc -l)" -eq 1 ] || fail "validation.csv: $(cat vfile/validation.csv)"
+[ -f vfile/cache/pre.validation.tokens ] || fail "no token file for the validation file"
+grep -q '^pre validation 0' vfile.trace || fail "trace lacks the validation file's windows"
+
+printf 'one short record\n%%\n' >tiny.txt
+model_yaml "tokenizer: {type: sentencepiece, model: fortunes.model}" tiny.txt \
+  ", validation_fraction: 0.5" >tiny.yaml
+expect_error "too few windows to hold out" \
+  "tiny.yaml:12:25: training.phases \"pre\": 1 window(s): too few to hold out 1 and train on the rest" -- \
+  "$STRATA" train tiny.yaml --out tinyrun
+
 finish
