@@ -203,13 +203,14 @@ std::ofstream& LanguageModelTask::trace() {
   return *trace_;
 }
 
-// Once per phase (before its first batch line): the starts of the windows it validates
-// on, so a benchmark outside Strata can measure the same validation loss. A validation
+// Once per phase that validates (before its first batch line): the starts of the windows it
+// validates on, so a benchmark outside Strata can measure the same validation loss. A validation
 // file's starts index its own token file.
 void LanguageModelTask::trace_validation(std::size_t p) {
   if (validation_traced_.size() <= p) validation_traced_.resize(p + 1, false);
   if (validation_traced_[p]) return;
   validation_traced_[p] = true;
+  if (held_windows_[p].empty()) return;  // no validation: the trace keeps its batch lines only
   const CorpusPhase& corpus = validation_corpora_[p] ? *validation_corpora_[p] : *corpora_[p];
   std::ofstream& out = trace();
   out << lm_.config.phases[p].name << " validation";
