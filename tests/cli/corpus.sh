@@ -109,4 +109,28 @@ expect_error "too few windows to hold out" \
   "tiny.yaml:12:25: training.phases \"pre\": 1 window(s): too few to hold out 1 and train on the rest" -- \
   "$STRATA" train tiny.yaml --out tinyrun
 
+# evaluate with no --data on a run whose last phase is a corpus directory: its
+# documents (every record of both files), loss and perplexity = exp(loss).
+mkdir fortdir
+head -n 40 fortunes.txt >fortdir/a
+tail -n +41 fortunes.txt >fortdir/b
+printf 'binary\0index' >fortdir/a.dat
+model_yaml "tokenizer: {type: sentencepiece, model: fortunes.model}" fortdir "" >dir.yaml
+expect_ok "train on a corpus directory" -- "$STRATA" train dir.yaml --out dirrun
+expect_ok "evaluate a corpus run without --data" -- "$STRATA" evaluate dirrun
+line=$(grep -E '^fortdir: mean loss' "$OUT/stdout.txt")
+[[ "$line" =~ ^fortdir:\ mean\ loss\ ([0-9.]+)\ per\ token\ over\ ([0-9]+)\ predicted\ tokens\ \(60\ documents\),\ perplexity\ ([0-9.]+)$ ]] ||
+  fail "evaluate of a corpus run said: $(cat "$OUT/stdout.txt")"
+awk -v l="${BASH_REMATCH[1]}" -v p="${BASH_REMATCH[3]}" 'BEGIN { e = exp(l); exit !(l > 0 && (p - e) ^ 2 <= (1e-3 * e) ^ 2) }' ||
+  fail "perplexity is not exp(mean loss): $line"
+printf 'the caf\xc3\xa9 opens at noon\nFortune number 3\n' >plain.txt
+expect_ok "evaluate a corpus run on a text file" -- "$STRATA" evaluate dirrun --data plain.txt
+grep -qE '^plain.txt: mean loss [0-9.]+ per token over [0-9]+ predicted tokens \([0-9]+ texts\), perplexity [0-9.]+$' "$OUT/stdout.txt" ||
+  fail "evaluate --data plain.txt said: $(cat "$OUT/stdout.txt")"
+
+mv fortdir fortdir.moved
+expect_error "evaluate a corpus run whose data moved" "fortdir: no such file or directory" -- \
+  "$STRATA" evaluate dirrun
+mv fortdir.moved fortdir
+
 finish
