@@ -82,12 +82,12 @@ model_yaml "tokenizer: {type: sentencepiece, model: fortunes.model}" fortunes.tx
 expect_ok "uninterrupted run with validation" -- "$STRATA" train longheld.yaml --out whole
 "$STRATA" train longheld.yaml --out cut >"$OUT/cut.txt" 2>&1 &
 pid=$!
-for _ in $(seq 1 3000); do
-  [ -f cut/checkpoint/manifest.json ] && break
+for _ in $(seq 1 3000); do  # killed once it has validated (and saved) at least once
+  [ -f cut/checkpoint/manifest.json ] && [ "$(cat cut/validation.csv 2>/dev/null | wc -l)" -ge 2 ] && break
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.01
 done
-kill -9 "$pid" 2>/dev/null
+kill -9 "$pid" 2>/dev/null || fail "the run with validation ended before it could be killed"
 wait "$pid" 2>/dev/null
 expect_ok "resume the run with validation" -- "$STRATA" train --resume cut
 cmp -s whole/validation.csv cut/validation.csv ||
