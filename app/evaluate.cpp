@@ -8,6 +8,7 @@
 #include "framework/errors.hpp"
 #include "framework/parallel.hpp"
 #include "tasks/classification.hpp"
+#include "tasks/corpus_phase.hpp"
 #include "tasks/lm_evaluation.hpp"
 #include "tasks/run.hpp"
 #include "text/dataset.hpp"
@@ -74,12 +75,38 @@ void exact_answers(LanguageModel& lm, const std::vector<std::string>& texts,
               << " positions\n";
 }
 
+// The documents of a `format: corpus` phase, each encoded as training encodes it (its
+// pieces' tokens, then </s>), with their loss; one document at a time is held as text.
+int evaluate_corpus(LanguageModel& lm, const PhaseConfig& phase) {
+  const CorpusOptions options = corpus_options(phase);
+  std::vector<std::vector<std::int32_t>> sequences(1);
+  read_corpus(corpus_files(options), options,
+              {[&](std::string_view text) {
+                 const auto ids = lm.tokenizer->encode(text).ids;
+                 sequences.back().insert(sequences.back().end(), ids.begin(), ids.end());
+               },
+               [&] {
+                 sequences.back().push_back(lm.tokenizer->eos_id());
+                 sequences.emplace_back();
+               }});
+  sequences.pop_back();  // the one after the last document
+  const TokenLoss loss = language_model_loss(lm.model, sequences, lm.tokenizer->pad_id());
+  if (loss.tokens == 0)
+    throw Error(phase.data + ": nothing to evaluate: no document of at least 2 tokens");
+  std::cout << std::fixed << std::setprecision(4) << phase.data << ": mean loss " << loss.mean()
+            << " per token over " << loss.tokens << " predicted tokens (" << loss.texts
+            << " documents), perplexity " << loss.perplexity() << "\n";
+  return 0;
+}
+
 int evaluate_language_model(const EvaluateArgs& args) {
   LanguageModel lm = load_model(args.dir, args.threads);
   const ThreadingScope threading(lm.config.threads);
   std::string path = args.dataset;
   if (path.empty()) {
     if (lm.config.phases.empty()) throw Error("no --dataset given and the run has no phases");
+    if (lm.config.phases.back().format == "corpus")
+      return evaluate_corpus(lm, lm.config.phases.back());
     path = lm.config.phases.back().data;
   }
   const auto texts = load_texts(path, DataFormat::kAuto);

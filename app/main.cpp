@@ -316,6 +316,19 @@ Run start_run(const TrainArgs& args, std::string& out, RunDirectoryLock& run_dir
   }
 }
 
+// DIR/loss.png, as `strata plot DIR` draws it. The training succeeded whatever happens
+// here: a missing or failing gnuplot is one note on stderr, never a failed run.
+void plot_after_training(const std::string& out) {
+  try {
+    PlotArgs plot;
+    plot.dir = out;
+    command_plot(plot);
+  } catch (const std::exception& e) {
+    std::cout << std::flush;
+    std::cerr << "strata: note: no loss plot: " << e.what() << "\n";
+  }
+}
+
 int command_train(const TrainArgs& args) {
   RunDirectoryLock run_dir;  // held until the process ends: one process per run directory
   std::string out = args.out;
@@ -372,6 +385,7 @@ int command_train(const TrainArgs& args) {
   }
   std::cout << "trained " << result.steps << " steps in " << std::fixed << std::setprecision(2)
             << result.seconds << " s; checkpoint in " << out << "/checkpoint\n";
+  if (world.rank() == 0) plot_after_training(out);
   if (LanguageModel* lm = run->language_model(); lm && world.rank() == 0)
     answer_sample_prompts(*lm);
   return 0;

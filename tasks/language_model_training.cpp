@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <memory>
@@ -132,6 +133,9 @@ class LanguageModelTask : public TrainingTask {
   void check_fit(const std::vector<std::vector<std::int32_t>>& sequences,
                  const std::string& where) const;
   Batch corpus_batch(std::size_t b);
+  std::vector<DataFingerprint> load_all_data();
+  std::ofstream& trace();
+  void trace_validation(std::size_t p);
   void hold_out_windows(std::size_t p);
   Evaluation evaluate_windows(const CorpusPhase& corpus, const std::vector<std::uint64_t>& windows,
                               std::size_t batch);
@@ -150,6 +154,7 @@ class LanguageModelTask : public TrainingTask {
   std::size_t phase_ = 0;
   std::vector<std::uint64_t> order_;  // a corpus phase's windows in the epoch's order
   std::unique_ptr<std::ofstream> trace_;
+  std::vector<bool> validation_traced_;  // per phase: its held-out windows are in the trace
   Tensor<float> input_, dlogits_;
   std::size_t rank_ = 0, ranks_ = 1;  // data parallel: this process's rows of each batch
   bool has_rows_ = false;             // the last forward_loss ran rows
@@ -181,20 +186,54 @@ Batch LanguageModelTask::corpus_batch(std::size_t b) {
   const std::size_t first = b * size;
   const std::size_t rows = std::min(size, order_.size() - first);
   if (!lm_.batch_trace.empty()) {
-    if (!trace_) {
-      trace_ = std::make_unique<std::ofstream>(lm_.batch_trace, std::ios::app);
-      if (!*trace_) throw Error(lm_.batch_trace + ": cannot write the batch trace");
-    }
-    *trace_ << lm_.config.phases[phase_].name << ' ' << b;
-    for (std::size_t r = 0; r < rows; ++r) *trace_ << ' ' << corpus.starts[order_[first + r]];
-    *trace_ << '\n' << std::flush;
+    trace_validation(phase_);
+    std::ofstream& out = trace();
+    out << lm_.config.phases[phase_].name << ' ' << b;
+    for (std::size_t r = 0; r < rows; ++r) out << ' ' << corpus.starts[order_[first + r]];
+    out << '\n' << std::flush;
   }
   return window_batch(corpus, order_, first, rows);
+}
+
+std::ofstream& LanguageModelTask::trace() {
+  if (!trace_) {
+    trace_ = std::make_unique<std::ofstream>(lm_.batch_trace, std::ios::app);
+    if (!*trace_) throw Error(lm_.batch_trace + ": cannot write the batch trace");
+  }
+  return *trace_;
+}
+
+// Once per phase that validates (before its first batch line): the starts of the windows it
+// validates on, so a benchmark outside Strata can measure the same validation loss. A validation
+// file's starts index its own token file.
+void LanguageModelTask::trace_validation(std::size_t p) {
+  if (validation_traced_.size() <= p) validation_traced_.resize(p + 1, false);
+  if (validation_traced_[p]) return;
+  validation_traced_[p] = true;
+  if (held_windows_[p].empty()) return;  // no validation: the trace keeps its batch lines only
+  const CorpusPhase& corpus = validation_corpora_[p] ? *validation_corpora_[p] : *corpora_[p];
+  std::ofstream& out = trace();
+  out << lm_.config.phases[p].name << " validation";
+  for (std::uint64_t w : held_windows_[p]) out << ' ' << corpus.starts[w];
+  out << '\n' << std::flush;
 }
 
 // Every phase's data (and validation data), encoded, must fit the model before the
 // first step, not when its turn comes (a corpus is cut into windows, so it always does).
 std::vector<DataFingerprint> LanguageModelTask::load_data() {
+  // Bad data leaves a new run's directory as it was: a cache this call made goes too.
+  const std::string cache = run_dir_.empty() ? "" : corpus_cache_directory(run_dir_);
+  std::error_code ec;
+  const bool had_cache = cache.empty() || std::filesystem::exists(cache, ec);
+  try {
+    return load_all_data();
+  } catch (const Error&) {
+    if (!had_cache) std::filesystem::remove_all(cache, ec);
+    throw;
+  }
+}
+
+std::vector<DataFingerprint> LanguageModelTask::load_all_data() {
   const RunConfig& config = lm_.config;
   auto texts = load_phase_texts(config);
   std::vector<DataFingerprint> prints;

@@ -61,4 +61,76 @@ model_yaml "" fortunes.txt ", stride: 4" | sed "s/format: corpus, document: reco
 expect_error "stride without format: corpus" \
   "\"stride\" is for format: corpus (the format is auto)" -- "$STRATA" check nocorpus.yaml
 
+# Validation on a corpus phase. A held-out fraction: validation.csv gets rows, the
+# trace lists the held-out windows once, and no trained batch uses one of them.
+model_yaml "tokenizer: {type: sentencepiece, model: fortunes.model}" fortunes.txt \
+  ", validation_fraction: 0.25" | sed 's/epochs: 1/epochs: 3/' >held.yaml
+expect_ok "train with validation_fraction" -- "$STRATA" train held.yaml --out held --trace-batches held.trace
+[ "$(tail -n +2 held/validation.csv | wc -l)" -eq 3 ] || fail "validation.csv: $(cat held/validation.csv)"
+[ "$(grep -c '^pre validation ' held.trace)" -eq 1 ] || fail "the trace lists the held-out windows $(grep -c '^pre validation ' held.trace) times"
+held=$(grep '^pre validation ' held.trace | cut -d' ' -f3- | tr ' ' '\n' | sort -u)
+trained=$(grep -v '^pre validation ' held.trace | cut -d' ' -f3- | tr ' ' '\n' | sort -u)
+[ -n "$held" ] && [ -n "$trained" ] || fail "no held-out or trained windows in the trace"
+[ -z "$(comm -12 <(echo "$held") <(echo "$trained"))" ] || fail "held-out windows were trained on"
+all=$(sort -u <(echo "$held") <(echo "$trained") | wc -l)
+[ "$all" -eq "$(( $(echo "$held" | wc -l) + $(echo "$trained" | wc -l) ))" ] || fail "window count"
+
+# The same windows are held out after a resume: killed mid-run and resumed, the run's
+# validation.csv equals the uninterrupted run's.
+model_yaml "tokenizer: {type: sentencepiece, model: fortunes.model}" fortunes.txt \
+  ", validation_fraction: 0.25" | sed 's/epochs: 1/epochs: 60/; s/^training:/training:\n  checkpoint_every: 3/' >longheld.yaml
+expect_ok "uninterrupted run with validation" -- "$STRATA" train longheld.yaml --out whole
+"$STRATA" train longheld.yaml --out cut >"$OUT/cut.txt" 2>&1 &
+pid=$!
+for _ in $(seq 1 3000); do  # killed once it has validated (and saved) at least once
+  [ -f cut/checkpoint/manifest.json ] && [ "$(cat cut/validation.csv 2>/dev/null | wc -l)" -ge 2 ] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.01
+done
+kill -9 "$pid" 2>/dev/null || fail "the run with validation ended before it could be killed"
+wait "$pid" 2>/dev/null
+expect_ok "resume the run with validation" -- "$STRATA" train --resume cut
+cmp -s whole/validation.csv cut/validation.csv ||
+  fail "resumed validation.csv differs: $(diff whole/validation.csv cut/validation.csv | head -4)"
+
+# A validation file, read like the phase's corpus.
+head -n 20 fortunes.txt >valid.txt
+model_yaml "tokenizer: {type: sentencepiece, model: fortunes.model}" fortunes.txt \
+  ", validation: valid.txt" >vfile.yaml
+expect_ok "train with a validation file" -- "$STRATA" train vfile.yaml --out vfile --trace-batches vfile.trace
+[ "$(tail -n +2 vfile/validation.csv | wc -l)" -eq 1 ] || fail "validation.csv: $(cat vfile/validation.csv)"
+[ -f vfile/cache/pre.validation.tokens ] || fail "no token file for the validation file"
+grep -q '^pre validation 0' vfile.trace || fail "trace lacks the validation file's windows"
+
+printf 'one short record\n%%\n' >tiny.txt
+model_yaml "tokenizer: {type: sentencepiece, model: fortunes.model}" tiny.txt \
+  ", validation_fraction: 0.5" >tiny.yaml
+expect_error "too few windows to hold out" \
+  "tiny.yaml:12:25: training.phases \"pre\": 1 window(s): too few to hold out 1 and train on the rest" -- \
+  "$STRATA" train tiny.yaml --out tinyrun
+
+# evaluate with no --data on a run whose last phase is a corpus directory: its
+# documents (every record of both files), loss and perplexity = exp(loss).
+mkdir fortdir
+head -n 40 fortunes.txt >fortdir/a
+tail -n +41 fortunes.txt >fortdir/b
+printf 'binary\0index' >fortdir/a.dat
+model_yaml "tokenizer: {type: sentencepiece, model: fortunes.model}" fortdir "" >dir.yaml
+expect_ok "train on a corpus directory" -- "$STRATA" train dir.yaml --out dirrun
+expect_ok "evaluate a corpus run without --data" -- "$STRATA" evaluate dirrun
+line=$(grep -E '^fortdir: mean loss' "$OUT/stdout.txt")
+[[ "$line" =~ ^fortdir:\ mean\ loss\ ([0-9.]+)\ per\ token\ over\ ([0-9]+)\ predicted\ tokens\ \(60\ documents\),\ perplexity\ ([0-9.]+)$ ]] ||
+  fail "evaluate of a corpus run said: $(cat "$OUT/stdout.txt")"
+awk -v l="${BASH_REMATCH[1]}" -v p="${BASH_REMATCH[3]}" 'BEGIN { e = exp(l); exit !(l > 0 && (p - e) ^ 2 <= (1e-3 * e) ^ 2) }' ||
+  fail "perplexity is not exp(mean loss): $line"
+printf 'the caf\xc3\xa9 opens at noon\nFortune number 3\n' >plain.txt
+expect_ok "evaluate a corpus run on a text file" -- "$STRATA" evaluate dirrun --data plain.txt
+grep -qE '^plain.txt: mean loss [0-9.]+ per token over [0-9]+ predicted tokens \([0-9]+ texts\), perplexity [0-9.]+$' "$OUT/stdout.txt" ||
+  fail "evaluate --data plain.txt said: $(cat "$OUT/stdout.txt")"
+
+mv fortdir fortdir.moved
+expect_error "evaluate a corpus run whose data moved" "fortdir: no such file or directory" -- \
+  "$STRATA" evaluate dirrun
+mv fortdir.moved fortdir
+
 finish

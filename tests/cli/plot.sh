@@ -36,6 +36,11 @@ echo "|---|---|"
 # --- a real training run --------------------------------------------------------------
 "$STRATA" train "$SRC/configs/tiny.yaml" --out run --data "pretrain=$SRC/data/pretraining.json" \
   --data "instruct=$SRC/data/chat.json" >"$OUT/train.txt" 2>&1 || fail "training tiny.yaml failed: $(cat "$OUT/train.txt")"
+# train itself leaves the plot in the run directory.
+CASES=$((CASES + 1))
+png=$(valid_png run/loss.png 2>&1) || fail "train wrote no valid run/loss.png: $png"
+grep -qE "^plotted [0-9]+ training points .* to run/loss.png$" "$OUT/train.txt" ||
+  fail "train did not say it plotted: $(tail -3 "$OUT/train.txt")"
 CASES=$((CASES + 1))
 if "$STRATA" plot run >"$OUT/plot.txt" 2>&1; then
   png=$(valid_png run/loss.png 2>&1) || fail "plot of the tiny run: not a valid PNG: $png"
@@ -115,5 +120,24 @@ start=$SECONDS
 expect_error "gnuplot hanging" 'gnuplot did not finish within 0.5 s: killed it' -- \
   env PATH="$ROOT/fake:$PATH" "$STRATA" plot bad --timeout 0.5
 [ $((SECONDS - start)) -lt 10 ] || fail "the hanging gnuplot was not stopped at its time limit"
+
+# Training succeeds without gnuplot, or with a failing one: one note, exit 0, no PNG.
+train_without_plot() {  # $1: case name, $2: PATH, $3: the note's reason, $4: run dir
+  CASES=$((CASES + 1))
+  env PATH="$2" "$STRATA" train "$SRC/configs/tiny.yaml" --out "$4" \
+    --data "pretrain=$SRC/data/pretraining.json" --data "instruct=$SRC/data/chat.json" \
+    >"$OUT/np.txt" 2>"$OUT/np.err"
+  local rc=$?
+  [ "$rc" -eq 0 ] || fail "$1: train exited $rc: $(cat "$OUT/np.err")"
+  [ "$(wc -l <"$OUT/np.err")" -eq 1 ] && grep -qF "strata: note: no loss plot: $3" "$OUT/np.err" ||
+    fail "$1: stderr: $(cat "$OUT/np.err")"
+  [ ! -e "$4/loss.png" ] || fail "$1: a loss.png was left"
+  [ -f "$4/checkpoint/manifest.json" ] || fail "$1: no checkpoint"
+  echo "| $1 | $(cat "$OUT/np.err") |"
+}
+printf '#!/bin/sh\ncat >/dev/null\necho "line 3: unknown terminal" >&2\nexit 1\n' >"$ROOT/fake/gnuplot"
+train_without_plot "train, gnuplot failing" "$ROOT/fake:$PATH" "gnuplot failed (exit status 1)" failplot
+rm "$ROOT/fake/gnuplot"
+train_without_plot "train, gnuplot not on PATH" "$ROOT/fake" "gnuplot not found on PATH" noplot
 
 finish
