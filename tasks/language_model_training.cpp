@@ -63,10 +63,12 @@ class LanguageModelTask : public TrainingTask {
   }
 
   BatchLoss forward_loss(std::size_t b, const TrainingForward& forward) override {
-    const Batch* whole = &batches_[b];
+    const Batch* whole = nullptr;
     if (corpora_[phase_]) {  // read from the token file as it comes
       batches_.assign(1, corpus_batch(b));
       whole = &batches_[0];
+    } else {
+      whole = &batches_[b];
     }
     if (ranks_ > 1) return forward_loss_of_rows(shard_rows(*whole, rank_, ranks_), *whole, forward);
     return forward_loss_of_rows(*whole, *whole, forward);
