@@ -93,13 +93,6 @@ class ClassifierTask : public TrainingTask {
   std::string metrics_header() const override {
     return "phase,epoch,step,loss,lr,rows,seconds,rows_per_s";
   }
-  std::string metrics_row(const EpochRecord& r) const override {
-    std::ostringstream out;
-    out << r.phase << ',' << r.epoch << ',' << r.step << ',' << std::setprecision(9) << r.loss
-        << ',' << r.lr << ',' << r.tokens << ',' << r.seconds << ','
-        << (r.seconds > 0 ? double(r.tokens) / r.seconds : 0.0);
-    return out.str();
-  }
 
   // DIR/split.json: which rows were trained on and which held out.
   void write_run_files(const std::string& out_dir) const override {

@@ -122,13 +122,6 @@ class LanguageModelTask : public TrainingTask {
   std::string metrics_header() const override {
     return "phase,epoch,step,loss,lr,tokens,seconds,tokens_per_s";
   }
-  std::string metrics_row(const EpochRecord& r) const override {
-    std::ostringstream out;
-    out << r.phase << ',' << r.epoch << ',' << r.step << ',' << std::setprecision(9) << r.loss
-        << ',' << r.lr << ',' << r.tokens << ',' << r.seconds << ','
-        << (r.seconds > 0 ? double(r.tokens) / r.seconds : 0.0);
-    return out.str();
-  }
 
  private:
   // Throws for a sequence longer than the model's context (+1 for the shifted targets).
@@ -139,8 +132,7 @@ class LanguageModelTask : public TrainingTask {
   std::ofstream& trace();
   void trace_validation(std::size_t p);
   void hold_out_windows(std::size_t p);
-  Evaluation evaluate_windows(const CorpusPhase& corpus, const std::vector<std::uint64_t>& windows,
-                              std::size_t batch);
+  void add_eval_loss(const Batch& batch, double& total, std::size_t& tokens);
 
   LanguageModel& lm_;
   std::string run_dir_;  // the cache goes under it (empty: a temporary one)
@@ -337,43 +329,34 @@ void LanguageModelTask::hold_out_windows(std::size_t p) {
   std::sort(train_windows_[p].begin(), train_windows_[p].end());  // the epoch shuffles them
 }
 
-// Mean loss per target token over `windows` of `corpus`, `batch` windows at a time.
-Evaluation LanguageModelTask::evaluate_windows(const CorpusPhase& corpus,
-                                               const std::vector<std::uint64_t>& windows,
-                                               std::size_t batch) {
-  double total = 0;
-  std::size_t tokens = 0;
-  for (std::size_t first = 0; first < windows.size(); first += batch) {
-    const Batch b = window_batch(corpus, windows, first, std::min(batch, windows.size() - first));
-    ensure_shape(input_, std::vector<std::size_t>{b.batch, b.length});
-    std::copy(b.inputs.begin(), b.inputs.end(), input_.begin());
-    const LossValue loss =
-        softmax_cross_entropy(lm_.model.forward(input_, Mode::eval), b.targets, dlogits_);
-    total += loss.mean * double(loss.tokens);
-    tokens += loss.tokens;
-  }
-  const double mean = tokens ? total / double(tokens) : 0.0;
-  return {mean, std::exp(mean)};
+// Adds `batch`'s summed target-token loss (eval mode) and its token count.
+void LanguageModelTask::add_eval_loss(const Batch& batch, double& total, std::size_t& tokens) {
+  ensure_shape(input_, std::vector<std::size_t>{batch.batch, batch.length});
+  std::copy(batch.inputs.begin(), batch.inputs.end(), input_.begin());
+  const LossValue loss =
+      softmax_cross_entropy(lm_.model.forward(input_, Mode::eval), batch.targets, dlogits_);
+  total += loss.mean * double(loss.tokens);
+  tokens += loss.tokens;
 }
 
-// Mean loss per target token over the phase's validation data, and its exponential.
+// Mean loss per target token over the phase's validation data (its held-out windows for
+// a corpus), and its exponential.
 Evaluation LanguageModelTask::evaluate(std::size_t p) {
-  if (corpora_[p])
-    return evaluate_windows(validation_corpora_[p] ? *validation_corpora_[p] : *corpora_[p],
-                            held_windows_[p], lm_.config.phases[p].batch);
-  if (validation_batches_[p].empty())
-    validation_batches_[p] =
-        make_batches(validation_[p], lm_.config.phases[p].batch, std::size_t(lm_.model.max_seq_len),
-                     lm_.tokenizer->pad_id(), nullptr);
+  const std::size_t batch = lm_.config.phases[p].batch;
   double total = 0;
   std::size_t tokens = 0;
-  for (const Batch& batch : validation_batches_[p]) {
-    ensure_shape(input_, std::vector<std::size_t>{batch.batch, batch.length});
-    std::copy(batch.inputs.begin(), batch.inputs.end(), input_.begin());
-    const LossValue loss =
-        softmax_cross_entropy(lm_.model.forward(input_, Mode::eval), batch.targets, dlogits_);
-    total += loss.mean * double(loss.tokens);
-    tokens += loss.tokens;
+  if (corpora_[p]) {
+    const CorpusPhase& corpus = validation_corpora_[p] ? *validation_corpora_[p] : *corpora_[p];
+    const std::vector<std::uint64_t>& windows = held_windows_[p];
+    for (std::size_t first = 0; first < windows.size(); first += batch)
+      add_eval_loss(window_batch(corpus, windows, first, std::min(batch, windows.size() - first)),
+                    total, tokens);
+  } else {
+    if (validation_batches_[p].empty())
+      validation_batches_[p] =
+          make_batches(validation_[p], batch, std::size_t(lm_.model.max_seq_len),
+                       lm_.tokenizer->pad_id(), nullptr);
+    for (const Batch& b : validation_batches_[p]) add_eval_loss(b, total, tokens);
   }
   const double mean = tokens ? total / double(tokens) : 0.0;
   return {mean, std::exp(mean)};

@@ -687,6 +687,14 @@ void RunLoop::log_epoch(const PhaseConfig& phase, const EpochRecord& record) con
 
 }  // namespace
 
+std::string TrainingTask::metrics_row(const EpochRecord& r) const {
+  std::ostringstream out;
+  out << r.phase << ',' << r.epoch << ',' << r.step << ',' << std::setprecision(9) << r.loss << ','
+      << r.lr << ',' << r.tokens << ',' << r.seconds << ','
+      << (r.seconds > 0 ? double(r.tokens) / r.seconds : 0.0);
+  return out.str();
+}
+
 TrainResult run_training(TrainingTask& task, Optimizer<float>& optimizer,
                          const TrainOptions& options, const Checkpoint* resume) {
   RunLoop loop(task, optimizer, options);

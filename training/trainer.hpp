@@ -141,7 +141,8 @@ class TrainingTask {
   virtual std::string sample() { return ""; }
   // metrics.csv's header line, and the row of `record` (the task names its columns).
   virtual std::string metrics_header() const = 0;
-  virtual std::string metrics_row(const EpochRecord& record) const = 0;
+  // The record's row under that header: phase, epoch, step, loss, lr, items, seconds, rate.
+  virtual std::string metrics_row(const EpochRecord& record) const;
   // Data parallel (training/data_parallel.hpp): from now on forward_loss runs only rows
   // [rank B / ranks, (rank + 1) B / ranks) of each batch of B (none: examples 0, and
   // backward does nothing), its mean over those rows. false: the task cannot.
