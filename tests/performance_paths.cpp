@@ -42,6 +42,7 @@
 #include "framework/npz.hpp"
 #include "framework/parallel.hpp"
 #include "framework/rng.hpp"
+#include "layers/gelu.hpp"
 #include "optimizers/adam.hpp"
 #include "optimizers/adamw.hpp"
 #include "optimizers/sgd.hpp"
@@ -617,6 +618,35 @@ void expect_cross_entropy_matches_plain() {
 BOOST_AUTO_TEST_CASE(cross_entropy_simd_exp_matches_plain_formula) {
   expect_cross_entropy_matches_plain<float>();
   expect_cross_entropy_matches_plain<double>();
+}
+
+// GELU's SIMD tanh (float) against the plain formula with std::tanh, at sizes that leave every
+// tail length (the padded last batch) and over the range where tanh bends and
+// saturates. Bound: u(x) rounds to within a few ulp either way and tanh' <= 1, xsimd's
+// tanh is within a few ulp of std::tanh, and 0.5 x (1 + t) adds two roundings: the
+// outputs differ by at most 8 eps |x| (a difference of t carries a factor 0.5 |x|).
+BOOST_AUTO_TEST_CASE(gelu_simd_tanh_matches_plain_formula) {
+  using T = float;
+  const double eps = std::numeric_limits<T>::epsilon();
+  const double sqrt_2_over_pi = std::sqrt(2.0 / 3.14159265358979323846);
+  Rng rng(31);
+  double worst = 0;
+  for (std::size_t n = 1; n <= 70; n += (n < 40 ? 1 : 29)) {
+    Tensor<T> x = Tensor<T>::from_shape({n});
+    for (std::size_t i = 0; i < n; ++i) x(i) = T(18 * rng.uniform() - 9);
+    x(0) = T(0);
+    GELU<T> gelu("gelu");
+    const Tensor<T>& y = gelu.forward(x, Mode::train);
+    for (std::size_t i = 0; i < n; ++i) {
+      const T v = x(i);
+      const T plain =
+          T(0.5) * v * (T(1) + std::tanh(T(sqrt_2_over_pi) * (v + T(0.044715) * v * v * v)));
+      const double bound = 8 * eps * std::abs(double(v));
+      worst = std::max(worst, std::abs(double(y(i)) - double(plain)) / std::max(bound, 1e-300));
+      BOOST_TEST(std::abs(double(y(i)) - double(plain)) <= bound, "x " << v << " size " << n);
+    }
+  }
+  BOOST_TEST_MESSAGE("GELU float: worst difference " << worst << " of its bound");
 }
 
 // The clipping norm summed during backward (Model::backward's completed hook): every
