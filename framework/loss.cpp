@@ -2,55 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <xsimd/xsimd.hpp>
 
 #include "framework/layer.hpp"
 #include "framework/parallel.hpp"
+#include "framework/simd_math.hpp"
 
 namespace strata {
 
 namespace {
-
-// out[v] = exp(z[v] - max) for v < n; returns their sum. In SIMD batches with xsimd's
-// exp (within an ulp or two of std::exp) and lane-wise partial sums: a scalar exp call
-// per logit and one serial chain of adds were 3-7% of training. The split into batches
-// depends only on n, so results do not depend on threads or alignment.
-template <class T>
-T exp_shifted_sum(const T* z, T max, std::size_t n, T* out) {
-  using Batch = xsimd::batch<T>;
-  constexpr std::size_t kWidth = Batch::size;
-  const Batch shift(max);
-  Batch partial(T(0));
-  std::size_t v = 0;
-  for (; v + kWidth <= n; v += kWidth) {
-    const Batch e = xsimd::exp(Batch::load_unaligned(z + v) - shift);
-    e.store_unaligned(out + v);
-    partial += e;
-  }
-  T sum = xsimd::hadd(partial);
-  for (; v < n; ++v) sum += (out[v] = std::exp(z[v] - max));
-  return sum;
-}
-
-// max(z[0..n)), n >= 1, in SIMD batches: exact in any order (std::max_element's scalar
-// loop was three quarters of the loss's time).
-template <class T>
-T row_max(const T* z, std::size_t n) {
-  using Batch = xsimd::batch<T>;
-  constexpr std::size_t kWidth = Batch::size;
-  T max = z[0];
-  std::size_t v = 0;
-  if (n >= kWidth) {
-    Batch lanes = Batch::load_unaligned(z);
-    for (v = kWidth; v + kWidth <= n; v += kWidth)
-      lanes = xsimd::max(lanes, Batch::load_unaligned(z + v));
-    alignas(64) T lane[kWidth];
-    lanes.store_aligned(lane);
-    max = *std::max_element(lane, lane + kWidth);
-  }
-  for (; v < n; ++v) max = std::max(max, z[v]);
-  return max;
-}
 
 // The number of positions that count (target != kIgnore); refuses a target outside
 // the vocabulary.

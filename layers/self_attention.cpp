@@ -6,6 +6,7 @@
 #include "framework/blas.hpp"
 #include "framework/init.hpp"
 #include "framework/parallel.hpp"
+#include "framework/simd_math.hpp"
 #include "layers/linear.hpp"
 
 namespace strata {
@@ -114,13 +115,7 @@ void SelfAttention<T>::causal_softmax(T* scores, std::size_t rows, std::size_t c
     T* row = scores + r * ld;
     const std::size_t visible = std::min(cols, first + r + 1);
     // Subtracting the row maximum keeps exp() in range; masked entries are exactly 0.
-    T max = row[0];
-    for (std::size_t j = 1; j < visible; ++j) max = std::max(max, row[j]);
-    T sum = 0;
-    for (std::size_t j = 0; j < visible; ++j) {
-      row[j] = std::exp(row[j] - max);
-      sum += row[j];
-    }
+    const T sum = exp_shifted_sum(row, row_max(row, visible), visible, row);
     const T inv = T(1) / sum;
     for (std::size_t j = 0; j < visible; ++j) row[j] *= inv;
     std::fill(row + visible, row + cols, T(0));
