@@ -52,6 +52,12 @@ for threads in "${THREAD_LIST[@]}"; do
   fi
   val=$(awk -F, -v s="$STEPS" '$1 == s { print $4 }' "$dir/validation.csv")
   echo "{\"side\": \"strata\", \"threads\": $threads, \"steps\": $STEPS, \"validation_loss\": $val, \"tokens_per_second\": $(strata_rate "$dir")}" | tee -a "$OUT/results.jsonl"
+  params=$(sed -n 's/^model: \([0-9]*\) parameters.*/\1/p' "$dir.log")
+  # The SGEMM ceiling at this thread count: what no training step's products can beat.
+  "$BUILD/strata_bench" --mode gemm --threads "$threads" --shapes 2048x2048x2048 \
+    --json "$OUT/gemm.json" >/dev/null
+  gflops=$("$PY" -c 'import json, sys; print(json.loads(open(sys.argv[1]).readlines()[-1])["gflops_median"])' "$OUT/gemm.json")
+  echo "{\"side\": \"ceiling\", \"threads\": $threads, \"gflops\": $gflops, \"parameters\": $params}" | tee -a "$OUT/results.jsonl"
   "$PY" "$HERE/gpt_torch.py" --init "$OUT/arrays/initial.npz" --batches "$OUT/arrays/batches.npy" \
     --validation "$OUT/arrays/validation.npy" --steps "$STEPS" --total-steps "$PHASE_STEPS" \
     --threads "$threads" "${TORCH_ARGS[@]}" | tee -a "$OUT/results.jsonl"
@@ -59,13 +65,21 @@ done
 "$PY" - "$OUT/results.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("\n| threads | Strata val loss | PyTorch val loss | difference | Strata tok/s | PyTorch tok/s | ratio |")
-print("|---|---|---|---|---|---|---|")
+# Model FLOPs per training token as nanoGPT/llm.c count them: 6 N + 12 L T d, N the
+# parameters but the position table (the tied output projection counts); the config's
+# 4 blocks, T = 128, d = 256.
+print("\n| threads | Strata val loss | PyTorch val loss | difference | Strata tok/s | PyTorch tok/s | ratio "
+      "| Strata GFLOP/s (% of SGEMM ceiling) | PyTorch GFLOP/s | 2x PyTorch needs |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for t in sorted({r["threads"] for r in rows}):
     s = next(r for r in rows if r["side"] == "strata" and r["threads"] == t)
     p = next(r for r in rows if r["side"] == "pytorch" and r["threads"] == t)
+    c = next(r for r in rows if r["side"] == "ceiling" and r["threads"] == t)
+    flops = 6 * (c["parameters"] - 128 * 256) + 12 * 4 * 128 * 256
+    gs, gp = s["tokens_per_second"] * flops / 1e9, p["tokens_per_second"] * flops / 1e9
     d = abs(s["validation_loss"] - p["validation_loss"]) / p["validation_loss"]
     print(f"| {t} | {s['validation_loss']:.4f} | {p['validation_loss']:.4f} | {100*d:.2f}% | "
           f"{s['tokens_per_second']:.0f} | {p['tokens_per_second']:.0f} | "
-          f"{s['tokens_per_second']/p['tokens_per_second']:.2f}x |")
+          f"{s['tokens_per_second']/p['tokens_per_second']:.2f}x | {gs:.1f} ({100*gs/c['gflops']:.0f}%) | "
+          f"{gp:.1f} | {100*2*gp/c['gflops']:.0f}% of {c['gflops']:.0f} |")
 PY
