@@ -10,7 +10,11 @@
 #include <cmath>
 #include <memory>
 
+#include "framework/config.hpp"
 #include "framework/errors.hpp"
+#include "framework/model.hpp"
+#include "test_support.hpp"
+#include "training/data_parallel.hpp"
 
 namespace strata {
 namespace {
@@ -118,6 +122,31 @@ BOOST_AUTO_TEST_CASE(parameter_hash_sees_one_bit) {
   a->value(2) = 2;
   a->name = "b";
   BOOST_TEST(hash_parameters({a.get()}) != before);
+}
+
+// The periodic check of a data-parallel run: the same model on every rank passes; one
+// float one ulp off on rank 1 (a corrupted sum or memory) stops every rank with an
+// error naming the step and the rank.
+BOOST_AUTO_TEST_CASE(parameter_drift_on_one_rank_is_an_error) {
+  Rng rng(5);
+  const ConfigNode root = ConfigNode::parse(strata::testing::tiny_model_yaml(10), "t.yaml");
+  Model<float> model = build_model<float>(root.get("model"), 10, rng);
+  DataParallel parallel(model);
+  BOOST_CHECK_NO_THROW(parallel.check_parameters(100));
+  if (!Distributed::world().parallel()) return;  // one rank cannot drift from itself
+  if (Distributed::world().rank() == 1) {
+    float& w = model.parameters().back()->value(0);
+    w = std::nextafter(w, 1.0f);
+  }
+  try {
+    parallel.check_parameters(200);
+    BOOST_FAIL("no error");
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    BOOST_TEST_INFO(what);
+    BOOST_TEST(what.find("the parameters after step 200 differ between ranks: rank 0 has ") == 0);
+    BOOST_TEST(what.find("the ranks no longer train the same model") != std::string::npos);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
