@@ -5,6 +5,8 @@
 #include <numbers>
 #include <xsimd/xsimd.hpp>
 
+#include "framework/parallel.hpp"
+
 namespace strata {
 
 namespace {
@@ -75,8 +77,13 @@ const Tensor<T>& GELU<T>::forward(const Tensor<T>& x, Mode) {
   ensure_shape(input_, x.shape());
   ensure_shape(tanh_, x.shape());
   ensure_shape(this->output_, x.shape());
-  std::copy(x.begin(), x.end(), input_.begin());
-  gelu_forward(x.data(), x.size(), tanh_.data(), this->output_.data());
+  const T* in = x.data();
+  T *cached = input_.data(), *t = tanh_.data(), *y = this->output_.data();
+  // On the pool in blocks: gelu_forward computes each value alike wherever it sits.
+  parallel_rows(x.size(), 1, [&](std::size_t first, std::size_t last) {
+    std::copy(in + first, in + last, cached + first);
+    gelu_forward(in + first, last - first, t + first, y + first);
+  });
   return this->output_;
 }
 
@@ -88,10 +95,12 @@ const Tensor<T>& GELU<T>::backward(const Tensor<T>& dy) {
   const T* t = tanh_.data();
   const T* g = dy.data();
   T* dx = this->input_grad_.data();
-  for (std::size_t i = 0, n = dy.size(); i < n; ++i) {
-    const T du = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * x[i] * x[i]);
-    dx[i] = g[i] * (T(0.5) * (T(1) + t[i]) + T(0.5) * x[i] * (T(1) - t[i] * t[i]) * du);
-  }
+  parallel_rows(dy.size(), 1, [&](std::size_t first, std::size_t last) {
+    for (std::size_t i = first; i < last; ++i) {
+      const T du = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * x[i] * x[i]);
+      dx[i] = g[i] * (T(0.5) * (T(1) + t[i]) + T(0.5) * x[i] * (T(1) - t[i] * t[i]) * du);
+    }
+  });
   return this->input_grad_;
 }
 

@@ -649,6 +649,27 @@ BOOST_AUTO_TEST_CASE(gelu_simd_tanh_matches_plain_formula) {
   BOOST_TEST_MESSAGE("GELU float: worst difference " << worst << " of its bound");
 }
 
+// GELU split across the pool gives the same bits as one thread, forward and backward,
+// on a tensor large enough to be split into blocks, with a tail.
+BOOST_AUTO_TEST_CASE(gelu_same_bits_with_one_and_two_threads) {
+  Rng rng(32);
+  const std::size_t n = 3 * (std::size_t(1) << 16) + 5;
+  Tensor<float> x = Tensor<float>::from_shape({n}), dy = Tensor<float>::from_shape({n});
+  for (std::size_t i = 0; i < n; ++i) {
+    x(i) = float(12 * rng.uniform() - 6);
+    dy(i) = float(rng.uniform() - 0.5);
+  }
+  std::vector<Tensor<float>> y, dx;
+  for (int threads : {1, 2}) {
+    ThreadingScope scope(threads);
+    GELU<float> gelu("gelu");
+    y.push_back(gelu.forward(x, Mode::train));
+    dx.push_back(gelu.backward(dy));
+  }
+  BOOST_TEST(std::equal(y[0].begin(), y[0].end(), y[1].begin()));
+  BOOST_TEST(std::equal(dx[0].begin(), dx[0].end(), dx[1].begin()));
+}
+
 // The clipping norm summed during backward (Model::backward's completed hook): every
 // parameter reported once, its gradient already final, and the same norm as a pass
 // after backward (tied embedding included: its table is complete only after the
