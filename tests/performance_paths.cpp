@@ -42,6 +42,7 @@
 #include "framework/npz.hpp"
 #include "framework/parallel.hpp"
 #include "framework/rng.hpp"
+#include "framework/simd_math.hpp"
 #include "layers/gelu.hpp"
 #include "optimizers/adam.hpp"
 #include "optimizers/adamw.hpp"
@@ -668,6 +669,30 @@ BOOST_AUTO_TEST_CASE(gelu_same_bits_with_one_and_two_threads) {
   }
   BOOST_TEST(std::equal(y[0].begin(), y[0].end(), y[1].begin()));
   BOOST_TEST(std::equal(dx[0].begin(), dx[0].end(), dx[1].begin()));
+}
+
+// The SIMD softmax pieces attention uses in place (framework/simd_math.hpp) against
+// std::exp and a plain sum, at every tail length. Each exp is within a few ulp of
+// std::exp (bound 4 eps relative); the sums of n terms in another order differ by at
+// most 2 n u of their total plus the exps' own errors.
+BOOST_AUTO_TEST_CASE(simd_exp_and_max_match_plain_in_place) {
+  const double eps = std::numeric_limits<float>::epsilon();
+  Rng rng(33);
+  for (std::size_t n = 1; n <= 70; ++n) {
+    std::vector<float> z(n);
+    for (float& v : z) v = float(20 * rng.uniform() - 10);
+    const float max = *std::max_element(z.begin(), z.end());
+    BOOST_TEST(row_max(z.data(), n) == max);
+    std::vector<float> plain(n);
+    double plain_sum = 0;
+    for (std::size_t i = 0; i < n; ++i) plain_sum += (plain[i] = std::exp(z[i] - max));
+    const float sum = exp_shifted_sum(z.data(), max, n, z.data());
+    for (std::size_t i = 0; i < n; ++i)
+      BOOST_TEST(std::abs(double(z[i]) - double(plain[i])) <= 4 * eps * double(plain[i]),
+                 "n " << n << " i " << i);
+    BOOST_TEST(std::abs(double(sum) - plain_sum) <=
+               strata::testing::reordering_bound<float>(n, plain_sum) + 4 * eps * plain_sum);
+  }
 }
 
 // The clipping norm summed during backward (Model::backward's completed hook): every
