@@ -551,7 +551,8 @@ void RunLoop::keep_best(const PhaseConfig& phase, double loss) {
   at_.best_loss = loss;
   at_.best_step = at_.step;
   at_.evaluations_since_best = 0;
-  if (writes_) checkpoint(position_now(), phase, out_file("best"));
+  // Every process: checkpoint() compares the parameters across processes first.
+  checkpoint(position_now(), phase, out_file("best"));
 }
 
 // A greedy sample of the model as it stands (language models), beside the progress.
@@ -618,7 +619,7 @@ void RunLoop::checkpoint(const TrainingPosition& position, const PhaseConfig& ph
       stop_diverged("parameter " + p->name + " is not finite after the update", phase);
     }
   if (!writes_) {  // another process (rank 0) writes it
-    saved_step_ = position.step;
+    if (run_dir == options_.out_dir) saved_step_ = position.step;
     return;
   }
   write_steps();
