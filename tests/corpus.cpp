@@ -6,10 +6,12 @@
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <sstream>
 #include <thread>
 
 #include "framework/errors.hpp"
+#include "framework/rng.hpp"
 #include "tasks/corpus_phase.hpp"
 #include "test_support.hpp"
 #include "text/word_tokenizer.hpp"
@@ -176,6 +178,43 @@ BOOST_AUTO_TEST_CASE(windows_cover_every_token) {
   BOOST_TEST(window_starts(3, 5, 4) == (Starts{0}));            // one short window
   BOOST_TEST(window_starts(1, 5, 4).empty());
   BOOST_TEST(window_starts(20, 4, 8) == (Starts{0, 8, 16}));
+}
+
+// Data parallel: a rank's batch of windows (window_batch over its rank_rows, as the
+// language-model task reads it) is exactly its rows of the whole batch.
+BOOST_AUTO_TEST_CASE(a_rank_reads_its_rows_of_each_batch_of_windows) {
+  TempDir dir;
+  {
+    TokenFileWriter writer(dir.file("c.tokens"), 500, 1);
+    std::vector<std::int32_t> ids(203);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int32_t(i * 7 % 500);
+    writer.append(ids);
+    writer.end_document(2);
+    writer.finish();
+  }
+  CorpusPhase corpus;
+  corpus.tokens = TokenFile::open(dir.file("c.tokens"));
+  corpus.window = 9;
+  corpus.starts = window_starts(corpus.tokens.size(), corpus.window, 5);
+  std::vector<std::uint64_t> order(corpus.starts.size());
+  std::iota(order.begin(), order.end(), std::uint64_t(0));
+  Rng rng(3);
+  rng.shuffle(order.begin(), order.end());
+  const std::size_t size = 6;  // the last batch is short
+  for (std::size_t first = 0; first < order.size(); first += size) {
+    const std::size_t rows = std::min(size, order.size() - first);
+    const Batch whole = window_batch(corpus, order, first, rows);
+    for (const std::size_t ranks : {1u, 2u, 4u, 7u})
+      for (std::size_t r = 0; r < ranks; ++r) {
+        const RowRange mine = rank_rows(rows, r, ranks);
+        const Batch read = window_batch(corpus, order, first + mine.first, mine.count);
+        const Batch expected = strata::testing::rows_of_whole_batch(whole, r, ranks);
+        BOOST_TEST(read.batch == expected.batch);
+        BOOST_TEST(read.length == whole.length);
+        BOOST_TEST(read.inputs == expected.inputs);
+        BOOST_TEST(read.targets == expected.targets);
+      }
+  }
 }
 
 // ---- Training on a corpus ----

@@ -1,17 +1,9 @@
 #include "training/data_parallel.hpp"
 
-#include <algorithm>
-
 #include "framework/clip.hpp"
 #include "framework/errors.hpp"
-#include "framework/loss.hpp"
 
 namespace strata {
-
-std::size_t count_targets(const Batch& batch) {
-  return std::size_t(std::count_if(batch.targets.begin(), batch.targets.end(),
-                                   [](std::int32_t t) { return t != kIgnore; }));
-}
 
 // Model::backward reports layer i's first-used parameters right after layer i's
 // backward, last layer first; layers that use none report nothing.
@@ -28,17 +20,6 @@ DataParallel::DataParallel(Model<float>& model, std::size_t bucket_bytes)
     : model_(model),
       groups_(groups_in_backward_order(model)),
       buckets_(active() ? groups_ : decltype(groups_){}, bucket_bytes) {}
-
-Batch shard_rows(const Batch& global, std::size_t rank, std::size_t ranks) {
-  const std::size_t first = rank * global.batch / ranks, end = (rank + 1) * global.batch / ranks;
-  Batch local;
-  local.batch = end - first;
-  local.length = global.length;
-  const auto row = [&](std::size_t i) { return std::ptrdiff_t(i * global.length); };
-  local.inputs.assign(global.inputs.begin() + row(first), global.inputs.begin() + row(end));
-  local.targets.assign(global.targets.begin() + row(first), global.targets.begin() + row(end));
-  return local;
-}
 
 float DataParallel::share(const BatchLoss& local) {
   // d(global mean)/d(output) = (local items / batch items) * d(local mean)/d(output).

@@ -1,15 +1,17 @@
 // One training step split across the ranks of Distributed::world() (data parallel).
 //
-// The config's batch is the global batch: every rank builds the same batches (same
-// seed, same shuffle) and runs only its rows, rank r the contiguous rows
-// [r * B / N, (r + 1) * B / N). The objective is the global one, the mean over every
-// non-padding target of the global batch: each rank scales its loss gradient by its
-// share of the targets (local / global), and the sum over ranks of the gradients is
-// then the gradient 1 rank computes on the whole batch, up to the order of the float
-// sums. The sums run in a few large buckets started during backward (GradientBuckets);
-// the clipping norm is taken after them, over the summed gradients, in the model's
-// group order, as in a single process. A rank without rows in a step (a batch smaller
-// than the rank count) adds zeros.
+// The config's batch is the global batch: every rank draws the same epoch order (same
+// seed, same shuffle) and builds and runs only its rows of each batch, rank r the
+// contiguous rows [r * B / N, (r + 1) * B / N) (tasks/batch.hpp rank_rows): a corpus
+// phase's rank reads only its rows' windows from the memory-mapped token file, an
+// example phase's rank pads only its rows (to the whole batch's length, which like the
+// global count of targets it takes from the sequences' lengths). The objective is the global one,
+// the mean over every non-padding target of the global batch: each rank scales its loss gradient by
+// its share of the targets (local / global), and the sum over ranks of the gradients is then the
+// gradient 1 rank computes on the whole batch, up to the order of the float sums. The sums run in a
+// few large buckets started during backward (GradientBuckets); the clipping norm is taken after
+// them, over the summed gradients, in the model's group order, as in a single process. A rank
+// without rows in a step (a batch smaller than the rank count) adds zeros.
 //
 // Every rank holds the same parameters: they start from the same seed (checked with the
 // config and the data at start) and apply the same summed gradients; a hash of them is
@@ -26,7 +28,6 @@
 
 #include "framework/distributed.hpp"
 #include "framework/model.hpp"
-#include "tasks/batch.hpp"
 #include "training/trainer.hpp"
 
 namespace strata {
@@ -79,12 +80,5 @@ class DataParallel {
   GradientBuckets buckets_;
   double figures_[5] = {};  // objective sum, loss sum, examples, items, stop
 };
-
-// Rows [rank B / ranks, (rank + 1) B / ranks) of `global` (inputs and targets, the same
-// length): what rank `rank` of `ranks` trains of it.
-Batch shard_rows(const Batch& global, std::size_t rank, std::size_t ranks);
-
-// The number of non-padding targets in a batch.
-std::size_t count_targets(const Batch& batch);
 
 }  // namespace strata

@@ -143,9 +143,9 @@ class TrainingTask {
   virtual std::string metrics_header() const = 0;
   // The record's row under that header: phase, epoch, step, loss, lr, items, seconds, rate.
   virtual std::string metrics_row(const EpochRecord& record) const;
-  // Data parallel (training/data_parallel.hpp): from now on forward_loss runs only rows
-  // [rank B / ranks, (rank + 1) B / ranks) of each batch of B (none: examples 0, and
-  // backward does nothing), its mean over those rows. false: the task cannot.
+  // Data parallel (training/data_parallel.hpp): from now on forward_loss builds (reads)
+  // and runs only rows [rank B / ranks, (rank + 1) B / ranks) of each batch of B (none: examples 0,
+  // and backward does nothing), its mean over those rows. false: the task cannot.
   virtual bool shard(std::size_t /*rank*/, std::size_t ranks) { return ranks == 1; }
   // Once, before the first step, with the run directory (when files are written).
   virtual void write_run_files(const std::string& /*out_dir*/) const {}
