@@ -1,5 +1,7 @@
 #include "training/data_parallel.hpp"
 
+#include <algorithm>
+
 #include "framework/clip.hpp"
 #include "framework/errors.hpp"
 
@@ -21,17 +23,19 @@ DataParallel::DataParallel(Model<float>& model, std::size_t bucket_bytes)
       groups_(groups_in_backward_order(model)),
       buckets_(active() ? groups_ : decltype(groups_){}, bucket_bytes) {}
 
-float DataParallel::share(const BatchLoss& local) {
-  // d(global mean)/d(output) = (local items / batch items) * d(local mean)/d(output).
-  return local.items == local.batch_items ? 1.0f
-                                          : float(double(local.items) / double(local.batch_items));
+float DataParallel::share(const BatchLoss& local, double step_items) {
+  // d(global mean)/d(output) = (local items / step items) * d(local mean)/d(output).
+  return double(local.items) == step_items ? 1.0f : float(double(local.items) / step_items);
 }
 
-void DataParallel::begin_step(const BatchLoss& local, bool stop) {
-  figures_[0] = local.examples ? local.mean * double(local.items) : 0.0;
-  figures_[1] = local.sum;
-  figures_[2] = double(local.examples);
-  figures_[3] = double(local.items);
+void DataParallel::add_batch(const BatchLoss& local) {
+  figures_[0] += local.examples ? local.mean * double(local.items) : 0.0;
+  figures_[1] += local.sum;
+  figures_[2] += double(local.examples);
+  figures_[3] += double(local.items);
+}
+
+void DataParallel::begin_step(bool stop) {
   figures_[4] = stop ? 1 : 0;
   Distributed::world().start_sum(figures_, 5);
 }
@@ -46,6 +50,7 @@ StepTotals DataParallel::finish() {
   totals.loss.batch_items = totals.loss.items;
   totals.loss.mean = figures_[0] / figures_[3];
   totals.stop = figures_[4] > 0;
+  std::fill(std::begin(figures_), std::end(figures_), 0.0);  // the next step adds from zero
   return totals;
 }
 

@@ -118,7 +118,7 @@ class TrainingTask {
   virtual void begin_epoch(std::size_t phase, Rng* shuffle) = 0;
   // Batch b's weight in a step of several (`accumulate`): how many terms its loss is the
   // mean of (target tokens, rows), so that the step's gradient is that of one batch
-  // holding them all.
+  // holding them all. Data parallel: of the whole batch, every process's rows.
   virtual double batch_weight(std::size_t batch) const = 0;
   // Forward (through `forward`) and loss of batch b of the epoch, keeping the gradient
   // of the loss with respect to the model's output for backward().

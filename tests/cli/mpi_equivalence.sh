@@ -7,6 +7,9 @@
 #  - two identical 2-rank runs are bit-identical (metrics and checkpoint);
 #  - 2 ranks x 2 threads are bit-identical to 2 ranks x 1 thread (the pool never changes
 #    the arithmetic, framework/parallel.hpp);
+#  - gradient accumulation (accumulate: 4 batches of 13, 13, 13, 1 rows a step): 2 ranks
+#    add their first 3 batches' gradients locally and sum them with the 4th's, in which
+#    rank 0 has no rows; the losses agree with 1 rank's with the same batch and accumulate;
 #  - at batch 1 rank 1 has no rows in any step and adds zeros: exactly 1 rank's run;
 #  - a corpus phase: each rank reads only its windows of each batch from the token file
 #    (--trace-batches FILE: FILE.rank<r> lists the windows rank r read, rows
@@ -32,6 +35,12 @@ for config in mpi_rustgpt mpi_prenorm; do
   cmp -s "$config.1/checkpoint/model.npz" "$config.2/checkpoint/model.npz" &&
     echo "$config: 2 ranks ended bit-identical to 1 rank"
 done
+
+sed 's/      batch: 40/      batch: 13\n      accumulate: 4/' mpi_prenorm.yaml >accumulate.yaml
+expect_ok "accumulate: 1 rank" -- "$STRATA" train accumulate.yaml --out accumulate.1
+expect_ok "accumulate: 2 ranks" -- "${MPIRUN[@]}" -np 2 "$STRATA" train accumulate.yaml \
+  --out accumulate.2
+compare_losses "accumulate 4: 2 ranks vs 1 rank" accumulate.1 accumulate.2
 
 expect_ok "2 ranks x 2 threads" -- "${MPIRUN[@]}" -np 2 "$STRATA" train mpi_prenorm.yaml \
   --out threads.2 --threads 2
