@@ -22,8 +22,13 @@ namespace {
 
 class LanguageModelTask : public TrainingTask {
  public:
-  LanguageModelTask(LanguageModel& lm, std::string run_dir)
-      : lm_(lm), run_dir_(std::move(run_dir)) {}
+  // `writes`: this process writes the run directory (over MPI, rank 0 only); another
+  // one tokenises into a cache of its own, reusing the run directory's token file only
+  // when it is already there (rank 0 writes it; ranks start in any order).
+  LanguageModelTask(LanguageModel& lm, const std::string& run_dir, bool writes)
+      : lm_(lm),
+        run_dir_(writes ? run_dir : ""),
+        shared_cache_(writes || run_dir.empty() ? "" : corpus_cache_directory(run_dir)) {}
 
   const RunConfig& config() const override { return lm_.config; }
   Model<float>& model() override { return lm_.model; }
@@ -127,7 +132,8 @@ class LanguageModelTask : public TrainingTask {
   void add_eval_loss(const Batch& batch, double& total, std::size_t& tokens);
 
   LanguageModel& lm_;
-  std::string run_dir_;  // the cache goes under it (empty: a temporary one)
+  std::string run_dir_;       // the cache goes under it (empty: a temporary one)
+  std::string shared_cache_;  // another process's cache, read only (empty: none)
   std::vector<std::vector<std::vector<std::int32_t>>> sequences_;   // per phase
   std::vector<std::vector<std::vector<std::int32_t>>> validation_;  // per phase
   std::vector<std::vector<Batch>> validation_batches_;              // per phase, made once
@@ -251,7 +257,7 @@ std::vector<DataFingerprint> LanguageModelTask::load_all_data() {
     if (config.phases[p].format == "corpus") {
       corpora_[p] = std::make_unique<CorpusPhase>(
           prepare_corpus_phase(config.phases[p], *lm_.tokenizer, corpus_cache_directory(run_dir_),
-                               std::size_t(lm_.model.max_seq_len)));
+                               std::size_t(lm_.model.max_seq_len), shared_cache_));
       prints.push_back(corpora_[p]->fingerprint);
       hold_out_windows(p);
     } else {
@@ -317,7 +323,7 @@ void LanguageModelTask::hold_out_windows(std::size_t p) {
     held.data_mark = phase.validation_mark;
     validation_corpora_[p] = std::make_unique<CorpusPhase>(
         prepare_corpus_phase(held, *lm_.tokenizer, corpus_cache_directory(run_dir_),
-                             std::size_t(lm_.model.max_seq_len)));
+                             std::size_t(lm_.model.max_seq_len), shared_cache_));
     held_windows_[p].resize(validation_corpora_[p]->starts.size());
     std::iota(held_windows_[p].begin(), held_windows_[p].end(), std::uint64_t(0));
     train_windows_[p] = std::move(order);
@@ -397,7 +403,7 @@ std::string LanguageModelTask::sample() {
 
 TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOptions& options,
                   const Checkpoint* resume) {
-  LanguageModelTask task(lm, options.out_dir);
+  LanguageModelTask task(lm, options.out_dir, options.writes_files);
   return run_training(task, optimizer, options, resume);
 }
 

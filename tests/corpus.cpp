@@ -286,6 +286,38 @@ BOOST_AUTO_TEST_CASE(a_long_document_trains_in_windows_and_the_cache_is_reused) 
   BOOST_TEST(changed.fingerprint.examples == 7u);  // the words added are a paragraph
 }
 
+// Over MPI a rank other than 0 never writes in the run directory (rank 0 checks it is
+// new: a cache made there first made that check fail). It reads rank 0's token file
+// when it is already there, else tokenises into a cache of its own.
+BOOST_AUTO_TEST_CASE(a_read_only_cache_is_used_when_it_holds_the_tokens_and_never_written) {
+  TempDir dir;
+  const std::string data = dir.write("c.txt", corpus_text());
+  const RunConfig config = parse_run_config(corpus_yaml(data), "test.yaml");
+  const auto tokenizer = build_tokenizer(config);
+  // Rank 0's cache not there yet: tokenised into its own, the run directory untouched.
+  const CorpusPhase own = prepare_corpus_phase(config.phases[0], *tokenizer, dir.file("own"), 16,
+                                               dir.file("run/cache"));
+  BOOST_TEST(!own.reused);
+  BOOST_TEST(fs::exists(dir.file("own/pre.tokens")));
+  BOOST_TEST(!fs::exists(dir.file("run")));
+  // Rank 0's file with these tokens: read from there, nothing made in its own cache.
+  prepare_corpus_phase(config.phases[0], *tokenizer, dir.file("run/cache"), 16);
+  const CorpusPhase shared = prepare_corpus_phase(config.phases[0], *tokenizer, dir.file("other"),
+                                                  16, dir.file("run/cache"));
+  BOOST_TEST(shared.reused);
+  BOOST_TEST(!fs::exists(dir.file("other")));
+  BOOST_TEST(shared.tokens.size() == own.tokens.size());
+  // Other tokens there (the data changed since): its own cache again, theirs left alone.
+  const auto before = fs::last_write_time(dir.file("run/cache/pre.tokens"));
+  dir.write("c.txt", corpus_text() + "more words\n");
+  const CorpusPhase changed = prepare_corpus_phase(config.phases[0], *tokenizer, dir.file("other"),
+                                                   16, dir.file("run/cache"));
+  BOOST_TEST(!changed.reused);
+  BOOST_TEST(changed.tokens.size() > own.tokens.size());
+  BOOST_TEST(fs::exists(dir.file("other/pre.tokens")));
+  BOOST_TEST((fs::last_write_time(dir.file("run/cache/pre.tokens")) == before));
+}
+
 BOOST_AUTO_TEST_CASE(a_resumed_corpus_run_is_bit_exact) {
   TempDir dir;
   const std::string data = dir.write("c.txt", corpus_text());
