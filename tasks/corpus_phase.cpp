@@ -128,6 +128,17 @@ void tokenize(const std::vector<std::string>& files, const CorpusOptions& option
                        [&] { writer.end_document(tokenizer.eos_id()); }});
 }
 
+// Opens dir/name into `out` if it holds the tokens of `key` (a token file is written
+// atomically: whole when it is there).
+bool open_with_key(const std::string& dir, const std::string& name, std::uint64_t key,
+                   TokenFile& out) {
+  const std::string path = (fs::path(dir) / name).string();
+  TokenFileHeader header;
+  if (!read_token_header(path, header) || header.key != key) return false;
+  out = TokenFile::open(path);
+  return out.header().key == key;  // not replaced in between
+}
+
 }  // namespace
 
 CorpusOptions corpus_options(const PhaseConfig& phase) {
@@ -157,7 +168,8 @@ std::string corpus_cache_directory(const std::string& run_dir) {
 }
 
 CorpusPhase prepare_corpus_phase(const PhaseConfig& phase, const Tokenizer& tokenizer,
-                                 const std::string& cache_dir, std::size_t max_seq_len) {
+                                 const std::string& cache_dir, std::size_t max_seq_len,
+                                 const std::string& read_only_cache) {
   const std::string where =
       phase.data_mark.to_string() + ": training.phases \"" + phase.name + "\": ";
   try {
@@ -165,21 +177,25 @@ CorpusPhase prepare_corpus_phase(const PhaseConfig& phase, const Tokenizer& toke
     const std::vector<std::string> files = corpus_files(options);
     const CorpusStats first = read_corpus(files, options, {});
     const std::uint64_t key = cache_key(first, phase, tokenizer);
-    make_directories(cache_dir);
-    const std::string path = (fs::path(cache_dir) / (phase.name + ".tokens")).string();
     CorpusPhase corpus;
-    TokenFileHeader header;
-    corpus.reused = read_token_header(path, header) && header.key == key;
+    const std::string name = phase.name + ".tokens";
+    corpus.reused =
+        !read_only_cache.empty() && open_with_key(read_only_cache, name, key, corpus.tokens);
     if (!corpus.reused) {
-      remove_stale_token_files(cache_dir, phase.name + ".tokens");
+      make_directories(cache_dir);
+      corpus.reused = open_with_key(cache_dir, name, key, corpus.tokens);
+    }
+    if (!corpus.reused) {
+      remove_stale_token_files(cache_dir, name);
+      const std::string path = (fs::path(cache_dir) / name).string();
       TokenFileWriter writer(path, tokenizer.size(), key);
       CorpusStats stats;
       tokenize(files, options, tokenizer, writer, stats);
       if (stats.fnv1a64 != first.fnv1a64 || stats.bytes != first.bytes)
         throw Error(phase.data + ": changed while it was read");
       writer.finish();
+      corpus.tokens = TokenFile::open(path);
     }
-    corpus.tokens = TokenFile::open(path);
     const std::uint64_t stride = phase.stride > 0 ? std::uint64_t(phase.stride) : max_seq_len;
     corpus.starts = window_starts(corpus.tokens.size(), max_seq_len + 1, stride);
     if (corpus.starts.empty())

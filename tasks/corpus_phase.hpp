@@ -5,7 +5,8 @@
 // Cache: DIR/cache/<phase>.tokens, keyed by a hash of the data's bytes (read in a first
 // pass), the tokenizer's type and files, and the corpus options; a file with the key is
 // reused, any other is rebuilt (written atomically). Without a run directory the cache
-// is a directory of the process's own under the system temp dir, removed at exit.
+// is a directory of the process's own under the system temp dir, removed at exit. Over
+// MPI the ranks but 0 only read the run directory's cache (prepare_corpus_phase).
 //
 // A corpus path that is not a regular file or directory (a pipe, /dev/stdin, "-") is
 // copied once, as it streams, into an unlinked temporary file of the process, which
@@ -47,9 +48,12 @@ struct CorpusPhase {
 };
 
 // Tokenises `phase` into `cache_dir` (or reuses the file there), for a model of
-// `max_seq_len`. Errors name the phase's `data:` position.
+// `max_seq_len`. A non-empty `read_only_cache` (another process's cache, over MPI rank
+// 0's) is looked in first: its file is used when it holds these tokens, and nothing is
+// ever written there. Errors name the phase's `data:` position.
 CorpusPhase prepare_corpus_phase(const PhaseConfig& phase, const Tokenizer& tokenizer,
-                                 const std::string& cache_dir, std::size_t max_seq_len);
+                                 const std::string& cache_dir, std::size_t max_seq_len,
+                                 const std::string& read_only_cache = "");
 
 // The batch of windows order[first, first + rows): inputs and targets, every row
 // the same length.

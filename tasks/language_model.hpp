@@ -22,7 +22,8 @@ struct LanguageModel {
   Rng rng;
   Model<float> model;
   // A file to which training appends, per batch of a corpus phase, the window starts of
-  // its rows (`strata train --trace-batches FILE`, docs/data.md); empty: none.
+  // its rows (`strata train --trace-batches FILE`, docs/data.md; over MPI also
+  // FILE.rank<r>, the windows rank r read); empty: none.
   std::string batch_trace;
 
   // `tokenizer`: instead of the one build_tokenizer makes (--init-from keeps its source's).

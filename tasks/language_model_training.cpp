@@ -14,7 +14,6 @@
 #include "tasks/corpus_phase.hpp"
 #include "tasks/generator.hpp"
 #include "text/dataset.hpp"
-#include "training/data_parallel.hpp"
 #include "training/training_state.hpp"
 
 namespace strata {
@@ -23,8 +22,13 @@ namespace {
 
 class LanguageModelTask : public TrainingTask {
  public:
-  LanguageModelTask(LanguageModel& lm, std::string run_dir)
-      : lm_(lm), run_dir_(std::move(run_dir)) {}
+  // `writes`: this process writes the run directory (over MPI, rank 0 only); another
+  // one tokenises into a cache of its own, reusing the run directory's token file only
+  // when it is already there (rank 0 writes it; ranks start in any order).
+  LanguageModelTask(LanguageModel& lm, const std::string& run_dir, bool writes)
+      : lm_(lm),
+        run_dir_(writes ? run_dir : ""),
+        shared_cache_(writes || run_dir.empty() ? "" : corpus_cache_directory(run_dir)) {}
 
   const RunConfig& config() const override { return lm_.config; }
   Model<float>& model() override { return lm_.model; }
@@ -46,15 +50,11 @@ class LanguageModelTask : public TrainingTask {
       if (shuffle) shuffle->shuffle(order_.begin(), order_.end());
       return;
     }
-    batches_ = make_batches(sequences_[p], lm_.config.phases[p].batch,
-                            std::size_t(lm_.model.max_seq_len), lm_.tokenizer->pad_id(), shuffle);
+    examples_ = EpochBatches(sequences_[p], lm_.config.phases[p].batch,
+                             std::size_t(lm_.model.max_seq_len), lm_.tokenizer->pad_id(), shuffle);
   }
 
-  double batch_weight(std::size_t b) const override {
-    if (!corpora_[phase_]) return double(count_targets(batches_[b]));
-    const std::size_t size = lm_.config.phases[phase_].batch;  // rows of whole windows
-    return double(std::min(size, order_.size() - b * size) * (corpora_[phase_]->window - 1));
-  }
+  double batch_weight(std::size_t b) const override { return double(batch_targets(b)); }
 
   bool shard(std::size_t rank, std::size_t ranks) override {
     rank_ = rank;
@@ -62,16 +62,18 @@ class LanguageModelTask : public TrainingTask {
     return true;
   }
 
+  // Builds (reads, for a corpus) only this process's rows of batch b.
   BatchLoss forward_loss(std::size_t b, const TrainingForward& forward) override {
-    const Batch* whole = nullptr;
-    if (corpora_[phase_]) {  // read from the token file as it comes
-      batches_.assign(1, corpus_batch(b));
-      whole = &batches_[0];
-    } else {
-      whole = &batches_[b];
-    }
-    if (ranks_ > 1) return forward_loss_of_rows(shard_rows(*whole, rank_, ranks_), *whole, forward);
-    return forward_loss_of_rows(*whole, *whole, forward);
+    const Batch rows = corpora_[phase_] ? corpus_batch(b) : examples_.batch(b, rank_, ranks_);
+    has_rows_ = rows.batch > 0;
+    const std::size_t batch_items = ranks_ > 1 ? batch_targets(b) : 0;
+    if (!has_rows_) return {0, 0, 0, 0, batch_items};
+    ensure_shape(input_, std::vector<std::size_t>{rows.batch, rows.length});
+    std::copy(rows.inputs.begin(), rows.inputs.end(), input_.begin());
+    const Tensor<float>& logits = forward(input_);
+    const LossValue loss = softmax_cross_entropy(logits, rows.targets, dlogits_);
+    return {loss.mean, loss.sum_of_sequence_means, rows.batch, loss.tokens,
+            ranks_ > 1 ? batch_items : loss.tokens};
   }
 
   void backward(float scale, const Model<float>::GradientsDone& completed) override {
@@ -82,20 +84,6 @@ class LanguageModelTask : public TrainingTask {
       lm_.model.backward(dlogits_, completed);
     else
       lm_.model.backward(dlogits_);
-  }
-
-  // Forward and loss of `batch`: all of `whole`, or this process's rows of it.
-  BatchLoss forward_loss_of_rows(const Batch& batch, const Batch& whole,
-                                 const TrainingForward& forward) {
-    has_rows_ = batch.batch > 0;
-    const std::size_t batch_items = ranks_ > 1 ? count_targets(whole) : 0;
-    if (!has_rows_) return {0, 0, 0, 0, batch_items};
-    ensure_shape(input_, std::vector<std::size_t>{batch.batch, batch.length});
-    std::copy(batch.inputs.begin(), batch.inputs.end(), input_.begin());
-    const Tensor<float>& logits = forward(input_);
-    const LossValue loss = softmax_cross_entropy(logits, batch.targets, dlogits_);
-    return {loss.mean, loss.sum_of_sequence_means, batch.batch, loss.tokens,
-            ranks_ > 1 ? batch_items : loss.tokens};
   }
 
   Checkpoint checkpoint_base() const override {
@@ -127,7 +115,16 @@ class LanguageModelTask : public TrainingTask {
   // Throws for a sequence longer than the model's context (+1 for the shifted targets).
   void check_fit(const std::vector<std::vector<std::int32_t>>& sequences,
                  const std::string& where) const;
+  // Non-padding targets of batch b of the epoch, every process's rows: whole windows of a
+  // corpus, the sequences' lengths of examples.
+  std::size_t batch_targets(std::size_t b) const {
+    if (!corpora_[phase_]) return examples_.targets(b);
+    const std::size_t size = lm_.config.phases[phase_].batch;
+    return std::min(size, order_.size() - b * size) * (corpora_[phase_]->window - 1);
+  }
   Batch corpus_batch(std::size_t b);
+  void trace_batch(std::size_t b, std::size_t first, std::size_t rows, RowRange mine);
+  std::ofstream& trace_file(std::unique_ptr<std::ofstream>& file, const std::string& path);
   std::vector<DataFingerprint> load_all_data();
   std::ofstream& trace();
   void trace_validation(std::size_t p);
@@ -135,7 +132,8 @@ class LanguageModelTask : public TrainingTask {
   void add_eval_loss(const Batch& batch, double& total, std::size_t& tokens);
 
   LanguageModel& lm_;
-  std::string run_dir_;  // the cache goes under it (empty: a temporary one)
+  std::string run_dir_;       // the cache goes under it (empty: a temporary one)
+  std::string shared_cache_;  // another process's cache, read only (empty: none)
   std::vector<std::vector<std::vector<std::int32_t>>> sequences_;   // per phase
   std::vector<std::vector<std::vector<std::int32_t>>> validation_;  // per phase
   std::vector<std::vector<Batch>> validation_batches_;              // per phase, made once
@@ -144,11 +142,12 @@ class LanguageModelTask : public TrainingTask {
   // validation file's, when it names one, are all of that file's windows.
   std::vector<std::vector<std::uint64_t>> train_windows_, held_windows_;
   std::vector<std::unique_ptr<CorpusPhase>> validation_corpora_;  // per phase, or null
-  std::vector<Batch> batches_;  // of the epoch (a corpus phase: the batch in use)
+  EpochBatches examples_;                                         // an example phase's epoch
   std::size_t phase_ = 0;
-  std::vector<std::uint64_t> order_;  // a corpus phase's windows in the epoch's order
-  std::unique_ptr<std::ofstream> trace_;
-  std::vector<bool> validation_traced_;  // per phase: its held-out windows are in the trace
+  std::vector<std::uint64_t> order_;           // a corpus phase's windows in the epoch's order
+  std::unique_ptr<std::ofstream> trace_;       // --trace-batches FILE (rank 0's)
+  std::unique_ptr<std::ofstream> rank_trace_;  // FILE.rank<r>: over MPI, the windows read
+  std::vector<bool> validation_traced_;        // per phase: its held-out windows are in the trace
   Tensor<float> input_, dlogits_;
   std::size_t rank_ = 0, ranks_ = 1;  // data parallel: this process's rows of each batch
   bool has_rows_ = false;             // the last forward_loss ran rows
@@ -173,28 +172,45 @@ std::vector<std::string> hold_out(std::vector<std::string>& texts, double fracti
   return out;
 }
 
-// The batch of windows b of a corpus phase's epoch, traced when asked.
+// This process's rows of batch b of a corpus phase's epoch: only their windows are read
+// from the token file. Traced when asked.
 Batch LanguageModelTask::corpus_batch(std::size_t b) {
-  const CorpusPhase& corpus = *corpora_[phase_];
   const std::size_t size = lm_.config.phases[phase_].batch;
   const std::size_t first = b * size;
   const std::size_t rows = std::min(size, order_.size() - first);
-  if (!lm_.batch_trace.empty()) {
-    trace_validation(phase_);
-    std::ofstream& out = trace();
-    out << lm_.config.phases[phase_].name << ' ' << b;
-    for (std::size_t r = 0; r < rows; ++r) out << ' ' << corpus.starts[order_[first + r]];
-    out << '\n' << std::flush;
-  }
-  return window_batch(corpus, order_, first, rows);
+  const RowRange mine = rank_rows(rows, rank_, ranks_);
+  if (!lm_.batch_trace.empty()) trace_batch(b, first, rows, mine);
+  return window_batch(*corpora_[phase_], order_, first + mine.first, mine.count);
 }
 
-std::ofstream& LanguageModelTask::trace() {
-  if (!trace_) {
-    trace_ = std::make_unique<std::ofstream>(lm_.batch_trace, std::ios::app);
-    if (!*trace_) throw Error(lm_.batch_trace + ": cannot write the batch trace");
+// The batch's line of every window in FILE (rank 0, or the single process), and over MPI
+// the line of the windows this rank reads in FILE.rank<r>.
+void LanguageModelTask::trace_batch(std::size_t b, std::size_t first, std::size_t rows,
+                                    RowRange mine) {
+  const CorpusPhase& corpus = *corpora_[phase_];
+  const auto line = [&](std::ofstream& out, std::size_t from, std::size_t count) {
+    out << lm_.config.phases[phase_].name << ' ' << b;
+    for (std::size_t r = from; r < from + count; ++r) out << ' ' << corpus.starts[order_[r]];
+    out << '\n' << std::flush;
+  };
+  if (rank_ == 0) {
+    trace_validation(phase_);
+    line(trace(), first, rows);
   }
-  return *trace_;
+  if (ranks_ > 1)
+    line(trace_file(rank_trace_, lm_.batch_trace + ".rank" + std::to_string(rank_)),
+         first + mine.first, mine.count);
+}
+
+std::ofstream& LanguageModelTask::trace() { return trace_file(trace_, lm_.batch_trace); }
+
+std::ofstream& LanguageModelTask::trace_file(std::unique_ptr<std::ofstream>& file,
+                                             const std::string& path) {
+  if (!file) {
+    file = std::make_unique<std::ofstream>(path, std::ios::app);
+    if (!*file) throw Error(path + ": cannot write the batch trace");
+  }
+  return *file;
 }
 
 // Once per phase that validates (before its first batch line): the starts of the windows it
@@ -241,7 +257,7 @@ std::vector<DataFingerprint> LanguageModelTask::load_all_data() {
     if (config.phases[p].format == "corpus") {
       corpora_[p] = std::make_unique<CorpusPhase>(
           prepare_corpus_phase(config.phases[p], *lm_.tokenizer, corpus_cache_directory(run_dir_),
-                               std::size_t(lm_.model.max_seq_len)));
+                               std::size_t(lm_.model.max_seq_len), shared_cache_));
       prints.push_back(corpora_[p]->fingerprint);
       hold_out_windows(p);
     } else {
@@ -307,7 +323,7 @@ void LanguageModelTask::hold_out_windows(std::size_t p) {
     held.data_mark = phase.validation_mark;
     validation_corpora_[p] = std::make_unique<CorpusPhase>(
         prepare_corpus_phase(held, *lm_.tokenizer, corpus_cache_directory(run_dir_),
-                             std::size_t(lm_.model.max_seq_len)));
+                             std::size_t(lm_.model.max_seq_len), shared_cache_));
     held_windows_[p].resize(validation_corpora_[p]->starts.size());
     std::iota(held_windows_[p].begin(), held_windows_[p].end(), std::uint64_t(0));
     train_windows_[p] = std::move(order);
@@ -387,7 +403,7 @@ std::string LanguageModelTask::sample() {
 
 TrainResult train(LanguageModel& lm, Optimizer<float>& optimizer, const TrainOptions& options,
                   const Checkpoint* resume) {
-  LanguageModelTask task(lm, options.out_dir);
+  LanguageModelTask task(lm, options.out_dir, options.writes_files);
   return run_training(task, optimizer, options, resume);
 }
 

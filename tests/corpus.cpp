@@ -6,10 +6,12 @@
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <sstream>
 #include <thread>
 
 #include "framework/errors.hpp"
+#include "framework/rng.hpp"
 #include "tasks/corpus_phase.hpp"
 #include "test_support.hpp"
 #include "text/word_tokenizer.hpp"
@@ -178,6 +180,43 @@ BOOST_AUTO_TEST_CASE(windows_cover_every_token) {
   BOOST_TEST(window_starts(20, 4, 8) == (Starts{0, 8, 16}));
 }
 
+// Data parallel: a rank's batch of windows (window_batch over its rank_rows, as the
+// language-model task reads it) is exactly its rows of the whole batch.
+BOOST_AUTO_TEST_CASE(a_rank_reads_its_rows_of_each_batch_of_windows) {
+  TempDir dir;
+  {
+    TokenFileWriter writer(dir.file("c.tokens"), 500, 1);
+    std::vector<std::int32_t> ids(203);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int32_t(i * 7 % 500);
+    writer.append(ids);
+    writer.end_document(2);
+    writer.finish();
+  }
+  CorpusPhase corpus;
+  corpus.tokens = TokenFile::open(dir.file("c.tokens"));
+  corpus.window = 9;
+  corpus.starts = window_starts(corpus.tokens.size(), corpus.window, 5);
+  std::vector<std::uint64_t> order(corpus.starts.size());
+  std::iota(order.begin(), order.end(), std::uint64_t(0));
+  Rng rng(3);
+  rng.shuffle(order.begin(), order.end());
+  const std::size_t size = 6;  // the last batch is short
+  for (std::size_t first = 0; first < order.size(); first += size) {
+    const std::size_t rows = std::min(size, order.size() - first);
+    const Batch whole = window_batch(corpus, order, first, rows);
+    for (const std::size_t ranks : {1u, 2u, 4u, 7u})
+      for (std::size_t r = 0; r < ranks; ++r) {
+        const RowRange mine = rank_rows(rows, r, ranks);
+        const Batch read = window_batch(corpus, order, first + mine.first, mine.count);
+        const Batch expected = strata::testing::rows_of_whole_batch(whole, r, ranks);
+        BOOST_TEST(read.batch == expected.batch);
+        BOOST_TEST(read.length == whole.length);
+        BOOST_TEST(read.inputs == expected.inputs);
+        BOOST_TEST(read.targets == expected.targets);
+      }
+  }
+}
+
 // ---- Training on a corpus ----
 
 namespace {
@@ -245,6 +284,38 @@ BOOST_AUTO_TEST_CASE(a_long_document_trains_in_windows_and_the_cache_is_reused) 
   BOOST_TEST(!fs::exists(stale));
   BOOST_TEST(changed.tokens.size() > tokens.size());
   BOOST_TEST(changed.fingerprint.examples == 7u);  // the words added are a paragraph
+}
+
+// Over MPI a rank other than 0 never writes in the run directory (rank 0 checks it is
+// new: a cache made there first made that check fail). It reads rank 0's token file
+// when it is already there, else tokenises into a cache of its own.
+BOOST_AUTO_TEST_CASE(a_read_only_cache_is_used_when_it_holds_the_tokens_and_never_written) {
+  TempDir dir;
+  const std::string data = dir.write("c.txt", corpus_text());
+  const RunConfig config = parse_run_config(corpus_yaml(data), "test.yaml");
+  const auto tokenizer = build_tokenizer(config);
+  // Rank 0's cache not there yet: tokenised into its own, the run directory untouched.
+  const CorpusPhase own = prepare_corpus_phase(config.phases[0], *tokenizer, dir.file("own"), 16,
+                                               dir.file("run/cache"));
+  BOOST_TEST(!own.reused);
+  BOOST_TEST(fs::exists(dir.file("own/pre.tokens")));
+  BOOST_TEST(!fs::exists(dir.file("run")));
+  // Rank 0's file with these tokens: read from there, nothing made in its own cache.
+  prepare_corpus_phase(config.phases[0], *tokenizer, dir.file("run/cache"), 16);
+  const CorpusPhase shared = prepare_corpus_phase(config.phases[0], *tokenizer, dir.file("other"),
+                                                  16, dir.file("run/cache"));
+  BOOST_TEST(shared.reused);
+  BOOST_TEST(!fs::exists(dir.file("other")));
+  BOOST_TEST(shared.tokens.size() == own.tokens.size());
+  // Other tokens there (the data changed since): its own cache again, theirs left alone.
+  const auto before = fs::last_write_time(dir.file("run/cache/pre.tokens"));
+  dir.write("c.txt", corpus_text() + "more words\n");
+  const CorpusPhase changed = prepare_corpus_phase(config.phases[0], *tokenizer, dir.file("other"),
+                                                   16, dir.file("run/cache"));
+  BOOST_TEST(!changed.reused);
+  BOOST_TEST(changed.tokens.size() > own.tokens.size());
+  BOOST_TEST(fs::exists(dir.file("other/pre.tokens")));
+  BOOST_TEST((fs::last_write_time(dir.file("run/cache/pre.tokens")) == before));
 }
 
 BOOST_AUTO_TEST_CASE(a_resumed_corpus_run_is_bit_exact) {

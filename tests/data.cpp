@@ -25,6 +25,7 @@ namespace fs = std::filesystem;
 namespace {
 
 using strata::testing::error_of;
+using strata::testing::rows_of_whole_batch;
 using strata::testing::TempDir;
 
 using Ids = std::vector<std::int32_t>;
@@ -262,6 +263,43 @@ BOOST_AUTO_TEST_CASE(shuffling_is_seeded_and_covers_every_sequence) {
         const bool real = t + 1 < s.size();
         BOOST_TEST(batch.inputs[r * batch.length + t] == (real ? s[t] : 0));
         BOOST_TEST(batch.targets[r * batch.length + t] == (real ? s[t + 1] : kIgnore));
+      }
+    }
+  }
+}
+
+// Data parallel: rank r of N builds only its rows of each batch (EpochBatches::batch),
+// and they are exactly those rows of the whole batch one process builds, padded to the
+// whole batch's length; the global count of targets comes without the other rows.
+BOOST_AUTO_TEST_CASE(a_rank_builds_only_its_rows_of_each_batch) {
+  std::vector<Ids> seqs = numbered_sequences(23);
+  seqs.push_back({7});  // no target: dropped, as make_batches drops it
+  for (const std::size_t batch_size : {1u, 4u, 5u}) {
+    Rng a(11), b(11);
+    const std::vector<Batch> whole = make_batches(seqs, batch_size, 16, /*pad_id=*/3, &a);
+    const EpochBatches epoch(seqs, batch_size, 16, 3, &b);
+    BOOST_TEST_REQUIRE(epoch.size() == whole.size());
+    BOOST_TEST(a.save() == b.save());  // the same draws: the next epoch's order follows
+    for (std::size_t k = 0; k < whole.size(); ++k) {
+      const auto real = std::count_if(whole[k].targets.begin(), whole[k].targets.end(),
+                                      [](std::int32_t t) { return t != kIgnore; });
+      BOOST_TEST(epoch.targets(k) == std::size_t(real));
+      BOOST_TEST(epoch.rows(k) == whole[k].batch);
+      for (const std::size_t ranks : {1u, 2u, 3u, 7u}) {
+        std::size_t rows = 0;
+        for (std::size_t r = 0; r < ranks; ++r) {
+          const Batch mine = epoch.batch(k, r, ranks);
+          const Batch expected = rows_of_whole_batch(whole[k], r, ranks);
+          BOOST_TEST(mine.batch == expected.batch);
+          BOOST_TEST(mine.length == whole[k].length);
+          BOOST_TEST(mine.inputs == expected.inputs);
+          BOOST_TEST(mine.targets == expected.targets);
+          const RowRange range = rank_rows(whole[k].batch, r, ranks);
+          BOOST_TEST(range.first == rows);  // contiguous, in rank order
+          BOOST_TEST(range.count == mine.batch);
+          rows += mine.batch;
+        }
+        BOOST_TEST(rows == whole[k].batch);  // every row once
       }
     }
   }

@@ -12,6 +12,7 @@
 
 #include "framework/tensor.hpp"
 #include "optimizers/optimizer.hpp"
+#include "tasks/batch.hpp"
 #include "tasks/language_model.hpp"
 #include "tasks/run.hpp"
 #include "training/trainer.hpp"
@@ -84,6 +85,19 @@ inline std::string tiny_model_yaml(int vocab, const std::string& norm = "post", 
          std::to_string(heads) + ", norm: " + norm +
          "}\n"
          "    - {type: OutputProjection}\n";
+}
+
+// The reference for data parallel's split (tasks/batch.hpp rank_rows): rows
+// [rank B / ranks, (rank + 1) B / ranks) cut out of a whole batch of B.
+inline Batch rows_of_whole_batch(const Batch& whole, std::size_t rank, std::size_t ranks) {
+  const std::size_t first = rank * whole.batch / ranks, end = (rank + 1) * whole.batch / ranks;
+  Batch rows;
+  rows.batch = end - first;
+  rows.length = whole.length;
+  const auto at = [&](std::size_t r) { return std::ptrdiff_t(r * whole.length); };
+  rows.inputs.assign(whole.inputs.begin() + at(first), whole.inputs.begin() + at(end));
+  rows.targets.assign(whole.targets.begin() + at(first), whole.targets.begin() + at(end));
+  return rows;
 }
 
 }  // namespace strata::testing

@@ -4,14 +4,8 @@
 
 #include "framework/clip.hpp"
 #include "framework/errors.hpp"
-#include "framework/loss.hpp"
 
 namespace strata {
-
-std::size_t count_targets(const Batch& batch) {
-  return std::size_t(std::count_if(batch.targets.begin(), batch.targets.end(),
-                                   [](std::int32_t t) { return t != kIgnore; }));
-}
 
 // Model::backward reports layer i's first-used parameters right after layer i's
 // backward, last layer first; layers that use none report nothing.
@@ -29,28 +23,19 @@ DataParallel::DataParallel(Model<float>& model, std::size_t bucket_bytes)
       groups_(groups_in_backward_order(model)),
       buckets_(active() ? groups_ : decltype(groups_){}, bucket_bytes) {}
 
-Batch shard_rows(const Batch& global, std::size_t rank, std::size_t ranks) {
-  const std::size_t first = rank * global.batch / ranks, end = (rank + 1) * global.batch / ranks;
-  Batch local;
-  local.batch = end - first;
-  local.length = global.length;
-  const auto row = [&](std::size_t i) { return std::ptrdiff_t(i * global.length); };
-  local.inputs.assign(global.inputs.begin() + row(first), global.inputs.begin() + row(end));
-  local.targets.assign(global.targets.begin() + row(first), global.targets.begin() + row(end));
-  return local;
+float DataParallel::share(const BatchLoss& local, double step_items) {
+  // d(global mean)/d(output) = (local items / step items) * d(local mean)/d(output).
+  return double(local.items) == step_items ? 1.0f : float(double(local.items) / step_items);
 }
 
-float DataParallel::share(const BatchLoss& local) {
-  // d(global mean)/d(output) = (local items / batch items) * d(local mean)/d(output).
-  return local.items == local.batch_items ? 1.0f
-                                          : float(double(local.items) / double(local.batch_items));
+void DataParallel::add_batch(const BatchLoss& local) {
+  figures_[0] += local.examples ? local.mean * double(local.items) : 0.0;
+  figures_[1] += local.sum;
+  figures_[2] += double(local.examples);
+  figures_[3] += double(local.items);
 }
 
-void DataParallel::begin_step(const BatchLoss& local, bool stop) {
-  figures_[0] = local.examples ? local.mean * double(local.items) : 0.0;
-  figures_[1] = local.sum;
-  figures_[2] = double(local.examples);
-  figures_[3] = double(local.items);
+void DataParallel::begin_step(bool stop) {
   figures_[4] = stop ? 1 : 0;
   Distributed::world().start_sum(figures_, 5);
 }
@@ -65,6 +50,7 @@ StepTotals DataParallel::finish() {
   totals.loss.batch_items = totals.loss.items;
   totals.loss.mean = figures_[0] / figures_[3];
   totals.stop = figures_[4] > 0;
+  std::fill(std::begin(figures_), std::end(figures_), 0.0);  // the next step adds from zero
   return totals;
 }
 

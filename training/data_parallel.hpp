@@ -1,15 +1,24 @@
 // One training step split across the ranks of Distributed::world() (data parallel).
 //
-// The config's batch is the global batch: every rank builds the same batches (same
-// seed, same shuffle) and runs only its rows, rank r the contiguous rows
-// [r * B / N, (r + 1) * B / N). The objective is the global one, the mean over every
-// non-padding target of the global batch: each rank scales its loss gradient by its
-// share of the targets (local / global), and the sum over ranks of the gradients is
-// then the gradient 1 rank computes on the whole batch, up to the order of the float
-// sums. The sums run in a few large buckets started during backward (GradientBuckets);
-// the clipping norm is taken after them, over the summed gradients, in the model's
-// group order, as in a single process. A rank without rows in a step (a batch smaller
-// than the rank count) adds zeros.
+// The config's batch is the global batch: every rank draws the same epoch order (same
+// seed, same shuffle) and builds and runs only its rows of each batch, rank r the
+// contiguous rows [r * B / N, (r + 1) * B / N) (tasks/batch.hpp rank_rows). A corpus
+// phase's rank reads only its rows' windows from the memory-mapped token file; an
+// example phase's rank pads only its rows, to the whole batch's length, which, like the
+// global count of targets, it takes from the sequences' lengths.
+//
+// The objective is the global one, the mean over every non-padding target of the global
+// batch: each rank scales its loss gradient by its share of the targets (local /
+// global), and the sum over ranks of the gradients is then the gradient 1 rank computes
+// on the whole batch, up to the order of the float sums. The sums run in a few large
+// buckets started during backward (GradientBuckets); the clipping norm is taken after
+// them, over the summed gradients, in the model's group order, as in a single process.
+// A rank without rows in a step (a batch smaller than the rank count) adds zeros.
+//
+// A step of several batches (`accumulate: K`) runs the first K-1 without communication
+// (their gradients add up locally, as PyTorch DDP's no_sync) and sums during the K-th's
+// backward; each batch's gradient is scaled by the rank's targets in it over the whole
+// step's (every batch, every rank).
 //
 // Every rank holds the same parameters: they start from the same seed (checked with the
 // config and the data at start) and apply the same summed gradients; a hash of them is
@@ -26,7 +35,6 @@
 
 #include "framework/distributed.hpp"
 #include "framework/model.hpp"
-#include "tasks/batch.hpp"
 #include "training/trainer.hpp"
 
 namespace strata {
@@ -49,12 +57,15 @@ class DataParallel {
   bool active() const { return Distributed::world().parallel(); }
   int rank() const { return Distributed::world().rank(); }
 
-  // This rank's share of the global objective: the factor its loss gradient takes
-  // (local items / the batch's items; exactly 1 when it holds them all).
-  static float share(const BatchLoss& local);
-  // Before backward: starts summing the step's figures (loss, examples, items, stop).
-  void begin_step(const BatchLoss& local, bool stop);
-  // A rank with no rows in this step: its gradients (zero) go to the sums at once.
+  // The factor a rank's loss gradient of a batch takes: its items of the batch over the
+  // step's items on every rank (exactly 1 when it holds them all).
+  static float share(const BatchLoss& local, double step_items);
+  // After each batch's forward: adds this rank's figures of it (loss, examples, items).
+  void add_batch(const BatchLoss& local);
+  // Before the step's last backward: starts summing the step's figures and `stop`.
+  void begin_step(bool stop);
+  // A rank with no rows in the step's last batch: its gradients (zero, or its earlier
+  // batches') go to the sums at once.
   void no_rows() { buckets_.complete_all(); }
   // Model::backward's completed hook.
   void completed(const std::vector<Parameter<float>*>& group) { buckets_.completed(group); }
@@ -77,14 +88,7 @@ class DataParallel {
   Model<float>& model_;
   std::vector<std::vector<Parameter<float>*>> groups_;
   GradientBuckets buckets_;
-  double figures_[5] = {};  // objective sum, loss sum, examples, items, stop
+  double figures_[5] = {};  // the step's objective sum, loss sum, examples, items, stop
 };
-
-// Rows [rank B / ranks, (rank + 1) B / ranks) of `global` (inputs and targets, the same
-// length): what rank `rank` of `ranks` trains of it.
-Batch shard_rows(const Batch& global, std::size_t rank, std::size_t ranks);
-
-// The number of non-padding targets in a batch.
-std::size_t count_targets(const Batch& batch);
 
 }  // namespace strata

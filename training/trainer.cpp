@@ -157,7 +157,7 @@ class RunLoop {
   bool run_phase();
   bool run_epoch(const PhaseConfig& phase, std::int64_t phase_steps);
   void step(std::size_t first, std::size_t end, double lr, const PhaseConfig& phase);
-  void parallel_step(std::size_t batch, double lr, const PhaseConfig& phase);
+  void parallel_step(std::size_t first, std::size_t end, double lr, const PhaseConfig& phase);
   double update(double lr);
   void start_parallel();
   std::uint64_t data_hash() const;
@@ -375,7 +375,7 @@ bool RunLoop::run_epoch(const PhaseConfig& phase, std::int64_t phase_steps) {
 // One optimizer step over batches [first, end): forward, loss, backward of each (their
 // gradients add up), then the update.
 void RunLoop::step(std::size_t first, std::size_t end, double lr, const PhaseConfig& phase) {
-  if (parallel_.active()) return parallel_step(first, lr, phase);  // one batch: start_parallel
+  if (parallel_.active()) return parallel_step(first, end, lr, phase);
   const auto step_start = Clock::now();
   accumulated_ = end - first > 1;
   double weight = 0;  // of all the step's batches together
@@ -431,30 +431,37 @@ void RunLoop::start_parallel() {
   if (!task_.shard(std::size_t(world.rank()), std::size_t(world.size())))
     throw Error("train over MPI (" + std::to_string(world.size()) +
                 " ranks): this task is not data parallel; run it in a single process");
-  for (const PhaseConfig& phase : config_.phases)
-    if (phase.accumulate > 1)
-      throw Error("train over MPI (" + std::to_string(world.size()) + " ranks): phase \"" +
-                  phase.name + "\" accumulates " + std::to_string(phase.accumulate) +
-                  " batches per step, which runs in a single process only; over MPI the ranks "
-                  "already split each batch: raise its batch instead");
   parallel_.check_start(config_.text, data_hash());
 }
 
-// One step over MPI (training/data_parallel.hpp): this process's rows forward and
-// backward, the gradients summed across processes in buckets during backward, then the
-// same update everywhere. The loss and the stop decision are the processes' common ones.
-void RunLoop::parallel_step(std::size_t batch, double lr, const PhaseConfig& phase) {
+// One step over MPI (training/data_parallel.hpp): this process's rows of batches
+// [first, end) forward and backward, the gradients summed across processes in buckets
+// during the last batch's backward (the earlier ones add up locally, without
+// communication: PyTorch DDP's no_sync), then the same update everywhere. The loss and
+// the stop decision are the processes' common ones.
+void RunLoop::parallel_step(std::size_t first, std::size_t end, double lr,
+                            const PhaseConfig& phase) {
   const auto step_start = Clock::now();
   const bool stop = options_.stop_requested && options_.stop_requested();
   Distributed::world().set_fault_context(fault_context());
-  const BatchLoss local = task_.forward_loss(batch, forward_);
-  parallel_.begin_step(local, stop);
-  if (local.examples == 0)
-    parallel_.no_rows();
-  else
-    task_.backward(DataParallel::share(local), [this](const std::vector<Parameter<float>*>& done) {
-      parallel_.completed(done);
-    });
+  double step_items = 0;  // the step's targets over every rank (accumulating only)
+  if (end - first > 1)
+    for (std::size_t b = first; b < end; ++b) step_items += task_.batch_weight(b);
+  const Model<float>::GradientsDone sum = [this](const std::vector<Parameter<float>*>& done) {
+    parallel_.completed(done);
+  };
+  for (std::size_t b = first; b < end; ++b) {
+    const BatchLoss local = task_.forward_loss(b, forward_);
+    const bool last = b + 1 == end;
+    parallel_.add_batch(local);
+    if (last) parallel_.begin_step(stop);
+    if (local.examples > 0)
+      task_.backward(
+          DataParallel::share(local, end - first > 1 ? step_items : double(local.batch_items)),
+          last ? sum : Model<float>::GradientsDone{});
+    else if (last)
+      parallel_.no_rows();  // its gradients so far (zero, or earlier batches') go to the sums
+  }
   const StepTotals totals = parallel_.finish();
   if (!std::isfinite(totals.loss.mean))
     stop_diverged("the loss is not finite (" + std::to_string(totals.loss.mean) + ")", phase);
@@ -551,7 +558,8 @@ void RunLoop::keep_best(const PhaseConfig& phase, double loss) {
   at_.best_loss = loss;
   at_.best_step = at_.step;
   at_.evaluations_since_best = 0;
-  if (writes_) checkpoint(position_now(), phase, out_file("best"));
+  // Every process: checkpoint() compares the parameters across processes first.
+  checkpoint(position_now(), phase, out_file("best"));
 }
 
 // A greedy sample of the model as it stands (language models), beside the progress.
@@ -618,7 +626,7 @@ void RunLoop::checkpoint(const TrainingPosition& position, const PhaseConfig& ph
       stop_diverged("parameter " + p->name + " is not finite after the update", phase);
     }
   if (!writes_) {  // another process (rank 0) writes it
-    saved_step_ = position.step;
+    if (run_dir == options_.out_dir) saved_step_ = position.step;
     return;
   }
   write_steps();

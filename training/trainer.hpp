@@ -118,7 +118,7 @@ class TrainingTask {
   virtual void begin_epoch(std::size_t phase, Rng* shuffle) = 0;
   // Batch b's weight in a step of several (`accumulate`): how many terms its loss is the
   // mean of (target tokens, rows), so that the step's gradient is that of one batch
-  // holding them all.
+  // holding them all. Data parallel: of the whole batch, every process's rows.
   virtual double batch_weight(std::size_t batch) const = 0;
   // Forward (through `forward`) and loss of batch b of the epoch, keeping the gradient
   // of the loss with respect to the model's output for backward().
@@ -143,9 +143,9 @@ class TrainingTask {
   virtual std::string metrics_header() const = 0;
   // The record's row under that header: phase, epoch, step, loss, lr, items, seconds, rate.
   virtual std::string metrics_row(const EpochRecord& record) const;
-  // Data parallel (training/data_parallel.hpp): from now on forward_loss runs only rows
-  // [rank B / ranks, (rank + 1) B / ranks) of each batch of B (none: examples 0, and
-  // backward does nothing), its mean over those rows. false: the task cannot.
+  // Data parallel (training/data_parallel.hpp): from now on forward_loss builds (reads)
+  // and runs only rows [rank B / ranks, (rank + 1) B / ranks) of each batch of B (none: examples 0,
+  // and backward does nothing), its mean over those rows. false: the task cannot.
   virtual bool shard(std::size_t /*rank*/, std::size_t ranks) { return ranks == 1; }
   // Once, before the first step, with the run directory (when files are written).
   virtual void write_run_files(const std::string& /*out_dir*/) const {}

@@ -94,10 +94,6 @@ YAML
 EXPECT_RC=1 expect_error "a classifier over MPI" \
   "train over MPI (2 ranks): only language-model tasks are data parallel; run this one in a single process" -- \
   "${MPIRUN[@]}" -np 2 "$STRATA" train cls.yaml --out cls
-# Accumulation splits a step over time, the ranks split it over processes: one at a time.
-EXPECT_RC=1 expect_error "accumulate over MPI" \
-  'train over MPI (2 ranks): phase "pretrain" accumulates 2 batches per step, which runs in a single process only' -- \
-  "${MPIRUN[@]}" -np 2 "$STRATA" train long.yaml --out accumulated --set training.phases.0.accumulate=2
 EXPECT_RC=1 expect_error "bad STRATA_MPI_TIMEOUT" \
   'STRATA_MPI_TIMEOUT: must be a number of seconds in (0, 1e6], got "soon"' -- \
   env STRATA_MPI_TIMEOUT=soon "$STRATA" train a.yaml --out never
