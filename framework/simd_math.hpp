@@ -10,11 +10,14 @@
 
 namespace strata {
 
-// GCC 12's AVX-512 intrinsics (shift, round, convert) start from _mm512_undefined_*()
-// as a pass-through operand under an all-ones mask; inlined into xsimd's exp that reads
-// as maybe-uninitialized, although no lane of it reaches a result.
+// GCC 12's AVX-512 intrinsics (_mm512_undefined_* as the pass-through of an all-ones
+// mask) trip its -Wmaybe-uninitialized once inlined into xsimd's exp (GCC PR 105593):
+// the .cpp files that use them directly get -Wno-maybe-uninitialized in CMakeLists.txt;
+// a header cannot rely on its includers' flags, so it turns the warning off itself.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 // out[v] = exp(z[v] - max) for v < n (out may be z); returns their sum. xsimd's exp is
 // within an ulp or two of std::exp; the sum runs in lane-wise partial sums: a scalar exp
@@ -56,6 +59,8 @@ T row_max(const T* z, std::size_t n) {
   return max;
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 }  // namespace strata

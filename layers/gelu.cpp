@@ -13,12 +13,6 @@ namespace {
 constexpr double kSqrt2OverPi = std::numbers::sqrt2 * std::numbers::inv_sqrtpi;  // sqrt(2/pi)
 constexpr double kCubic = 0.044715;
 
-// GCC 12's AVX-512 intrinsics (shift, round, convert) start from _mm512_undefined_*()
-// as a pass-through operand under an all-ones mask; inlined into xsimd's exp (inside
-// tanh) that reads as maybe-uninitialized, although no lane of it reaches a result.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
 // t = tanh(u(x)) and y = 0.5 x (1 + t) for one batch of lanes.
 template <class Batch>
 void gelu_batch(const Batch& x, Batch& t, Batch& y) {
@@ -53,8 +47,6 @@ void gelu_forward(const float* x, std::size_t n, float* t, float* y) {
   yb.store_aligned(lane);
   std::copy(lane, lane + (n - i), y + i);
 }
-
-#pragma GCC diagnostic pop
 
 void gelu_forward(const double* x, std::size_t n, double* t, double* y) {
   for (std::size_t i = 0; i < n; ++i) {
