@@ -519,8 +519,8 @@ std::vector<Json> run_gemm(const Args& a, int threads) {
     for (float& x : B) x = normal(gen);
     const Sgemm sgemm = cblas_sgemm();
     auto call = [&] {
-      sgemm(kRowMajor, kNoTrans, kNoTrans, int(m), int(n), int(k), 1.0f, A.data(), int(k),
-            B.data(), int(n), 0.0f, C.data(), int(n));
+      sgemm(kRowMajor, kNoTrans, kNoTrans, int(m), int(n), int(k), 1.0f, A.data(), int(k), B.data(),
+            int(n), 0.0f, C.data(), int(n));
     };
     // correctness of one entry against a double dot product: a broken BLAS set-up
     // (wrong library, wrong strides) shows here rather than as a suspicious ceiling
