@@ -198,7 +198,7 @@ def main():
     print(f"| | % of SGEMM ceiling | {fp(pct[('strata', 1)])} | {fp(pct[('strata', 2)])} | | "
           f"{fp(pct[('torch', 1)])} | {fp(pct[('torch', 2)])} | |")
     fc = lambda v: "-" if v is None else f"{v:.1f}"
-    print(f"| SGEMM ceiling, strata::gemm 2048^3 | GFLOP/s: best repetition (all repetitions) | "
+    print(f"| SGEMM ceiling, one cblas_sgemm 2048^3 | GFLOP/s: best repetition (all repetitions) | "
           f"{fc(ceil[1])} ({c('gemm', 'strata', 1, 'gflops', '{:.1f}')}) "
           f"| {fc(ceil[2])} ({c('gemm', 'strata', 2, 'gflops', '{:.1f}')}) | "
           f"{ratio(ceil[2], ceil[1])} | | | |")
