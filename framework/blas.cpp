@@ -1,7 +1,9 @@
 #include "framework/blas.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <complex>  // cxxblas's typedefs use std::complex without including it
+#include <string>
 
 #include "framework/parallel.hpp"
 // xtensor-blas's binding to cblas (FLENS's cxxblas). WITH_OPENBLAS selects its OpenBLAS
@@ -12,6 +14,8 @@
 #include "xflens/cxxblas/drivers/drivers.tcc"
 #include "xflens/cxxblas/level2/gemv.tcc"
 #include "xflens/cxxblas/level3/gemm.tcc"
+
+extern "C" char* openblas_get_corename(void);  // OpenBLAS's cblas.h, not cxxblas's
 
 namespace strata {
 
@@ -52,6 +56,20 @@ void gemv_row(bool ta, bool tb, std::size_t n, std::size_t k, T alpha, const T* 
 // once per row from cache.
 constexpr std::size_t kGemvRows = 1;
 
+// Whether one-row products take gemv. OpenBLAS's AVX-512 cores (SkylakeX, Cooperlake)
+// have a small-matrix gemm path that reads op(B) in place, without packing, and is
+// faster than their gemv on a decoding step's shapes; every other core packs op(B) on
+// each gemm call, which gemv avoids. Decided once, from the core OpenBLAS runs.
+bool one_row_products_use_gemv() {
+  static const bool use = [] {
+    std::string core = openblas_get_corename();
+    std::transform(core.begin(), core.end(), core.begin(),
+                   [](unsigned char ch) { return char(std::tolower(ch)); });
+    return core != "skylakex" && core != "cooperlake" && core != "sapphirerapids";
+  }();
+  return use;
+}
+
 // Products of at least this many multiply-adds are cut into blocks (split_blocks);
 // below it, the hand-off to the pool costs more than a second thread gains: ~15 us at
 // the ~70 GFLOP/s OpenBLAS reaches on these shapes, several times the pool's hand-off.
@@ -72,13 +90,15 @@ void gemm_impl(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T 
                std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
   if (m == 0 || n == 0) return;
   // (k == 0 stays with gemm, which still scales C by beta; gemv would return at once.)
-  if (m <= kGemvRows && k > 0) {
+  const bool gemv = one_row_products_use_gemv();
+  if (gemv && m <= kGemvRows && k > 0) {
     for (std::size_t i = 0; i < m; ++i)
       gemv_row(ta, tb, n, k, alpha, ta ? a + i : a + i * lda, lda, b, ldb, beta, c + i * ldc,
                std::size_t(1));
     return;
   }
-  if (n == 1 && k > 0) {  // C^T = op(B)^T op(A)^T: one row, with the operands' roles swapped
+  if (gemv && n == 1 &&
+      k > 0) {  // C^T = op(B)^T op(A)^T: one row, with the operands' roles swapped
     gemv_row(!tb, !ta, m, k, alpha, b, ldb, a, lda, beta, c, ldc);
     return;
   }
