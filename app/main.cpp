@@ -8,7 +8,6 @@
 // before anything else (a config's own `plugins:` are loaded with the config, a checkpoint's when
 // restored). Numeric options are checked like the config keys they override, with the same ranges
 // (run_config_key).
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -31,6 +30,7 @@
 #include "app/chat.hpp"
 #include "app/evaluate.hpp"
 #include "app/plot.hpp"
+#include "framework/blas.hpp"
 #include "framework/conformance.hpp"
 #include "framework/distributed.hpp"
 #include "framework/files.hpp"
@@ -885,9 +885,7 @@ int check_stdout(int status, bool stdout_closed) {
 // with one kernel choice; this choice is the same at every start on the same machine.)
 void use_the_cpus_blas_kernels(char** argv) {
   if (std::getenv("OPENBLAS_CORETYPE")) return;
-  using CoreName = char* (*)();
-  const auto core = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
-  if (!core || std::string_view(core()) != "Prescott") return;
+  if (blas_core() != "Prescott") return;
   const char* kernels = nullptr;
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))

@@ -94,18 +94,10 @@ struct Args {
   bool verbose = false;
 };
 
-// OpenBLAS's kernel name ("Haswell", "SkylakeX", ...), looked up at run time: the
-// library links OpenBLAS privately and this name only labels the results.
-std::string blas_core() {
-  using Fn = char* (*)();
-  auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
-  return fn ? std::string(fn()) : std::string("unknown");
-}
-
-// OpenBLAS's cblas_sgemm, looked up like blas_core(). The ceiling is one call with
-// OpenBLAS's own threads: strata::gemm cuts a product this large into blocks (the same
-// cut at any thread count, framework/blas.cpp), each packed on its own, which is the
-// path Strata trains with but not the most the BLAS can do.
+// OpenBLAS's cblas_sgemm, looked up at run time (the library links OpenBLAS privately). The ceiling
+// is one call with OpenBLAS's own threads: strata::gemm cuts a product this large into blocks (the
+// same cut at any thread count, framework/blas.cpp), each packed on its own, which is the path
+// Strata trains with but not the most the BLAS can do.
 using Sgemm = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int,
                        float, float*, int);
 constexpr int kRowMajor = 101, kNoTrans = 111;  // CBLAS_ORDER / CBLAS_TRANSPOSE values
@@ -561,7 +553,7 @@ void emit(const Args& a, Json j, const LoadMonitor& monitor, const std::string& 
   j["loadavg_before"] = load_before;
   j["loadavg_after"] = loadavg();
   j["tool"] = "strata_bench";
-  j["blas_core"] = blas_core();
+  j["blas_core"] = strata::blas_core();
   j["isa"] = build_isa();
   j["cpu_model"] = cpu_model();
   for (const char* v : {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS"}) {

@@ -62,7 +62,7 @@ constexpr std::size_t kGemvRows = 1;
 // each gemm call, which gemv avoids. Decided once, from the core OpenBLAS runs.
 bool one_row_products_use_gemv() {
   static const bool use = [] {
-    std::string core = openblas_get_corename();
+    std::string core = blas_core();
     std::transform(core.begin(), core.end(), core.begin(),
                    [](unsigned char ch) { return char(std::tolower(ch)); });
     return core != "skylakex" && core != "cooperlake" && core != "sapphirerapids";
@@ -146,5 +146,6 @@ void gemm<double>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k,
 
 void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
 int blas_threads() { return openblas_get_num_threads(); }
+std::string blas_core() { return openblas_get_corename(); }
 
 }  // namespace strata

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace strata {
 
@@ -32,5 +33,8 @@ void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std:
 
 void set_blas_threads(int threads);
 int blas_threads();
+// The kernels OpenBLAS runs ("SkylakeX", "Haswell", "Prescott", ...): chosen once when it
+// loads, from OPENBLAS_CORETYPE or the CPU model.
+std::string blas_core();
 
 }  // namespace strata
